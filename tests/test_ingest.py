@@ -423,6 +423,22 @@ def test_cli_writes_a_file_the_reader_accepts(tmp_path):
         assert records.provenance[key] == " ".join(prov[key].split())
 
 
+@pytest.mark.parametrize(("name", "options"), CASES, ids=lambda v: str(v))
+def test_every_adapter_output_passes_validate(tmp_path, name, options):
+    """``gsf-infer ingest NAME --out F`` then ``gsf-infer validate F`` exits 0 (issue 7)."""
+    out = tmp_path / "records.csv"
+    args = ["ingest", name, "--out", str(out)]
+    for key, value in options.items():
+        args += ["--option", f"{key}={value}"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["validate", str(out)])
+    assert result.exit_code == 0, result.output
+    frame, _ = ingest(name, options=options)
+    assert f"records     {len(frame)} in" in result.stdout
+    assert "provenance  license:" in result.stdout
+
+
 def test_cli_refuses_overwrite_without_force(tmp_path):
     out = tmp_path / "x.csv"
     out.write_text("keep me\n")
