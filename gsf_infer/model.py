@@ -552,9 +552,12 @@ def expected(
         return value if G == 1 else value[group]
 
     a_g, b_g, ks_g = per_group(P["a"]), per_group(P["b"]), per_group(P["k_star"])
+    # the shape parameters of g may be per group too (m follows b through b*m): map them
+    # with the group, or a (G,) parameter would broadcast against the modes inside the map
+    shape_g = {k: per_group(P[k]) for k in ("m", "n", "tau", "kap") if k in P}
     gp_g = g_params(family, ks_g, b_g, P) if G == 1 else jax.vmap(
-        lambda k, b: g_params(family, k, b, P)
-    )(ks_g, b_g)
+        lambda k, b, shape: g_params(family, k, b, {**P, **shape})
+    )(ks_g, b_g, shape_g)
     a_i, b_i, ks_i = per_record(a_g), per_record(b_g), per_record(ks_g)
     gp_i = gp_g if G == 1 else jax.tree.map(lambda v: v[group], gp_g)
     shared = None if G == 1 else 0
