@@ -124,6 +124,14 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
         "Epoch's refit of these points: E~1.82, A~482, B~2085, alpha~0.35, beta~0.37 "
         "(Besiroglu et al. 2024), a reference, not ground truth",
     ]
+    under = frame["t"] < frame["params"]
+    top = frame["loss"].rank(method="min", ascending=False) <= 5
+    caveats.append(
+        f"{int(under.sum())} runs saw fewer tokens than parameters ({int((top & under).sum())} "
+        "of the five highest losses among them, the points Epoch dropped before fitting a robust "
+        "Huber loss): residuals about L = E + A/N^alpha + B/D^beta are heavy-tailed, so fit "
+        "with --likelihood student (examples/chinchilla.py shows why)"
+    )
     if options["stderr"] == "quantization":
         frame["stderr"] = loss * step / np.sqrt(12.0)
         notes.append(
