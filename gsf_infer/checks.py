@@ -365,6 +365,21 @@ def posterior_predictive_checks(
 # -------------------------------------------------------------------- identifiability
 
 
+def unidentified(dt: xr.DataTree) -> frozenset[str]:
+    """Parameters that no combination of the fit's kinds identifies (SPEC §1).
+
+    Their posterior may still be narrower than their prior — a single loss curve fixes
+    ``chi = (a-1) rho/b``, which narrows ``a`` through the priors of ``rho`` and ``b`` — but
+    that narrowing is the prior's, not a finding. Empty for ``chinchilla`` fits.
+    """
+    model = read_attrs(dt).get("model_settings", {}).get("model", "gsf")
+    ident = _identification(dt) if model != "chinchilla" else None
+    if ident is None:
+        return frozenset()
+    through = {**ident.constrained, **ident.others}
+    return frozenset(name for name, kinds in through.items() if not kinds)
+
+
 def _identification(dt: xr.DataTree):
     """Say what the fit's kinds identify (:func:`gsf_infer.identify.identify_kinds`)."""
     from gsf_infer.identify import identify_kinds
@@ -478,7 +493,13 @@ def identifiability(
         label = labels.label(c)
         kinds = through.get(name)
         via = f", through {', '.join(kinds)}" if kinds else ""
-        if label == "data":
+        if label in ("data", "weak") and name in through and not kinds:
+            sentences.append(
+                f"{name} is narrowed (contraction {c:.2f}) although no combination of these "
+                "kinds identifies it: the narrowing comes from the priors of the quantities it "
+                "is tied to (e.g. chi = (a-1) rho/b), so its interval is not a finding."
+            )
+        elif label == "data":
             sentences.append(f"{name} is decided by the data (contraction {c:.2f}{via}).")
         elif label == "weak":
             sentences.append(
@@ -656,6 +677,7 @@ def build_checks(
         "invariant": invariant,
         "ppc": ppc,
         "identifiability": identifiability(dt, parameters, thresholds, ci_prob=ci_prob),
+        "unidentified": sorted(unidentified(dt)),
         "loo": {},
         "diagnostics": diag,
         "data": data_summary(dt, excluded),

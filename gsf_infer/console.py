@@ -22,8 +22,14 @@ def _num(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def parameter_lines(summary: dict[str, Any], ci_prob: float) -> list[str]:
-    """A fixed-width table of the named exponents and the family's shape parameters."""
+def parameter_lines(
+    summary: dict[str, Any], ci_prob: float, unidentified: frozenset[str] = frozenset()
+) -> list[str]:
+    """A fixed-width table of the named exponents and the family's shape parameters.
+
+    ``unidentified`` names parameters that no combination of the fit's kinds identifies
+    (:func:`gsf_infer.checks.unidentified`): however narrow, they are labelled ``PRIOR``.
+    """
     params = summary["parameters"]
     labels = IdentificationThresholds()
     pct = f"{ci_prob:.0%}"
@@ -40,6 +46,8 @@ def parameter_lines(summary: dict[str, Any], ci_prob: float) -> list[str]:
         label = labels.label(entry.get("contraction"))
         contraction = entry.get("contraction")
         how = {"data": "data", "weak": "data (weakly)", "prior": "PRIOR"}.get(label, "-")
+        if name in unidentified and label in ("data", "weak"):
+            how = "PRIOR, narrowed via identities"
         if contraction is not None:
             how += f" (contraction {contraction:.2f})"
         lines.append(
@@ -111,7 +119,9 @@ def fit_report(result: Any, ci_prob: float) -> str:
         f"{s['sampler']['seconds']:.1f} s",
         "",
     ]
-    lines += parameter_lines(s, ci_prob)
+    from gsf_infer.checks import unidentified
+
+    lines += parameter_lines(s, ci_prob, unidentified(result.dt))
     lines += [""] + diagnostic_lines(result.diagnostics)
     lines += invariant_lines(result.invariant_detail)
     if "holdout" in s:

@@ -211,6 +211,7 @@ def report_blocks(
     blocks.append(Block("h2", "Parameters"))
     ci = attrs.get("ci_prob", 0.94)
     labels = IdentificationThresholds()
+    unidentified = set(checks.get("unidentified", ()))
     rows = []
     params = summary.get("parameters", {})
     for name, entry in params.items():
@@ -220,6 +221,8 @@ def report_blocks(
             continue
         label = labels.label(entry.get("contraction"))
         decided = {"data": "data", "weak": "data (weakly)", "prior": "PRIOR"}.get(label, "-")
+        if name in unidentified and label in ("data", "weak"):
+            decided = "PRIOR, narrowed via identities"
         rows.append(
             (
                 name,
@@ -240,7 +243,8 @@ def report_blocks(
             text=(
                 f"Posterior mean, sd and {float(ci):.0%} highest-density interval; 'decided by' "
                 f"from the prior-to-posterior contraction (data >= {labels.data:g}, weakly >= "
-                f"{labels.prior:g}, else PRIOR: not a finding)."
+                f"{labels.prior:g}, else PRIOR: not a finding), except that a parameter no "
+                "combination of the data's kinds identifies is PRIOR however narrow."
             ),
             header=(
                 "parameter",

@@ -294,6 +294,7 @@ def test_build_checks_schema_and_json(tmp_path, calibrated, free_consistent):
         "invariant",
         "ppc",
         "identifiability",
+        "unidentified",
         "loo",
         "diagnostics",
         "diagnostics_free",
