@@ -154,7 +154,10 @@ def run_model(
     from gsf_infer.model import build_model
 
     data = build_model_data(records)
-    if settings.model == "free":
+    if settings.model in ("free", "chinchilla"):
+        # both have curved ridges the Laplace whitening cannot straighten (free: each copy's
+        # scales against its exponents; chinchilla: E against A and alpha as alpha -> 0), where
+        # the default step size diverges now and then; a smaller step removes it
         config = replace(config, target_accept_prob=max(config.target_accept_prob, 0.95))
     model = build_model(data, settings, priors)
     result = sample(model, config)
