@@ -136,8 +136,11 @@ def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[
 def _coord_selection(var: xr.DataArray, label: str) -> dict[str, Any]:
     if "[" not in label:
         return {}
-    coords = label[label.index("[") + 1 : -1].split(",")
+    inner = label[label.index("[") + 1 : -1]
     extra = [d for d in var.dims if d not in ("chain", "draw")]
+    if len(extra) == 1:  # the whole label: a coordinate may contain ", " (group names do)
+        return {extra[0]: inner}
+    coords = inner.split(",")
     return {d: c.strip() for d, c in zip(extra, coords, strict=True)}
 
 
