@@ -760,6 +760,8 @@ def build_model(data: ModelData, settings: ModelSettings, priors: PriorSet):
             suffix = "" if settings.model == "gsf" else f"__{kind}"
             P = dict(blocks[kind])
             P.update(sample_nuisance(kind, data, settings, priors, suffix))
+            if kind == "data_scaling":  # the exponent the records measure (SPEC §1)
+                numpyro.deterministic("alpha" + suffix, laws.redundancy_alpha(P["b"], P["s"]))
             mus = expected_jit(kind, P, inputs[kind], settings, data.n_groups)
             value, meas = obs[kind]
             numpyro.sample(
