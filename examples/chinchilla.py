@@ -196,6 +196,17 @@ def body(run: Run) -> tuple[str, dict]:
         e = g.get(name)
         if e:
             gsf_rows.append([name, interval(e), fmt(e["contraction"], 3)])
+    gsf_lognormal = ""
+    if not run.quick:
+        gl = run.summary("fit_gsf_lognormal")
+        q = gl["parameters"]
+        gsf_lognormal = (
+            f"With the SPEC default likelihood instead (`fit_gsf_lognormal`, "
+            f"{diagnostics_note(gl)}): `a - 1` = {fmt(q['a']['mean'] - 1, 3)} "
+            f"[{fmt(q['a']['hdi_low'] - 1, 3)}, {fmt(q['a']['hdi_high'] - 1, 3)}], `chi` = "
+            f"{interval(q['chi'])}, `rho/b` = {interval(q['rho_over_b'])}: the under-trained "
+            "outliers move the gsf exponents as they move Chinchilla's beta."
+        )
     why = f"""Why the likelihood decides it. About Epoch's law the residuals of log loss have a robust
 scale (1.4826 MAD) of {fmt(tails['robust_sd'], 2)} but a standard deviation of
 {fmt(tails['sd'], 2)}: {tails['beyond_3']} of {tails['n']} points lie beyond 3 robust sd and
@@ -257,6 +268,8 @@ What `gsf-infer validate` says the records identify (loss at several model sizes
   inherits this; `validate` rightly lists `b`, `rho`, `m`, `n` as prior only (in the
   asymptotic sense), and the contraction column is not a measure of identification here.
 
+{gsf_lognormal}
+
 ELPD-LOO between the two models (same 245 records, Student-t likelihood):
 
 {table(["model", "elpd_loo", "se", "elpd_diff", "dse", "Pareto k bad"], loo_rows(between))}
@@ -279,6 +292,12 @@ Coverage is the fraction of held-out losses inside their 94% posterior predictiv
         "loo_likelihood": lik,
         "gsf": {k: g.get(k) for k in ("a", "b", "rho", "chi", "gamma", "rho_over_b", "m", "n", "E")},
         "gsf_shapes": shapes,
+        "gsf_lognormal": (
+            None if run.quick else {
+                k: run.summary("fit_gsf_lognormal")["parameters"].get(k)
+                for k in ("a", "chi", "rho_over_b")
+            }
+        ),
         "gsf_converged": gsf["diagnostics"]["converged"],
         "loo_chinchilla_vs_gsf": between,
         "holdout": hold_numbers,

@@ -37,6 +37,11 @@ def run_example(name: str, out: Path, *extra: str) -> subprocess.CompletedProces
     )
 
 
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 def results(out: Path) -> dict:
     assert (out / "results.md").is_file()
     return json.loads((out / "results.json").read_text())
@@ -64,7 +69,7 @@ def test_chinchilla_quick_covers_epoch_and_refuses_existing_output(tmp_path):
     assert finite_interval(r["gsf"]["chi"]) and finite_interval(r["gsf"]["a"])
     assert {row["name"] for row in r["loo_chinchilla_vs_gsf"]["models"]} == {"chinchilla", "gsf"}
     hold = r["holdout"]["chinchilla"]
-    raw = list(csv.DictReader(open(DATA / "epoch_chinchilla_svg" / "svg_extracted_data.csv")))
+    raw = csv_rows(DATA / "epoch_chinchilla_svg" / "svg_extracted_data.csv")
     assert hold["rows"] == sum(float(row["Model Size"]) >= 1e9 for row in raw)
     assert 0.0 <= hold["coverage"] <= 1.0
     assert "| student, all points | 245 |" in (out / "results.md").read_text()
@@ -84,9 +89,9 @@ def test_gemstones_quick_chi_per_run_and_pooled(tmp_path):
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     sizes = {row["run_name"]: row["params_active_precise"] for row in lines}
     assert r["records"] == len(lines) and r["runs"] == len(sizes)
-    # quick: the smallest, the median and the largest run by parameter count
+    # quick: one per-run fit, the run of median parameter count
     ordered = sorted(sizes, key=sizes.get)
-    assert set(r["per_run"]) == {ordered[0], ordered[len(ordered) // 2], ordered[-1]}
+    assert set(r["per_run"]) == {ordered[len(ordered) // 2]}
     for name, fit in r["per_run"].items():
         chi = fit["chi"]
         assert finite_interval(chi) and chi["hdi_low"] > 0, name
@@ -100,8 +105,9 @@ def test_revisiting_quick_alpha_per_curve_and_holdout(tmp_path):
     proc = run_example("revisiting", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     r = results(out)
-    raw = list(csv.DictReader(open(DATA / "revisiting_scaling_benchmark" / "revisiting_lang.csv")))
-    unique = {tuple(row.values()) for row in raw}  # the adapter removes exact duplicates
+    raw = csv_rows(DATA / "revisiting_scaling_benchmark" / "revisiting_lang.csv")
+    # quick: the NMT curves; the adapter removes exact duplicates
+    unique = {tuple(row.values()) for row in raw if row["Domain"] == "NMT"}
     curves = {(row[0], row[1], row[2]) for row in unique}
     held = sum(1 for row in unique if row[5] == "0")
     assert r["curves"] == len(curves) and r["records"] == len(unique)
@@ -123,7 +129,7 @@ def test_wanda_quick_single_stage_cannot_see_n(tmp_path):
     counts = {}
     for model in ("llama2", "llama3"):
         path = DATA / "wanda_repro_pruning" / f"perplexity_results_{model}.csv"
-        for row in csv.DictReader(open(path)):
+        for row in csv_rows(path):
             if row["Method"] != "dense" and row["Perplexity"].strip():
                 key = f"{row['Model']}/{row['Method'].split('_')[0]}"
                 counts[key] = counts.get(key, 0) + 1
