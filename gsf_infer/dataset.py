@@ -12,6 +12,7 @@ Imports NumPy and pandas only (no JAX): the arrays are handed to the model as th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,20 +37,26 @@ class Scales:
         Geometric mean of the spectrum's mode indices (1 without spectrum records).
     bits_ref : float
         Mean of ``bits`` over quantization records that carry it (0 without).
+    samples_ref : dict of str to float
+        Per run with ``data_scaling`` records: geometric mean of its ``samples`` (each run's
+        amplitude ``B`` is its excess risk there). Kept so that held-out or new records of a
+        run are standardized like the fitted ones; a run missing here uses its own records.
     """
 
     t_ref: float = 1.0
     params_ref: float = 1.0
     k_ref: float = 1.0
     bits_ref: float = 0.0
+    samples_ref: dict[str, float] = field(default_factory=dict)
 
-    def as_attrs(self) -> dict[str, float]:
-        """As a flat dict for DataTree attributes."""
+    def as_attrs(self) -> dict[str, Any]:
+        """As a dict for DataTree attributes."""
         return {
             "t_ref": self.t_ref,
             "params_ref": self.params_ref,
             "k_ref": self.k_ref,
             "bits_ref": self.bits_ref,
+            "samples_ref": dict(self.samples_ref),
         }
 
 
@@ -218,7 +225,8 @@ def build_model_data(
             n_std = np.empty_like(samples)
             for run in sub["run"].unique():
                 mask = (sub["run"] == run).to_numpy()
-                n_std[mask] = samples[mask] / _geomean(samples[mask])
+                ref = scales.samples_ref.get(str(run)) or _geomean(samples[mask])
+                n_std[mask] = samples[mask] / ref
             x["samples"] = n_std
             x["samples_raw"] = samples
         if kind == "modes" or not np.isfinite(y).any():
@@ -295,11 +303,17 @@ def compute_scales(table: pd.DataFrame) -> Scales:
     bits = table.loc[table["kind"] == "quantization", "bits"].to_numpy(dtype=float)
     bits = bits[np.isfinite(bits)]
     k = table.loc[table["kind"] == "spectrum", "k"].to_numpy(dtype=float)
+    ds = table[table["kind"] == "data_scaling"]
+    samples_ref = {
+        str(run): _geomean(part["samples"].to_numpy(dtype=float))
+        for run, part in ds.groupby(ds["run"].astype(str), sort=False)
+    }
     return Scales(
         t_ref=_geomean(t_values),
         params_ref=_geomean(table["params"].to_numpy(dtype=float)),
         k_ref=_geomean(k),
         bits_ref=float(bits.mean()) if bits.size else 0.0,
+        samples_ref=samples_ref,
     )
 
 
