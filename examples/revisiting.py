@@ -95,6 +95,8 @@ def body(run: Run) -> tuple[str, dict]:
     held = pd.read_csv(run.folder / "fit_gsf" / "holdout.csv", comment="#")
     held = held.merge(records[["line", "domain"]], on="line", how="left")
     by_domain = held.groupby("domain")["covered"].agg(lambda c: float(np.mean(c.astype(float))))
+    held = held.merge(records[["line", "group"]], on="line", how="left")
+    holdout_mean = held.groupby("group")["mean"].mean().to_dict()
 
     domain_rows = []
     for domain, part in frame.groupby("domain"):
@@ -150,6 +152,7 @@ to its late part within the stated uncertainty.
         "curves": int(len(curves)),
         "holdout": h,
         "holdout_coverage_by_domain": {k: float(v) for k, v in by_domain.items()},
+        "holdout_mean": {k: float(v) for k, v in holdout_mean.items()},
         "per_curve": rows,
         "converged": s["diagnostics"]["converged"],
         "diagnostics": s["diagnostics"],

@@ -112,6 +112,15 @@ def test_revisiting_quick_alpha_per_curve_and_holdout(tmp_path):
     held = sum(1 for row in unique if row[5] == "0")
     assert r["curves"] == len(curves) and r["records"] == len(unique)
     assert r["holdout"]["rows"] == held and 0.0 <= r["holdout"]["coverage"] <= 1.0
+    # each NMT curve decreases to its held-out point: the prediction there (same run's
+    # amplitude, larger n) lies below the curve's smallest training loss, up to noise
+    lowest = {}
+    for row in unique:
+        if row[5] == "1":
+            key = "/".join(row[:3])
+            lowest[key] = min(lowest.get(key, math.inf), float(row[4]))
+    for name, mean in r["holdout_mean"].items():
+        assert mean < 1.05 * lowest[name], (name, mean, lowest[name])
     for name, curve in r["per_curve"].items():
         alpha, sb = curve["alpha"], curve["s_times_b"]
         assert 0.0 < alpha["hdi_low"] <= alpha["hdi_high"] < 1.0, name
