@@ -205,8 +205,8 @@ to `log` of {', '.join(f'`{c}`' for c in COORDS)}, at {N_DRAWS} draws from the d
 
 The derivative along `n` (the time exponent of `g`) is at most {max_dn:.0e} of the largest one:
 at one training stage `t/t_ref` is the same for every record, `g = (k/k_star)^(-bm) (t/t_ref)^n`
-does not depend on `n` at all, and the frontier exponent `rho/b = n/(b m)` is known only as well
-as the prior knows `n`. Three points with a free amplitude carry at most two shape numbers per
+does not depend on `n` at all, and the frontier exponent `rho/b = n/(b m)` is the prior of `n`
+divided by whatever the curve says about `b m`. Three points with a free amplitude carry at most two shape numbers per
 curve, against six shape and scale parameters (`a`, `b`, `m`, `k_star`, `K` and `n`): at best
 some combinations of the slope `1+b-a`, `b m` and `K/k_star` — not `a`, `b` or `rho`.
 
@@ -226,12 +226,15 @@ prior's 3%-97% range is given in the last column:
 
 {fit_table}
 
-Read with care: the posterior of a 3-point curve under a 9-parameter model is mostly the prior
-folded through the law, NUTS struggles with it (see the sampler row), and a contraction from an
-unconverged fit is not a measurement. The exact result above does not depend on the sampler:
-`n`, hence `rho/b` and `gamma`, is not identified by a single-stage pruning curve, whatever a fit
-prints. To identify `rho/b`, prune checkpoints taken at several training stages (one critical
-rate per stage).
+Read with care. The posterior of a 3-point curve under a 9-parameter model is mostly the prior
+folded through the law, NUTS struggles with it (see the sampler rows), and a contraction from an
+unconverged fit is not a measurement. Where `rho/b` contracts, it is not the frontier's motion
+being measured: `n` stays at its prior (its row), and `rho/b = n/(b m)` narrows only because
+the curve's shape in `k` constrains `b m` — the same number would come out whatever the
+frontier did between training stages, since the data have one stage. The exact result above
+does not depend on the sampler: `n`, hence the frontier exponent and `gamma`, is not identified
+by a single-stage pruning curve. To identify `rho/b`, prune checkpoints taken at several
+training stages (one critical rate per stage).
 """
     return md, {
         "curves": [c[0] for c in curves],
