@@ -29,8 +29,14 @@ QUICK = {"chains": 2, "warmup": 300, "draws": 300}
 FULL = {"chains": 4, "warmup": 1000, "draws": 1000}
 
 
-def parse_args(name: str, description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Options every example takes: ``--quick``, ``--out``, ``--force``, ``--seed``."""
+def parse_args(
+    name: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """Options every example takes: ``--quick``, ``--out``, ``--force``, ``--seed`` (and
+    ``extra(parser)`` adds an example's own)."""
     parser = argparse.ArgumentParser(prog=f"examples/{name}.py", description=description)
     parser.add_argument(
         "--quick",
@@ -50,6 +56,8 @@ def parse_args(name: str, description: str, argv: Sequence[str] | None = None) -
         "--force", action="store_true", help="replace an existing output folder [default: refuse]"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every fit [default: 0]")
+    if extra is not None:
+        extra(parser)
     return parser.parse_args(argv)
 
 
@@ -69,6 +77,7 @@ class Run:
     folder: Path
     quick: bool
     seed: int
+    options: argparse.Namespace | None = None
     commands: list[tuple[str, float]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
@@ -132,6 +141,7 @@ def main(
     description: str,
     body: Callable[[Run], tuple[str, dict[str, Any]]],
     argv: Sequence[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> Path:
     """Run an example: parse options, work in a temporary folder, write results, publish.
 
@@ -140,11 +150,11 @@ def main(
     """
     from gsf_infer import artifacts
 
-    args = parse_args(name, description, argv)
+    args = parse_args(name, description, argv, extra)
     out = args.out.resolve()
     artifacts.refuse_existing_output(out, args.force)
     with artifacts.output_folder(out, force=args.force) as tmp:
-        run = Run(name=name, folder=tmp, quick=args.quick, seed=args.seed)
+        run = Run(name=name, folder=tmp, quick=args.quick, seed=args.seed, options=args)
         markdown, numbers = body(run)
         seconds = time.perf_counter() - run.started
         settings = QUICK if args.quick else FULL
