@@ -7,8 +7,8 @@ arXiv:2404.10102 (2024): ``E = 1.817, alpha = 0.348, beta = 0.366`` (A ~ 482, B 
 estimator (notebook of epoch-research/analyzing-chinchilla): Huber loss with delta = 1e-3 on the
 residuals of ``log L`` against ``log(E + A N^-alpha + B D^-beta)``, minimised by BFGS from a grid
 of starts, after dropping the five highest-loss points. With residuals of a few 1e-3 that loss is
-linear in most residuals (about 80% of them exceed delta about Epoch's fit), close to least absolute deviations: a robust
-estimator.
+linear in most of them (about 80% exceed delta about Epoch's fit), close to least absolute
+deviations: a robust estimator.
 
 Run: ``python examples/chinchilla.py [--quick] [--out DIR] [--force]``.
 """
