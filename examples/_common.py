@@ -150,9 +150,15 @@ def main(
     """
     from gsf_infer import artifacts
 
+    from gsf_infer.errors import GsfInferError
+
     args = parse_args(name, description, argv, extra)
     out = args.out.resolve()
-    artifacts.refuse_existing_output(out, args.force)
+    try:
+        artifacts.refuse_existing_output(out, args.force)
+    except GsfInferError as err:  # one line and the tool's exit code, no traceback
+        sys.stderr.write(f"examples/{name}.py: {err}\n")
+        raise SystemExit(err.exit_code) from None
     with artifacts.output_folder(out, force=args.force) as tmp:
         run = Run(name=name, folder=tmp, quick=args.quick, seed=args.seed, options=args)
         markdown, numbers = body(run)

@@ -76,7 +76,7 @@ def test_chinchilla_quick_covers_epoch_and_refuses_existing_output(tmp_path):
     # an existing result folder is refused without --force, before any work, and kept
     before = (out / "results.json").read_text()
     proc = run_example("chinchilla", out)
-    assert proc.returncode != 0 and "--force" in proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "--force" in proc.stderr and "Traceback" not in proc.stderr
     assert (out / "results.json").read_text() == before
 
 
