@@ -42,7 +42,11 @@ def residual_tails(table_path: Path) -> dict[str, float]:
     from gsf_infer.records import read_records
 
     t = read_records(table_path).table
-    law = EPOCH["E"] + EPOCH["A"] * t["params"] ** -EPOCH["alpha"] + EPOCH["B"] * t["t"] ** -EPOCH["beta"]
+    law = (
+        EPOCH["E"]
+        + EPOCH["A"] * t["params"] ** -EPOCH["alpha"]
+        + EPOCH["B"] * t["t"] ** -EPOCH["beta"]
+    )
     r = np.log(t["loss"].to_numpy()) - np.log(law.to_numpy())
     scale = 1.4826 * float(np.median(np.abs(r - np.median(r))))
     z = (r - np.median(r)) / scale
@@ -115,7 +119,9 @@ def body(run: Run) -> tuple[str, dict]:
                       "--out", "chinchilla_stderr.csv")
         run.gsf_infer("fit", "chinchilla_stderr.csv", "--model", "chinchilla", *S,
                       "--out", "fit_chinchilla_lognormal_stderr", "--quiet")
-        fits.append(("lognormal, stderr = colour quantisation", "fit_chinchilla_lognormal_stderr", []))
+        fits.append(
+            ("lognormal, stderr = colour quantisation", "fit_chinchilla_lognormal_stderr", [])
+        )
     rows, chin_numbers = [], {}
     for label, out, _ in fits:
         row, numbers = chinchilla_row(run, label, out)
@@ -208,8 +214,8 @@ def body(run: Run) -> tuple[str, dict]:
             f"{interval(q['chi'])}, `rho/b` = {interval(q['rho_over_b'])}: the under-trained "
             "outliers move the gsf exponents as they move Chinchilla's beta."
         )
-    why = f"""Why the likelihood decides it. About Epoch's law the residuals of log loss have a robust
-scale (1.4826 MAD) of {fmt(tails['robust_sd'], 2)} but a standard deviation of
+    why = f"""Why the likelihood decides it. About Epoch's law the residuals of log loss have a
+robust scale (1.4826 MAD) of {fmt(tails['robust_sd'], 2)} but a standard deviation of
 {fmt(tails['sd'], 2)}: {tails['beyond_3']} of {tails['n']} points lie beyond 3 robust sd and
 {tails['beyond_6']} beyond 6 (a normal predicts 0.7 and 5e-7), all of them runs with at most
 {fmt(tails['max_tokens_per_param_beyond_6'], 2)} tokens per parameter; Epoch dropped the five
@@ -230,14 +236,21 @@ The data prefer the Student-t likelihood by ELPD-LOO on the same 245 records:
 {table(["likelihood", "elpd_loo", "se", "elpd_diff", "dse", "Pareto k bad"], loo_rows(lik))}
 
 ({preference(lik)[1]}.) The robust fits are used below."""
-    md = f"""## Chinchilla: `chinchilla` model vs Epoch's re-fit, `gsf` model, ELPD-LOO, extrapolation
+    fits_table = table(
+        ["fit (`--model chinchilla`)", "records", "E", "alpha", "beta", "HDI covers Epoch",
+         "sampler"], rows)
+    hold_table = table(
+        ["model", "fitted", "held out", "94% coverage", "coverage without Epoch's 5", "sampler"],
+        hold_rows)
+    a1 = {k: fmt(g["a"][k] - 1, 3) for k in ("mean", "hdi_low", "hdi_high")}
+    md = f"""## Chinchilla: `chinchilla` model vs Epoch's re-fit, `gsf` model, ELPD-LOO, holdout
 
 Data: `gsf-infer ingest epoch_chinchilla_svg` — 245 final losses of Chinchilla's Fig. 4
 (tokens = FLOP / 6N). Epoch's re-fit: E {EPOCH['E']}, alpha {EPOCH['alpha']}, beta {EPOCH['beta']}
 (Besiroglu et al. 2024, arXiv:2404.10102; Huber loss, delta 1e-3, on log loss, the five highest
 losses dropped). Intervals below are posterior means with 94% HDIs.
 
-{table(["fit (`--model chinchilla`)", "records", "E", "alpha", "beta", "HDI covers Epoch", "sampler"], rows)}
+{fits_table}
 
 **Acceptance** (the posterior's 94% HDIs cover Epoch's E, alpha and beta): with `--likelihood
 student` on all 245 points: **{verdict("fit_chinchilla_student")}**; with the SPEC default
@@ -255,7 +268,7 @@ What `gsf-infer validate` says the records identify (loss at several model sizes
 {chr(10).join(ident)}
 ```
 
-- `a - 1` = {fmt(g['a']['mean'] - 1, 3)} [{fmt(g['a']['hdi_low'] - 1, 3)}, {fmt(g['a']['hdi_high'] - 1, 3)}]
+- `a - 1` = {a1['mean']} [{a1['hdi_low']}, {a1['hdi_high']}]
   is measured by the capacity floor across model sizes (`L - E ∝ K^(1-a)`, `K ∝ P`): it plays
   Chinchilla's alpha (Epoch {EPOCH['alpha']}). `chi = (a-1) rho/b` = {interval(g['chi'])} plays beta
   (Epoch {EPOCH['beta']}), and `rho/b` = {interval(g['rho_over_b'])} follows from the two: the
@@ -279,7 +292,7 @@ ELPD-LOO between the two models (same 245 records, Student-t likelihood):
 
 ### Extrapolation: `--holdout "{HOLDOUT}"` (fit the smaller models, predict the larger)
 
-{table(["model", "fitted", "held out", "94% coverage", "coverage without Epoch's 5", "sampler"], hold_rows)}
+{hold_table}
 
 Coverage is the fraction of held-out losses inside their 94% posterior predictive interval
 (noise included).
@@ -291,7 +304,9 @@ Coverage is the fraction of held-out losses inside their 94% posterior predictiv
         "residual_tails": tails,
         "epoch_exclusion": {"expr": exclusion, "rows": n_excluded},
         "loo_likelihood": lik,
-        "gsf": {k: g.get(k) for k in ("a", "b", "rho", "chi", "gamma", "rho_over_b", "m", "n", "E")},
+        "gsf": {
+            k: g.get(k) for k in ("a", "b", "rho", "chi", "gamma", "rho_over_b", "m", "n", "E")
+        },
         "gsf_shapes": shapes,
         "gsf_lognormal": (
             None if run.quick else {

@@ -117,9 +117,13 @@ def body(run: Run) -> tuple[str, dict]:
                          _iv(r["s_at_b_fixed"])])
 
     h = s["holdout"]
+    only = " (NMT curves only)" if run.quick else ""
+    domain_table = table(
+        ["domain", "curves", "alpha", "HDI width", "s*b", "contraction alpha", "holdout coverage"],
+        domain_rows)
     md = f"""## Revisiting Neural Scaling Laws benchmark: `data_scaling`, `alpha` and `s`
 
-Data: `gsf-infer ingest revisiting_scaling_benchmark --option subset={subset}`{' (NMT curves only)' if run.quick else ''} —
+Data: `gsf-infer ingest revisiting_scaling_benchmark --option subset={subset}`{only} —
 {len(records)} records in {len(curves)} learning curves (exact duplicates removed by the adapter),
 fitted on the authors' training split ({sum(s['data']['records'].values())} records) with
 `--model gsf --priors priors.toml --holdout "{HOLDOUT}"`, one group per curve. Law per curve:
@@ -131,9 +135,10 @@ HDI of `alpha`, `s*b = alpha/(2(1-alpha))` (what the law fixes; median and range
 medians), median contraction of `alpha`, and the coverage of the held-out rows' 94% predictive
 intervals (the authors' extrapolation targets):
 
-{table(["domain", "curves", "alpha", "HDI width", "s*b", "contraction alpha", "holdout coverage"], domain_rows)}
+{domain_table}
 
-Holdout overall: {h['rows']} rows, 94% coverage {fmt(h['coverage'], 3)}. Sampler: {diagnostics_note(s)}.
+Holdout overall: {h['rows']} rows, 94% coverage {fmt(h['coverage'], 3)}.
+Sampler: {diagnostics_note(s)}.
 
 Some curves (mean [94% HDI]; `s` at `b = {B_FIXED}`):
 

@@ -145,7 +145,10 @@ def body(run: Run) -> tuple[str, dict]:
 
     data_rows = []
     for (model, method), part in frame.groupby(["model", "method"]):
-        cells = {f"{r:.0%}": fmt(v, 3) for r, v in zip(part["sparsity"], part["delta_loss"], strict=True)}
+        cells = {
+            f"{r:.0%}": fmt(v, 3)
+            for r, v in zip(part["sparsity"], part["delta_loss"], strict=True)
+        }
         data_rows.append([model, method, cells.get("30%", "-"), cells.get("50%", "-"),
                           cells.get("70%", "-")])
 
@@ -169,11 +172,11 @@ def body(run: Run) -> tuple[str, dict]:
         fits[name] = {"fit": out, "quantities": contr, "diagnostics": s["diagnostics"]}
         diag_rows.append([name, diagnostics_note(s)])
     for q in QUANTITIES:
-        fit_rows.append([q] + [
-            f"{fmt(fits[n]['quantities'][q]['contraction'], 2)} "
-            f"([{fmt(fits[n]['quantities'][q]['q03'], 2)}, {fmt(fits[n]['quantities'][q]['q97'], 2)}])"
-            for n, _ in fitted
-        ])
+        cells = []
+        for n, _ in fitted:
+            v = fits[n]["quantities"][q]
+            cells.append(f"{fmt(v['contraction'], 2)} ([{fmt(v['q03'], 2)}, {fmt(v['q97'], 2)}])")
+        fit_rows.append([q, *cells])
     if fits:
         prior_row = {q: next(iter(fits.values()))["quantities"][q] for q in QUANTITIES}
         fit_table = table(
@@ -184,13 +187,17 @@ def body(run: Run) -> tuple[str, dict]:
     else:
         fit_table = "(not run with `--quick`: see the full run.)"
 
+    exact_table = table(
+        ["curve", "records", "max |d/d log n| / max |d/d .|", "rank", "rank without amplitude"],
+        exact_rows)
     ident = [line for line in validate.splitlines() if line.strip().split(" ")[0] in
              ("a", "b", "rho", "chi", "gamma", "rho_over_b", "m", "n")]
     max_dn = max(d["max_relative_dn"] for d in exact.values())
     md = f"""## Wanda reproduction: what a single-stage pruning curve identifies
 
-Data: `gsf-infer ingest wanda_repro_pruning` — loss increase `delta_loss = ln(ppl) - ln(ppl_dense)`
-(WikiText-2) after unstructured pruning of the released models (one training stage each):
+Data: `gsf-infer ingest wanda_repro_pruning` — loss increase
+`delta_loss = ln(ppl) - ln(ppl_dense)` (WikiText-2) after unstructured pruning of the released
+models (one training stage each):
 
 {table(["model", "method", "30%", "50%", "70%"], data_rows)}
 
@@ -201,14 +208,15 @@ Data: `gsf-infer ingest wanda_repro_pruning` — loss increase `delta_loss = ln(
 Derivatives of the `gsf` model's expected `log delta_loss` of each curve's records with respect
 to `log` of {', '.join(f'`{c}`' for c in COORDS)}, at {N_DRAWS} draws from the default priors:
 
-{table(["curve", "records", "max |d/d log n| / max |d/d .|", "rank", "rank without amplitude"], exact_rows)}
+{exact_table}
 
 The derivative along `n` (the time exponent of `g`) is at most {max_dn:.0e} of the largest one:
 at one training stage `t/t_ref` is the same for every record, `g = (k/k_star)^(-bm) (t/t_ref)^n`
 does not depend on `n` at all, and the frontier exponent `rho/b = n/(b m)` is the prior of `n`
-divided by whatever the curve says about `b m`. Three points with a free amplitude carry at most two shape numbers per
-curve, against six shape and scale parameters (`a`, `b`, `m`, `k_star`, `K` and `n`): at best
-some combinations of the slope `1+b-a`, `b m` and `K/k_star` — not `a`, `b` or `rho`.
+divided by whatever the curve says about `b m`. Three points with a free amplitude carry at most
+two shape numbers per curve, against six shape and scale parameters (`a`, `b`, `m`, `k_star`,
+`K` and `n`): at best some combinations of the slope `1+b-a`, `b m` and `K/k_star` — not `a`,
+`b` or `rho`.
 
 ### 2. What `gsf-infer validate` says (by kind)
 
