@@ -243,7 +243,8 @@ The data prefer the Student-t likelihood by ELPD-LOO on the same 245 records:
         ["model", "fitted", "held out", "94% coverage", "coverage without Epoch's 5", "sampler"],
         hold_rows)
     a1 = {k: fmt(g["a"][k] - 1, 3) for k in ("mean", "hdi_low", "hdi_high")}
-    md = f"""## Chinchilla: `chinchilla` model vs Epoch's re-fit, `gsf` model, ELPD-LOO, holdout
+    md = f"""## Chinchilla: `chinchilla` model vs Epoch's re-fit, `gsf` model, ELPD-LOO, \
+extrapolation
 
 Data: `gsf-infer ingest epoch_chinchilla_svg` — 245 final losses of Chinchilla's Fig. 4
 (tokens = FLOP / 6N). Epoch's re-fit: E {EPOCH['E']}, alpha {EPOCH['alpha']}, beta {EPOCH['beta']}
