@@ -17,8 +17,8 @@ curves, 2 x 600 iterations: R-hat 2.0, bulk ESS 3). So the fit fixes ``b`` at it
 (``b - 1 = 0.5``, a priors file written next to the data) — the likelihood of ``alpha`` is
 unchanged, and ``s`` is then explicitly ``s * b / 1.5``: the smoothness *if* ``b = 1.5`` — and
 fixes ``a``, which does not enter the law at all (left free it only adds unidentified
-dimensions). ``--quick`` fits the five machine-translation curves only (NMT, from
-``--option subset=lang``) instead of all 92.
+dimensions). ``--subset lang|vision`` fits part of the curves (default: all 92); ``--quick`` fits
+the five machine-translation curves only (NMT, from ``--option subset=lang``).
 
 Run: ``python examples/revisiting.py [--quick] [--out DIR] [--force]``.
 """
@@ -35,6 +35,12 @@ from _common import Run, diagnostics_note, fmt, main, read_table, table  # noqa:
 
 NAME = "revisiting"
 HOLDOUT = "training_split==0"
+
+
+def options(parser) -> None:
+    parser.add_argument("--subset", choices=("both", "lang", "vision"), default="both",
+                        help="curves to fit (the adapter's subset option) [default: both]; "
+                        "--quick fits the NMT curves of lang")
 #: b fixed at its default prior's median (b - 1 = exp(log 0.5)); a fixed: not in the law.
 B_FIXED = 1.5
 PRIORS = f"""# examples/revisiting.py: data_scaling records identify alpha = 2s/(2s + 1/b) only
@@ -55,7 +61,7 @@ def body(run: Run) -> tuple[str, dict]:
 
     from gsf_infer import artifacts
 
-    subset = "lang" if run.quick else "both"
+    subset = "lang" if run.quick else run.options.subset
     run.gsf_infer("ingest", "revisiting_scaling_benchmark", "--option", f"subset={subset}",
                   "--out", "revisiting.csv")
     if run.quick:  # the five NMT curves only
@@ -177,4 +183,4 @@ def _iv(r: dict[str, float]) -> str:
 
 
 if __name__ == "__main__":
-    main(NAME, __doc__.splitlines()[0], body)
+    main(NAME, __doc__.splitlines()[0], body, extra=options)
