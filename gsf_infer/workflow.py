@@ -92,6 +92,27 @@ def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records 
     return fit_part, held
 
 
+#: Header key (``# pruning_metric: function``) through which a records file declares the metric
+#: its pruning records follow; ``gsf-infer simulate rf`` writes it.
+PRUNING_METRIC_KEY = "pruning_metric"
+
+
+def resolve_pruning_metric(requested: str | None, records: Records) -> str:
+    """The pruning metric of a fit: as requested, else as the data declare, else ``seed``.
+
+    A records file may state in its provenance header which metric its ``pruning`` records
+    follow (``# pruning_metric: function``: ``simulate rf`` measures the function-space
+    distance of spectral pruning, which is the lambda-weighted sum). Without a request and
+    without such a declaration the default is the seed's unweighted metric (SPEC §1).
+    """
+    from gsf_infer.forward import PRUNING_METRICS
+
+    if requested is not None:
+        return requested
+    declared = str(records.provenance.get(PRUNING_METRIC_KEY, "")).strip().lower()
+    return declared if declared in PRUNING_METRICS else "seed"
+
+
 def _sha256(path: str) -> str:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -188,7 +209,7 @@ def fit(
     g: str = "monomial",
     tier: str = "continuum",
     likelihood: str = "lognormal",
-    pruning_metric: str = "seed",
+    pruning_metric: str | None = None,
     priors_path: str | Path | None = None,
     holdout: str | None = None,
     chains: int = 4,
@@ -205,7 +226,8 @@ def fit(
 
     Parameters mirror the command's options; see ``gsf-infer fit --help``. ``check_invariant``
     runs the ``free`` model too (the verdict needs it) when the data make the invariant
-    testable and the main model is not ``free`` itself.
+    testable and the main model is not ``free`` itself. ``pruning_metric=None`` takes the
+    metric the data declare (:func:`resolve_pruning_metric`).
 
     Returns
     -------
@@ -229,7 +251,11 @@ def fit(
     records = read_records(data_path)
     fit_records, held = split_holdout(records, holdout)
     settings = ModelSettings(
-        model=model, g=g, tier=tier, likelihood=likelihood, pruning_metric=pruning_metric
+        model=model,
+        g=g,
+        tier=tier,
+        likelihood=likelihood,
+        pruning_metric=resolve_pruning_metric(pruning_metric, records),
     )
     settings.check()
     priors = load_priors(priors_path)
