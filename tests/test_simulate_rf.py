@@ -29,15 +29,24 @@ SMALL = dict(
     sparsities=(0.5, 0.9),
     spectrum_points=8,
     compress_min_t=4,
+    min_t=1,
+    frontier_fraction=1.0,
+    compress_frontier_fraction=1.0,
 )
 
-# N = 2048 as in the defaults (the asymptotic regime needs k_* << N), fewer steps.
+# N = 2048 as in the defaults (the asymptotic regime needs k_* << N), fewer steps; every
+# checkpoint kept (frontier up to N/32 at the last), modes in the input basis.
 MEDIUM = dict(
     widths=(2048,),
     steps=2048,
     checkpoints=12,
     compress_every=1,
+    compress_min_t=16,
+    min_t=1,
+    frontier_fraction=1.0,
+    compress_frontier_fraction=1.0,
     modes=(2, 3, 4),
+    modes_basis="input",
     sparsities=(0.9375, 0.96875, 0.984375, 0.9921875),
 )
 
@@ -378,6 +387,50 @@ def test_learned_fractions_in_the_kernel_basis_at_small_learning_rate():
     assert np.all(np.abs(phi - flow) <= tol[None, :])
 
 
+def test_dynamics_records_stop_where_the_measured_frontier_passes_its_fraction():
+    # Reference: the frontier counted mode by mode from the kernel spectrum of each width,
+    # k_*(t) = #{k : -t log(1 - lr s_k) >= 1}, and the rule "keep t >= min_t (compression:
+    # >= compress_min_t) while k_*(t) <= fraction * N".
+    settings = rf.RFSettings(
+        widths=(128, 512), steps=4096, checkpoints=13, frontier_fraction=1 / 16, min_t=4,
+        compress_min_t=16, compress_frontier_fraction=1 / 32, compress_every=1, modes=(2, 4),
+        sparsities=(0.9375, 0.96875), bits=(6,),
+    )  # fmt: skip
+    result = rf.simulate_rf(settings, np.random.default_rng(3))
+    frame = result.frame
+    times = rf.checkpoint_steps(settings.steps, settings.checkpoints)
+    gens = np.random.default_rng(3).spawn(1 + 2 * len(settings.widths))
+    inputs = rf.input_distribution(settings, gens[0])
+    for i, n in enumerate(settings.widths):
+        system = rf.make_system(inputs, n, gens[1 + 2 * i])
+        brute = np.array([np.sum(-t * np.log(1 - settings.lr * system.s) >= 1) for t in times])
+        assert np.array_equal(rf.measured_frontier(system, settings.lr, times), brute)
+        kept = times[brute <= settings.frontier_fraction * n]
+        assert kept.size < times.size  # the rule bites at these sizes
+        run = frame[frame["run"] == f"rf_N{n}"]
+        loss_t = run.loc[run["kind"] == "loss", "t"].to_numpy()
+        assert np.array_equal(loss_t, kept[kept >= settings.min_t])
+        facts = result.truth["measured"]["widths"][f"rf_N{n}"]
+        assert facts["last_step"] == kept[-1]
+        assert facts["checkpoints_beyond_frontier_fraction"] == times.size - kept.size
+        if n == max(settings.widths):
+            t = run.loc[run["kind"] == "modes", "t"].to_numpy()
+            assert len(t) and set(t) <= set(kept[kept >= settings.min_t])
+            compress = times[(brute <= n / 32) & (times >= settings.compress_min_t)]
+            for kind in ("quantization", "pruning"):
+                t = run.loc[run["kind"] == kind, "t"].to_numpy()
+                assert np.array_equal(np.unique(t), compress), kind
+
+
+def test_pruning_metric_is_declared_for_the_fit():
+    base = dict(SMALL, kinds=("loss", "pruning"))
+    spectral = rf.simulate_rf(rf.RFSettings(**base), np.random.default_rng(0))
+    assert spectral.provenance["pruning_metric"] == "function"
+    assert spectral.truth["pruning_metric"] == "function"
+    other = rf.simulate_rf(rf.RFSettings(**base, pruning="magnitude"), np.random.default_rng(0))
+    assert "pruning_metric" not in other.provenance
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -398,6 +451,12 @@ SMALL_ARGS = [
     "8",
     "--compress-min-t",
     "4",
+    "--min-t",
+    "1",
+    "--frontier-fraction",
+    "1",
+    "--compress-frontier-fraction",
+    "1",
 ]
 
 

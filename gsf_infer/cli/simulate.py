@@ -117,9 +117,10 @@ def rf(
         help="features quantization range: +-clip standard deviations of the widest feature.",
     ),
     sparsities: str = typer.Option(
-        "0.875,0.9375,0.96875,0.984375,0.9921875",
+        "0.96875,0.984375,0.9921875,0.99609375,0.998046875",
         "--sparsities",
-        help="Pruned fractions r in (0, 1) (comma-separated).",
+        help="Pruned fractions r in (0, 1) (comma-separated); the defaults cut at k = N/32 .. "
+        "N/512, where the kernel spectrum still follows j^-b.",
     ),
     pruning: str = typer.Option(
         "spectral",
@@ -137,16 +138,38 @@ def rf(
         2, "--compress-every", help="Quantization/pruning at every n-th checkpoint."
     ),
     compress_min_t: int = typer.Option(
-        16, "--compress-min-t", help="Earliest step with quantization/pruning records."
+        64, "--compress-min-t", help="Earliest step with quantization/pruning records."
+    ),
+    min_t: int = typer.Option(
+        8,
+        "--min-t",
+        help="Earliest step with loss and modes records (the discrete-step excess of g at the "
+        "frontier, 1/(2t), is below 6% from t = 8).",
+    ),
+    frontier_fraction: float = typer.Option(
+        1 / 32,
+        "--frontier-fraction",
+        help="Keep loss, quantization, pruning and modes records only while the measured "
+        "learning frontier k_*(t) is at most this fraction of the width N (beyond it the "
+        "finite-width kernel spectrum and the soft capacity depart from the theory); 1 keeps "
+        "every checkpoint.",
+    ),
+    compress_frontier_fraction: float = typer.Option(
+        1 / 64,
+        "--compress-frontier-fraction",
+        help="The same bound for quantization and pruning records, on top of "
+        "--frontier-fraction (their sums weigh the modes at the frontier most, where the "
+        "finite-width spectrum departs from j^-b by ~ k_*/N).",
     ),
     modes: str = typer.Option(
-        "2,3,4,6,8", "--modes", help="Mode indices k of the learned-fraction records."
+        "2,4,8,16,32", "--modes", help="Mode indices k of the learned-fraction records."
     ),
     modes_basis: str = typer.Option(
-        "input",
+        "kernel",
         "--modes-basis",
-        help="input: phi_k = (F^T v)_k / w_k on input eigenmode k; kernel: along the k-th "
-        "eigenvector of the feature covariance.",
+        help="kernel: along the k-th eigenvector of the feature covariance (the theory's "
+        "modes); input: phi_k = (F^T v)_k / w_k on input eigenmode k (carries cross-talk from "
+        "the other modes).",
     ),
     mode_margin: float = typer.Option(
         0.05,
@@ -234,6 +257,9 @@ def rf(
         pruning_measure=pruning_measure.strip().lower(),
         compress_every=compress_every,
         compress_min_t=compress_min_t,
+        min_t=min_t,
+        frontier_fraction=frontier_fraction,
+        compress_frontier_fraction=compress_frontier_fraction,
         modes=lists["--modes"],
         modes_basis=modes_basis.strip().lower(),
         mode_margin=mode_margin,
