@@ -14,6 +14,7 @@ from gsf_infer.cli import validate  # noqa: F401
 from gsf_infer.cli import check  # noqa: F401
 from gsf_infer.cli import compare  # noqa: F401
 from gsf_infer.cli import report  # noqa: F401
+from gsf_infer.cli import calibrate  # noqa: F401
 
 
 __all__ = ["app", "main"]
