@@ -392,11 +392,15 @@ def _diagnostics(fit: dict[str, Any]) -> dict[str, float]:
     import arviz as az
 
     u = fit["u"]
-    if u.shape[0] > 1:
-        max_r_hat = float(np.nanmax(np.asarray(az.rhat(u))))
-    else:
-        max_r_hat = float("nan")
-    ess = [float(np.asarray(az.ess(v, method="bulk"))) for v in fit["posterior"].values()]
+    # a chain stuck at one point has zero within-chain variance: ArviZ divides by it (numpy
+    # warns); its R-hat is then infinite or NaN, and such a fit is flagged, not an error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if u.shape[0] > 1:
+            r_hat = np.asarray(az.rhat(u), dtype=float)
+            max_r_hat = float(np.max(np.where(np.isnan(r_hat), np.inf, r_hat)))
+        else:
+            max_r_hat = float("nan")
+        ess = [float(np.asarray(az.ess(v, method="bulk"))) for v in fit["posterior"].values()]
     return {"max_r_hat": max_r_hat, "min_ess_bulk": float(min(ess)) if ess else float("nan")}
 
 
@@ -565,7 +569,7 @@ def calibrate(
                 flags = []
                 if fit["divergences"] > 0:
                     flags.append("divergences")
-                if math.isfinite(diag["max_r_hat"]) and diag["max_r_hat"] > settings.max_r_hat:
+                if not math.isnan(diag["max_r_hat"]) and diag["max_r_hat"] > settings.max_r_hat:
                     flags.append("r_hat")
                 if not diag["min_ess_bulk"] >= settings.ranks:
                     flags.append("ess")
