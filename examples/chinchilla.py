@@ -104,10 +104,12 @@ def body(run: Run) -> tuple[str, dict]:
     # the chinchilla model: SPEC default likelihood, then the outlier-robust one
     fits = [("student, all points", "fit_chinchilla_student", ["--likelihood", "student"])]
     if not run.quick:
-        fits = [("lognormal (SPEC default), all points", "fit_chinchilla_lognormal", []), *fits]
+        lognormal = ["--likelihood", "lognormal"]  # the records declare student (ingest)
+        fits = [("lognormal (SPEC default), all points", "fit_chinchilla_lognormal", lognormal),
+                *fits]
         fits += [
             ("lognormal, Epoch's 5 exclusions", "fit_chinchilla_lognormal_excl",
-             ["--holdout", exclusion]),
+             [*lognormal, "--holdout", exclusion]),
             ("student, Epoch's 5 exclusions", "fit_chinchilla_student_excl",
              ["--likelihood", "student", "--holdout", exclusion]),
         ]
@@ -117,10 +119,11 @@ def body(run: Run) -> tuple[str, dict]:
     if not run.quick:
         run.gsf_infer("ingest", "epoch_chinchilla_svg", "--option", "stderr=quantization",
                       "--out", "chinchilla_stderr.csv")
-        run.gsf_infer("fit", "chinchilla_stderr.csv", "--model", "chinchilla", *S,
+        run.gsf_infer("fit", "chinchilla_stderr.csv", "--model", "chinchilla", *lognormal, *S,
                       "--out", "fit_chinchilla_lognormal_stderr", "--quiet")
         fits.append(
-            ("lognormal, stderr = colour quantisation", "fit_chinchilla_lognormal_stderr", [])
+            ("lognormal, stderr = colour quantisation", "fit_chinchilla_lognormal_stderr",
+             lognormal)
         )
     rows, chin_numbers = [], {}
     for label, out, _ in fits:
@@ -139,7 +142,7 @@ def body(run: Run) -> tuple[str, dict]:
     # the gsf model on the same records (robust likelihood; the default too in a full run)
     gsf_fits = [("student", "fit_gsf_student", ["--likelihood", "student"])]
     if not run.quick:
-        gsf_fits.append(("lognormal", "fit_gsf_lognormal", []))
+        gsf_fits.append(("lognormal", "fit_gsf_lognormal", ["--likelihood", "lognormal"]))
     for _, out, extra in gsf_fits:
         run.gsf_infer("fit", "chinchilla.csv", "--model", "gsf", *extra, *S, "--out", out,
                       "--quiet")

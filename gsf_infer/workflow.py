@@ -97,6 +97,27 @@ def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records 
 PRUNING_METRIC_KEY = "pruning_metric"
 
 
+#: Header key (``# likelihood: student``) through which a records file declares the likelihood
+#: its records need; ``gsf-infer ingest epoch_chinchilla_svg`` writes it (heavy-tailed residuals).
+LIKELIHOOD_KEY = "likelihood"
+
+
+def resolve_likelihood(requested: str | None, records: Records) -> str:
+    """The likelihood of a fit: as requested, else as the data declare, else ``lognormal``.
+
+    A records file may state in its provenance header that its residuals need the outlier-robust
+    likelihood (``# likelihood: student``: the digitised Chinchilla points, whose runs with
+    fewer tokens than parameters lie far off any smooth law). Without a request and without such
+    a declaration the default is SPEC §2's ``lognormal``.
+    """
+    from gsf_infer.model import LIKELIHOODS
+
+    if requested is not None:
+        return requested
+    declared = str(records.provenance.get(LIKELIHOOD_KEY, "")).strip().lower()
+    return declared if declared in LIKELIHOODS else "lognormal"
+
+
 def resolve_pruning_metric(requested: str | None, records: Records) -> str:
     """The pruning metric of a fit: as requested, else as the data declare, else ``seed``.
 
@@ -208,7 +229,7 @@ def fit(
     model: str = "gsf",
     g: str = "monomial",
     tier: str = "continuum",
-    likelihood: str = "lognormal",
+    likelihood: str | None = None,
     pruning_metric: str | None = None,
     priors_path: str | Path | None = None,
     holdout: str | None = None,
@@ -226,8 +247,9 @@ def fit(
 
     Parameters mirror the command's options; see ``gsf-infer fit --help``. ``check_invariant``
     runs the ``free`` model too (the verdict needs it) when the data make the invariant
-    testable and the main model is not ``free`` itself. ``pruning_metric=None`` takes the
-    metric the data declare (:func:`resolve_pruning_metric`).
+    testable and the main model is not ``free`` itself. ``pruning_metric=None`` and
+    ``likelihood=None`` take what the data declare (:func:`resolve_pruning_metric`,
+    :func:`resolve_likelihood`).
 
     Returns
     -------
@@ -254,7 +276,7 @@ def fit(
         model=model,
         g=g,
         tier=tier,
-        likelihood=likelihood,
+        likelihood=resolve_likelihood(likelihood, records),
         pruning_metric=resolve_pruning_metric(pruning_metric, records),
     )
     settings.check()
@@ -270,6 +292,15 @@ def fit(
     )
     seconds = time.perf_counter() - tic
     warnings: list[str] = []
+    for option, key, asked, used in (
+        ("--likelihood", LIKELIHOOD_KEY, likelihood, settings.likelihood),
+        ("--pruning-metric", PRUNING_METRIC_KEY, pruning_metric, settings.pruning_metric),
+    ):
+        if asked is None and key in records.provenance and used != "lognormal" and used != "seed":
+            warnings.append(
+                f"{option} {used}: declared by the data file's header ('# {key}: "
+                f"{records.provenance[key]}'); pass {option} to choose otherwise"
+            )
     diag = diagnostics(dt)
     problems = convergence_problems(diag)
     if problems:

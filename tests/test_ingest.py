@@ -108,6 +108,29 @@ def test_chinchilla_tokens_are_flop_over_6n_and_no_row_is_dropped():
     assert "dropped columns x, y, color, hex_color" in prov["adapter"]
 
 
+def test_chinchilla_records_declare_the_robust_likelihood_that_fit_takes(tmp_path):
+    """The written header says ``likelihood: student``; ``fit`` takes it unless asked otherwise.
+
+    Reference for why: examples/chinchilla.py (14 of 245 residuals beyond 3 robust sd; Epoch's
+    re-fit is a Huber loss, nearly least absolute deviations).
+    """
+    from gsf_infer.workflow import resolve_likelihood
+
+    out = tmp_path / "chinchilla.csv"
+    result = CliRunner().invoke(app, ["ingest", "epoch_chinchilla_svg", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "# likelihood: student" in out.read_text().splitlines()[:40]
+    records = read_records(out)
+    assert resolve_likelihood(None, records) == "student"
+    assert resolve_likelihood("lognormal", records) == "lognormal"
+    # files without a declaration (or with one the tool does not know) keep SPEC §2's default
+    other = records_from_frame(records.table[["kind", "t", "params", "loss"]].head(10),
+                               provenance={"likelihood": "cauchy"})
+    assert resolve_likelihood(None, other) == "lognormal"
+    assert resolve_likelihood(None, records_from_frame(other.table[["kind", "t", "params",
+                                                                    "loss"]])) == "lognormal"
+
+
 def test_quantisation_step_recovers_a_known_log_grid(rng):
     step = 0.0045
     grid = np.exp(np.log(2.0) + step * np.arange(300))

@@ -32,7 +32,7 @@ def fit(
     model: str = typer.Option("gsf", "--model", help="gsf (shared spectral parameters), free (one copy per kind) or chinchilla (E + A/P^alpha + B/D^beta on loss records)."),
     g: str = typer.Option("monomial", "--g", help="Evolution function g: ntk, feature, monomial, logcorr or ridge."),
     tier: str = typer.Option("continuum", "--tier", help="continuum (exact head + quadrature; cost independent of capacity), asymptotic (pure power laws) or exact (discrete sums, capped capacity; slow)."),
-    likelihood: str = typer.Option("lognormal", "--likelihood", help="lognormal (normal on log values) or student (Student-t, outlier-robust)."),
+    likelihood: str | None = typer.Option(None, "--likelihood", help="lognormal (normal on log values) or student (Student-t, outlier-robust) [default: what the data file declares in its header, '# likelihood: ...' (ingest epoch_chinchilla_svg writes student), else lognormal].", show_default=False),
     pruning_metric: str | None = typer.Option(None, "--pruning-metric", help="seed (the paper's unweighted sum, slope 1+b-a) or function (lambda-weighted, slope 1-a) [default: the metric the data file declares in its header, '# pruning_metric: ...' (simulate rf writes function), else seed].", show_default=False),
     priors: Path = typer.Option(None, "--priors", help="TOML file overriding default priors, one table per parameter (see the README)."),
     holdout: str = typer.Option(None, "--holdout", help="Rows to hold out, as a condition on columns, e.g. \"params>=1e9\": fit the rest, report the coverage of their predictive intervals."),

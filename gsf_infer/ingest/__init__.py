@@ -241,6 +241,7 @@ def _provenance(
     }
     if converted.checks:
         prov["checks"] = "; ".join(f"{k}: {v}" for k, v in converted.checks.items())
+    prov.update(converted.declares)
     return prov
 
 

@@ -69,6 +69,10 @@ class Converted:
         Properties of the data a user must know before fitting it.
     checks : dict of str to str
         Cross-checks against independent numbers (e.g. tokens recomputed vs tokens in the file).
+    declares : dict of str to str
+        Fit settings the records need, written as header lines (``likelihood: student``) that
+        ``gsf-infer fit`` follows unless the user passes the option
+        (:func:`gsf_infer.workflow.resolve_likelihood`).
     """
 
     frame: pd.DataFrame
@@ -76,6 +80,7 @@ class Converted:
     counts: dict[str, int] = field(default_factory=dict)
     caveats: list[str] = field(default_factory=list)
     checks: dict[str, str] = field(default_factory=dict)
+    declares: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

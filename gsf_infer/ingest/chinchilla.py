@@ -129,8 +129,9 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     caveats.append(
         f"{int(under.sum())} runs saw fewer tokens than parameters ({int((top & under).sum())} "
         "of the five highest losses among them, the points Epoch dropped before fitting a robust "
-        "Huber loss): residuals about L = E + A/N^alpha + B/D^beta are heavy-tailed, so fit "
-        "with --likelihood student (examples/chinchilla.py shows why)"
+        "Huber loss): residuals about L = E + A/N^alpha + B/D^beta are heavy-tailed, so the "
+        "records declare 'likelihood: student', which gsf-infer fit uses unless --likelihood "
+        "says otherwise (examples/chinchilla.py shows why)"
     )
     if options["stderr"] == "quantization":
         frame["stderr"] = loss * step / np.sqrt(12.0)
@@ -149,6 +150,7 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
         counts={"rows_in": len(raw)},
         caveats=caveats,
         checks=checks,
+        declares={"likelihood": "student"},
     )
 
 
