@@ -38,9 +38,10 @@ def test_the_fit_takes_the_pruning_metric_the_data_declare():
     assert resolve_pruning_metric("seed", _records({"pruning_metric": "function"})) == "seed"
 
 
-#: A small rf setting: three widths (the largest carries compression, modes and spectrum),
-#: records kept while the frontier is below N/32 (the defaults' rule).
-SMALL_RF = dict(widths=(256, 512, 1024))
+#: The issue's acceptance: the default ``simulate rf`` (seed 0, widths 128..2048, 141 records,
+#: 8 s) fitted with shorter chains than the default ``fit``. Seeds matter (see the module docs
+#: of ``gsf_infer.simulate.rf``): the realisation of one feature draw moves whole curves, and
+#: the posterior can be narrower than that scatter; seed 0 is the default and is what is tested.
 
 
 @pytest.mark.slow
@@ -49,7 +50,7 @@ def test_fit_of_rf_records_recovers_b_and_rho_one(tmp_path):
     from gsf_infer.datatree import read_attrs
     from gsf_infer.workflow import fit
 
-    settings = rf.RFSettings(**SMALL_RF)
+    settings = rf.RFSettings()
     result = rf.simulate_rf(settings, np.random.default_rng(0))
     path = artifacts.write_table(result.frame, tmp_path / "rf.csv", provenance=result.provenance)
     found = fit(path, chains=2, warmup=500, draws=500, seed=0, check_invariant=False)
