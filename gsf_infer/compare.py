@@ -406,6 +406,10 @@ def compare_models(
                 f"{cand.name} did not converge ({'; '.join(problems)}): its ELPD is not trusted"
             )
         dts[cand.name] = dt
+        # many fits in one process: keep XLA's memory maps below the kernel's limit
+        from gsf_infer.runtime import release_compiled
+
+        release_compiled()
     table = loo_table(dts)
     for row in table["models"]:
         row["converged"] = converged[row["name"]]

@@ -26,3 +26,16 @@ def rng_key():
     import jax
 
     return jax.random.key(20261123)
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_programs():
+    """Free the compiled XLA programs after a test once the process holds many memory maps.
+
+    The suite's pytest process compiles hundreds of model programs; without this it reached
+    the kernel's limit of 65530 memory maps (measured 49k a fifth of the way through, three per
+    JIT-linked kernel) and died with a segmentation fault inside the next compilation
+    (:func:`gsf_infer.runtime.release_compiled`).
+    """
+    yield
+    runtime.release_compiled()
