@@ -258,7 +258,9 @@ losses dropped). Intervals below are posterior means with 94% HDIs.
 
 **Acceptance** (the posterior's 94% HDIs cover Epoch's E, alpha and beta): with `--likelihood
 student` on all 245 points: **{verdict("fit_chinchilla_student")}**; with the SPEC default
-`lognormal`: {verdict("fit_chinchilla_lognormal")}.
+`lognormal`: {verdict("fit_chinchilla_lognormal")}. The ingested records declare `# likelihood:
+student` in their header, so `gsf-infer fit chinchilla.csv --model chinchilla` with no option
+is the Student-t fit (and says so); the lognormal rows ask for `--likelihood lognormal`.
 
 {why}
 
