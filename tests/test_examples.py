@@ -151,3 +151,36 @@ def test_wanda_quick_single_stage_cannot_see_n(tmp_path):
         assert exact["shape_rank"] <= exact["records"] - 1
     assert "rho_over_b" in "\n".join(r["validate_identifies"])
     assert r["fits"] == {}  # the NUTS fits run in the full mode only
+
+
+def test_rf_recovery_quick_compares_the_posterior_with_the_truth(tmp_path):
+    """simulate rf -> fit -> posterior against the truth file the simulation wrote.
+
+    Reference: the rf system's known exponents (b = 1.5 of its input spectrum, a = 1.75 of its
+    target, rho = 1 of gradient descent; chi = (a - 1)/b, gamma = (1 + b - a)/b), read back from
+    rf_truth.json here, and the fit's own summary.json.
+    """
+    out = tmp_path / "rf"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "rf_recovery.py"), "--quick", "--no-check",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    truth = json.loads((out / "rf_truth.json").read_text())
+    assert (truth["a"], truth["b"], truth["rho"]) == (1.75, 1.5, 1.0)
+    assert truth["chi"] == pytest.approx((truth["a"] - 1) / truth["b"])
+    assert truth["gamma"] == pytest.approx((1 + truth["b"] - truth["a"]) / truth["b"])
+    rec = json.loads((out / "recovery.json").read_text())
+    summary = json.loads((out / "fit" / "summary.json").read_text())
+    rows = {r["parameter"]: r for r in rec["rows"]}
+    assert set(rows) == {"a", "b", "rho", "chi", "gamma", "rho_over_b"}
+    for name, row in rows.items():
+        entry = summary["parameters"][name]
+        assert row["truth"] == pytest.approx(truth[name])
+        assert row["covered"] == (entry["hdi_low"] <= truth[name] <= entry["hdi_high"])
+    # the script's exit code says whether b and rho were recovered by a converged fit
+    recovered = rows["b"]["covered"] and rows["rho"]["covered"]
+    assert proc.returncode == (0 if recovered and rec["diagnostics"]["converged"] else 1), (
+        proc.stdout + proc.stderr
+    )
+    assert (out / "recovery.png").stat().st_size > 10_000
