@@ -298,22 +298,30 @@ class _Fitter:
                 value = potential(z0 + factor @ u, ys)
             numpyro.factor("potential", -value)
 
-        kernel = NUTS(
-            whitened,
-            dense_mass=True,
-            target_accept_prob=settings.target_accept_prob,
-            max_tree_depth=settings.max_tree_depth,
-        )
-        self.mcmc = MCMC(
-            kernel,
-            num_warmup=settings.warmup,
-            num_samples=settings.draws,
-            num_chains=settings.chains,
-            chain_method="vectorized",
-            jit_model_args=True,
-            progress_bar=False,
-        )
+        def new_mcmc():
+            kernel = NUTS(
+                whitened,
+                dense_mass=True,
+                target_accept_prob=settings.target_accept_prob,
+                max_tree_depth=settings.max_tree_depth,
+            )
+            return MCMC(
+                kernel,
+                num_warmup=settings.warmup,
+                num_samples=settings.draws,
+                num_chains=settings.chains,
+                chain_method="vectorized",
+                jit_model_args=True,
+                progress_bar=False,
+            )
+
+        self._new_mcmc = new_mcmc
+        self.mcmc = new_mcmc()
         self.constrain = jax.jit(jax.vmap(fns.constrain))
+
+    def reset(self) -> None:
+        """A new sampler object, after JAX's caches were cleared (the old one cannot rerun)."""
+        self.mcmc = self._new_mcmc()
 
     def fit(self, ys: dict[str, Any], rng_key, rng: np.random.Generator) -> dict[str, Any]:
         """Posterior draws of ``a``, ``b``, ``rho`` (``(chain, draw)``) and diagnostics."""
@@ -508,6 +516,7 @@ def calibrate(
     import jax
 
     from gsf_infer.dataset import build_model_data
+    from gsf_infer.runtime import release_compiled
     from gsf_infer.inference import model_functions
     from gsf_infer.model import ModelSettings, build_model
     from gsf_infer.priors import PriorSet
@@ -579,6 +588,11 @@ def calibrate(
                 row.update(status=f"error: {type(err).__name__}: {err}", flagged=True)
         row["seconds"] = time.perf_counter() - tic
         rows.append(row)
+        # numpyro compiles its sampling loop anew on every run (about 2,000 memory maps per
+        # simulation, measured on the small design); past Linux's 65530 maps XLA cannot
+        # allocate code and the process dies, so compiled programs are released in time
+        if release_compiled():
+            fitter.reset()
         if on_simulation is not None:
             on_simulation(i, row)
 

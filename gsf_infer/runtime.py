@@ -74,8 +74,10 @@ def memory_maps() -> int:
         return 0
 
 
-def release_compiled(budget: int = MAP_BUDGET) -> bool:
+def release_compiled(budget: int | None = None) -> bool:
     """Clear JAX's caches of compiled programs if the process holds more than ``budget`` maps.
+
+    ``budget`` defaults to :data:`MAP_BUDGET` (read at call time).
 
     Returns
     -------
@@ -83,7 +85,7 @@ def release_compiled(budget: int = MAP_BUDGET) -> bool:
         Whether the caches were cleared (later calls of the same functions recompile, or load
         from the persistent cache).
     """
-    if memory_maps() <= budget:
+    if memory_maps() <= (MAP_BUDGET if budget is None else budget):
         return False
     import gc
 

@@ -123,6 +123,20 @@ def tiny_design():
 
 
 @pytest.mark.slow
+def test_calibration_survives_releasing_compiled_programs(tiny_design, monkeypatch):
+    """numpyro compiles its sampling loop on every run (~2,000 memory maps per simulation on the
+    small design): calibrate releases compiled programs before Linux's map limit and must then
+    go on with a new sampler (the old one fails to rerun after JAX's caches are cleared)."""
+    from gsf_infer import runtime
+
+    monkeypatch.setattr(runtime, "MAP_BUDGET", 0)  # release after every simulation
+    settings = cal.CalibrationSettings(simulations=3, seed=1, **SMALL)
+    result = cal.calibrate(tiny_design, settings)
+    assert result.summary["errors"] == 0, result.summary["error_messages"]
+    assert result.summary["ranked"] == 3
+
+
+@pytest.mark.slow
 def test_sbc_of_the_fit_shows_no_rank_non_uniformity(tiny_design):
     settings = cal.CalibrationSettings(simulations=30, seed=0, **SMALL)
     result = cal.calibrate(tiny_design, settings)
