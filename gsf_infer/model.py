@@ -381,9 +381,7 @@ def sample_spectral(
     else:
         P["a"] = _sample_pooled(name("a"), priors["a"], G, priors["pool_sd"])
         P["b"] = _sample_pooled(name("b"), priors["b"], G, priors["pool_sd"])
-    if "m" in P:
-        pass
-    elif family.name in ("monomial", "logcorr"):
+    if "m" not in P and family.name in ("monomial", "logcorr"):
         P["m"] = _sample_m(name, priors["m"], P["b"])
         P["n"] = _sample(name("n"), priors["n"])
     elif family.name == "feature":

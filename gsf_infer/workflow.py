@@ -112,10 +112,16 @@ def resolve_likelihood(requested: str | None, records: Records) -> str:
     """
     from gsf_infer.model import LIKELIHOODS
 
+    return _declared(requested, records, LIKELIHOOD_KEY, LIKELIHOODS, "lognormal")
+
+
+def _declared(requested: str | None, records: Records, key: str, allowed, default: str) -> str:
+    """``requested`` if given, else the value the records' header declares under ``key`` (when
+    it is one of ``allowed``), else ``default``."""
     if requested is not None:
         return requested
-    declared = str(records.provenance.get(LIKELIHOOD_KEY, "")).strip().lower()
-    return declared if declared in LIKELIHOODS else "lognormal"
+    declared = str(records.provenance.get(key, "")).strip().lower()
+    return declared if declared in allowed else default
 
 
 def resolve_pruning_metric(requested: str | None, records: Records) -> str:
@@ -128,10 +134,7 @@ def resolve_pruning_metric(requested: str | None, records: Records) -> str:
     """
     from gsf_infer.forward import PRUNING_METRICS
 
-    if requested is not None:
-        return requested
-    declared = str(records.provenance.get(PRUNING_METRIC_KEY, "")).strip().lower()
-    return declared if declared in PRUNING_METRICS else "seed"
+    return _declared(requested, records, PRUNING_METRIC_KEY, PRUNING_METRICS, "seed")
 
 
 def _sha256(path: str) -> str:
@@ -292,11 +295,11 @@ def fit(
     )
     seconds = time.perf_counter() - tic
     warnings: list[str] = []
-    for option, key, asked, used in (
-        ("--likelihood", LIKELIHOOD_KEY, likelihood, settings.likelihood),
-        ("--pruning-metric", PRUNING_METRIC_KEY, pruning_metric, settings.pruning_metric),
+    for option, key, asked, used, default in (
+        ("--likelihood", LIKELIHOOD_KEY, likelihood, settings.likelihood, "lognormal"),
+        ("--pruning-metric", PRUNING_METRIC_KEY, pruning_metric, settings.pruning_metric, "seed"),
     ):
-        if asked is None and key in records.provenance and used != "lognormal" and used != "seed":
+        if asked is None and used != default:
             warnings.append(
                 f"{option} {used}: declared by the data file's header ('# {key}: "
                 f"{records.provenance[key]}'); pass {option} to choose otherwise"
