@@ -58,6 +58,8 @@ def residual_tails(table_path: Path) -> dict[str, float]:
         "beyond_3": int(np.sum(np.abs(z) > 3)),
         "beyond_6": int(np.sum(far)),
         "max_tokens_per_param_beyond_6": float(ratio[far].max()) if far.any() else float("nan"),
+        "beyond_3_under_one_token_per_param": int(np.sum((np.abs(z) > 3) & (ratio < 1))),
+        "under_one_token_per_param": int(np.sum(ratio < 1)),
         "n": int(len(r)),
     }
 
@@ -220,8 +222,11 @@ def body(run: Run) -> tuple[str, dict]:
     why = f"""Why the likelihood decides it. About Epoch's law the residuals of log loss have a
 robust scale (1.4826 MAD) of {fmt(tails['robust_sd'], 2)} but a standard deviation of
 {fmt(tails['sd'], 2)}: {tails['beyond_3']} of {tails['n']} points lie beyond 3 robust sd and
-{tails['beyond_6']} beyond 6 (a normal predicts 0.7 and 5e-7), all of them runs with at most
-{fmt(tails['max_tokens_per_param_beyond_6'], 2)} tokens per parameter; Epoch dropped the five
+{tails['beyond_6']} beyond 6 (a normal predicts 0.7 and 5e-7). The {tails['beyond_6']} beyond 6 are
+all runs with at most {fmt(tails['max_tokens_per_param_beyond_6'], 2)} tokens per parameter, and
+{tails['beyond_3_under_one_token_per_param']} of the {tails['beyond_3']} beyond 3 saw fewer tokens
+than parameters (of the {tails['under_one_token_per_param']} runs in the table that did); Epoch
+dropped the five
 worst ({n_excluded} points, `{exclusion}`). A normal likelihood widens its scale to absorb such
 points and bends E and beta towards them. Epoch's own estimator is robust (Huber with
 delta = 1e-3, below the residual scale, is nearly least absolute deviations); its Bayesian

@@ -300,12 +300,13 @@ def compare_models(
     gs: list[str] | None = None,
     pruning_metrics: list[str] | None = None,
     tier: str = "continuum",
-    likelihood: str = "lognormal",
+    likelihood: str | None = None,
     priors_path: str | Path | None = None,
     chains: int = 4,
     warmup: int = 1000,
     draws: int = 1000,
     seed: int = 0,
+    target_accept: float = 0.9,
     ci_prob: float = 0.94,
     progress: bool = False,
     command: str = "",
@@ -319,10 +320,12 @@ def compare_models(
     models, gs, pruning_metrics : list of str, optional
         Models (default :data:`DEFAULT_MODELS`), ``g`` families (default
         :data:`DEFAULT_FAMILIES`: every family, SPEC §5), pruning
-        metrics (default ``["seed"]``; when given, names carry the metric:
-        ``gsf/monomial/seed``).
-    tier, likelihood, priors_path, chains, warmup, draws, seed, ci_prob, progress, command
-        As for ``gsf-infer fit`` (same defaults).
+        metrics (default: the one the data declare, else ``seed``; when given, names carry
+        the metric: ``gsf/monomial/seed``).
+    tier, likelihood, priors_path, chains, warmup, draws, seed, target_accept, ci_prob,
+    progress, command
+        As for ``gsf-infer fit`` (same defaults; ``likelihood=None`` takes what the data
+        declare).
 
     Returns
     -------
@@ -344,7 +347,13 @@ def compare_models(
     from gsf_infer.priors import load_priors
     from gsf_infer.records import read_records
     from gsf_infer.summary import convergence_problems, diagnostics
-    from gsf_infer.workflow import _check_numbers, run_model
+    from gsf_infer.workflow import (
+        _check_numbers,
+        declared_notes,
+        resolve_likelihood,
+        resolve_pruning_metric,
+        run_model,
+    )
 
     show_metric = pruning_metrics is not None
     models = models or list(DEFAULT_MODELS)
@@ -356,8 +365,11 @@ def compare_models(
         (metrics, tuple(PRUNING_METRICS), "--pruning-metrics"),
     ):
         parse_list(",".join(values), allowed, option)
-    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=1.0)
+    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=1.0,
+                   target_accept=target_accept)
     records = read_records(data_path)
+    if pruning_metrics is None:
+        metrics = [resolve_pruning_metric(None, records)]
     present = records.counts()
     if len(metrics) > 1 and "pruning" not in present:
         raise InputError(
@@ -374,9 +386,11 @@ def compare_models(
         raise InputError(Problem("gsf-infer compare", "give at least two models to compare"))
     priors = load_priors(priors_path)
     config = SamplerConfig(
-        num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed, progress_bar=progress
+        num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
+        target_accept_prob=target_accept, progress_bar=progress,
     )
-    base = ModelSettings(tier=tier, likelihood=likelihood)
+    used_likelihood = resolve_likelihood(likelihood, records)
+    base = ModelSettings(tier=tier, likelihood=used_likelihood)
     settings = {
         c.name: replace(base, model=c.model, g=c.g, pruning_metric=c.pruning_metric) for c in todo
     }
@@ -385,7 +399,10 @@ def compare_models(
 
     dts: dict[str, Any] = {}
     converged: dict[str, bool] = {}
-    notes: list[str] = []
+    notes = declared_notes(
+        records, likelihood=(likelihood, used_likelihood),
+        pruning_metric=None if show_metric else (None, metrics[0]),
+    )
     seconds: dict[str, float] = {}
     for cand in todo:
         tic = time.perf_counter()

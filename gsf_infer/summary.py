@@ -211,10 +211,14 @@ def convergence_problems(diag: dict[str, Any], thresholds: ConvergenceThresholds
         )
     if not (diag["min_ess_bulk"] >= thresholds.min_ess_bulk):
         out.append(
-            f"bulk ESS down to {diag['min_ess_bulk']:.0f} (< {thresholds.min_ess_bulk:.0f})"
+            f"bulk ESS down to {diag['min_ess_bulk']:.0f} (< {thresholds.min_ess_bulk:.0f}; "
+            "more --draws raise it)"
         )
     if diag["divergences"] > thresholds.max_divergences:
-        out.append(f"{diag['divergences']} divergent transitions: the posterior is not trusted")
+        out.append(
+            f"{diag['divergences']} divergent transitions: the posterior is not trusted "
+            "(a higher --target-accept, e.g. 0.99, takes smaller steps through curved regions)"
+        )
     if diag.get("min_bfmi") is not None and diag["min_bfmi"] < 0.3:
         out.append(f"E-BFMI down to {diag['min_bfmi']:.2f} (< 0.3): poor energy exploration")
     return out

@@ -124,6 +124,29 @@ def _declared(requested: str | None, records: Records, key: str, allowed, defaul
     return declared if declared in allowed else default
 
 
+def declared_notes(
+    records: Records,
+    *,
+    likelihood: tuple[str | None, str],
+    pruning_metric: tuple[str | None, str] | None = None,
+) -> list[str]:
+    """One line per setting taken from the data file's header rather than from an option.
+
+    ``likelihood`` and ``pruning_metric`` are ``(requested, used)`` pairs.
+    """
+    notes = []
+    for option, key, pair, default in (
+        ("--likelihood", LIKELIHOOD_KEY, likelihood, "lognormal"),
+        ("--pruning-metric", PRUNING_METRIC_KEY, pruning_metric, "seed"),
+    ):
+        if pair is not None and pair[0] is None and pair[1] != default:
+            notes.append(
+                f"{option} {pair[1]}: declared by the data file's header ('# {key}: "
+                f"{records.provenance[key]}'); pass {option} to choose otherwise"
+            )
+    return notes
+
+
 def resolve_pruning_metric(requested: str | None, records: Records) -> str:
     """The pruning metric of a fit: as requested, else as the data declare, else ``seed``.
 
@@ -240,6 +263,7 @@ def fit(
     warmup: int = 1000,
     draws: int = 1000,
     seed: int = 0,
+    target_accept: float = 0.9,
     ci_prob: float = 0.94,
     rope: float = 0.1,
     check_invariant: bool = True,
@@ -272,7 +296,8 @@ def fit(
     from gsf_infer.priors import load_priors
     from gsf_infer.summary import convergence_problems, diagnostics, parameter_table
 
-    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=rope)
+    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=rope,
+                   target_accept=target_accept)
     records = read_records(data_path)
     fit_records, held = split_holdout(records, holdout)
     settings = ModelSettings(
@@ -285,7 +310,8 @@ def fit(
     settings.check()
     priors = load_priors(priors_path)
     config = SamplerConfig(
-        num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed, progress_bar=progress
+        num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
+        target_accept_prob=target_accept, progress_bar=progress,
     )
     identification = identify(fit_records)
     tic = time.perf_counter()
@@ -294,16 +320,10 @@ def fit(
         command=command,
     )
     seconds = time.perf_counter() - tic
-    warnings: list[str] = []
-    for option, key, asked, used, default in (
-        ("--likelihood", LIKELIHOOD_KEY, likelihood, settings.likelihood, "lognormal"),
-        ("--pruning-metric", PRUNING_METRIC_KEY, pruning_metric, settings.pruning_metric, "seed"),
-    ):
-        if asked is None and used != default:
-            warnings.append(
-                f"{option} {used}: declared by the data file's header ('# {key}: "
-                f"{records.provenance[key]}'); pass {option} to choose otherwise"
-            )
+    warnings = declared_notes(
+        records, likelihood=(likelihood, settings.likelihood),
+        pruning_metric=(pruning_metric, settings.pruning_metric),
+    )
     diag = diagnostics(dt)
     problems = convergence_problems(diag)
     if problems:
@@ -433,6 +453,10 @@ def _check_numbers(**values: float) -> None:
         problems.append(Problem("gsf-infer", "--ci-prob must be in (0, 1)", value=values["ci_prob"]))
     if not values["rope"] > 0:
         problems.append(Problem("gsf-infer", "--rope must be > 0", value=values["rope"]))
+    if not 0 < values.get("target_accept", 0.9) < 1:
+        problems.append(
+            Problem("gsf-infer", "--target-accept must be in (0, 1)", value=values["target_accept"])
+        )
     if problems:
         raise InputError(problems)
 

@@ -167,3 +167,29 @@ def test_compare_cli_refuses_bad_options(tmp_path):
     (tmp_path / "compare.json").write_text("{}")
     result = runner.invoke(app, ["compare", str(data), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--force" in result.stderr
+
+
+def test_compare_fits_with_the_likelihood_the_records_declare(tmp_path, monkeypatch):
+    """compare, like fit, takes the header's ``# likelihood:`` unless asked, and says so."""
+    from gsf_infer import workflow
+
+    data = tmp_path / "chinchilla.csv"
+    result = runner.invoke(app, ["ingest", "epoch_chinchilla_svg", "--out", str(data)])
+    assert result.exit_code == 0, result.output
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(records, *, settings, config, **_):
+        seen.append((settings.likelihood, config.target_accept_prob))
+        raise Stop  # no sampling: only what compare would fit with is under test
+
+    monkeypatch.setattr(workflow, "run_model", capture)
+    with pytest.raises(Stop):
+        compare.compare_models(data, models=["chinchilla", "gsf"], target_accept=0.95)
+    with pytest.raises(Stop):
+        compare.compare_models(data, models=["chinchilla", "gsf"], likelihood="lognormal")
+    assert seen == [("student", 0.95), ("lognormal", 0.9)]
+    with pytest.raises(InputError, match="--target-accept"):
+        compare.compare_models(data, models=["chinchilla", "gsf"], target_accept=1.0)

@@ -72,6 +72,11 @@ def test_chinchilla_quick_covers_epoch_and_refuses_existing_output(tmp_path):
     raw = csv_rows(DATA / "epoch_chinchilla_svg" / "svg_extracted_data.csv")
     assert hold["rows"] == sum(float(row["Model Size"]) >= 1e9 for row in raw)
     assert 0.0 <= hold["coverage"] <= 1.0
+    # the residual statement's counts, against the raw table (tokens = FLOP / 6N)
+    tails = r["residual_tails"]
+    under = sum(float(row["Training FLOP"]) / 6 < float(row["Model Size"]) ** 2 for row in raw)
+    assert tails["under_one_token_per_param"] == under
+    assert tails["beyond_6"] <= tails["beyond_3_under_one_token_per_param"] <= tails["beyond_3"]
     assert "| student, all points | 245 |" in (out / "results.md").read_text()
     # an existing result folder is refused without --force, before any work, and kept
     before = (out / "results.json").read_text()

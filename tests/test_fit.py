@@ -299,6 +299,26 @@ def test_fit_cli_writes_the_folder_and_strict_exits_3_when_not_converged(small, 
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_target_accept_reaches_the_sampler_and_is_checked(small, tmp_path):
+    import arviz as az
+
+    from gsf_infer.datatree import read_attrs
+
+    runner = CliRunner()
+    out = tmp_path / "ta"
+    args = ["fit", str(small["path"]), "--no-check", "--quiet", "--chains", "1", "--warmup", "20",
+            "--draws", "20"]
+    res = runner.invoke(app, args + ["--target-accept", "0.97", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    dt = az.from_netcdf(out / "posterior.nc")
+    assert read_attrs(dt)["sampler"]["target_accept_prob"] == 0.97
+    for bad in ("1", "0", "-0.5"):
+        res = runner.invoke(app, args + ["--target-accept", bad, "--out", str(tmp_path / "bad")])
+        assert res.exit_code == 2 and "--target-accept must be in (0, 1)" in res.output, res.output
+        assert "Traceback" not in res.output
+    assert not (tmp_path / "bad").exists()
+
+
 def test_priors_file_overrides_and_bad_priors_are_input_errors(small, tmp_path):
     from gsf_infer.errors import InputError
     from gsf_infer.priors import load_priors

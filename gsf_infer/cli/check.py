@@ -43,11 +43,18 @@ def check(
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     g: str = typer.Option("monomial", "--g", help="Fits made here: evolution function g."),
     tier: str = typer.Option("continuum", "--tier", help="Fits made here: evaluation tier."),
-    likelihood: str = typer.Option(
-        "lognormal", "--likelihood", help="Fits made here: lognormal or student."
+    likelihood: str | None = typer.Option(
+        None,
+        "--likelihood",
+        help="Fits made here: lognormal or student [default: as the data file declares, else "
+        "lognormal].",
+        show_default=False,
     ),
-    pruning_metric: str = typer.Option(
-        "seed", "--pruning-metric", help="Fits made here: seed or function."
+    pruning_metric: str | None = typer.Option(
+        None,
+        "--pruning-metric",
+        help="Fits made here: seed or function [default: as the data file declares, else seed].",
+        show_default=False,
     ),
     priors: Path = typer.Option(
         None, "--priors", help="Fits made here: TOML file of priors (for DIR: the fit's own)."

@@ -52,12 +52,13 @@ def compare(
         ),
     ),
     tier: str = typer.Option("continuum", "--tier", help="Evaluation tier of every fit."),
-    likelihood: str = typer.Option("lognormal", "--likelihood", help="lognormal or student."),
+    likelihood: str | None = typer.Option(None, "--likelihood", help="lognormal or student [default: what the data file declares in its header, else lognormal].", show_default=False),
     priors: Path = typer.Option(None, "--priors", help="TOML file overriding default priors."),
     chains: int = typer.Option(4, "--chains", help="Number of chains."),
     warmup: int = typer.Option(1000, "--warmup", help="Warm-up iterations per chain."),
     draws: int = typer.Option(1000, "--draws", help="Kept draws per chain."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    target_accept: float = typer.Option(0.9, "--target-accept", help="NUTS target acceptance probability of every fit, in (0, 1) (see fit --help)."),
     ci_prob: float = typer.Option(
         0.94, "--ci-prob", help="Probability of the highest-density intervals."
     ),
@@ -96,6 +97,7 @@ def compare(
         warmup=warmup,
         draws=draws,
         seed=seed,
+        target_accept=target_accept,
         ci_prob=ci_prob,
         progress=interactive(quiet),
         command=command,
