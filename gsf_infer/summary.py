@@ -217,7 +217,8 @@ def convergence_problems(diag: dict[str, Any], thresholds: ConvergenceThresholds
     if diag["divergences"] > thresholds.max_divergences:
         out.append(
             f"{diag['divergences']} divergent transitions: the posterior is not trusted "
-            "(a higher --target-accept, e.g. 0.99, takes smaller steps through curved regions)"
+            "(a --target-accept closer to 1, up to 0.99, takes smaller steps through curved "
+            "regions)"
         )
     if diag.get("min_bfmi") is not None and diag["min_bfmi"] < 0.3:
         out.append(f"E-BFMI down to {diag['min_bfmi']:.2f} (< 0.3): poor energy exploration")

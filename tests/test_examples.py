@@ -102,6 +102,14 @@ def test_gemstones_quick_chi_per_run_and_pooled(tmp_path):
         assert finite_interval(chi) and chi["hdi_low"] > 0, name
         # the irreducible loss lies below every loss of that run
         assert fit["E"]["hdi_high"] < min(x["final_loss"] for x in lines if x["run_name"] == name)
+        # chi agrees with an independent least-squares fit of E + B t^-chi to the same curve
+        assert fit["least_squares_chi_in_hdi"], (fit["least_squares_chi"], chi)
+        # what one curve cannot identify is fixed by the example's priors file, not inferred
+        # (fixed parameters are not sampled, so the summary has no posterior for them)
+        summary = json.loads((out / f"fit_{name.removeprefix('PyGemma-').removesuffix('_pretrain')}"
+                              / "summary.json").read_text())
+        assert summary["parameters"]["a"] is None and summary["parameters"]["b"] is None
+        assert summary["parameters"]["chi"] is not None
     assert finite_interval(r["pooled"]["chi"]) and r["pooled"]["chi"]["hdi_low"] > 0
 
 
