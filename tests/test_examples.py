@@ -125,6 +125,12 @@ def test_revisiting_quick_alpha_per_curve_and_holdout(tmp_path):
     held = sum(1 for row in unique if row[5] == "0")
     assert r["curves"] == len(curves) and r["records"] == len(unique)
     assert r["holdout"]["rows"] == held and 0.0 <= r["holdout"]["coverage"] <= 1.0
+    # one fit per curve, each on that curve's records only
+    assert len(list((out / "fits").iterdir())) == len(curves) == len(r["per_curve"])
+    assert r["converged"] + len(r["not_converged"]) == len(curves)
+    for name, curve in r["per_curve"].items():
+        own = sum(1 for row in unique if "/".join(row[:3]) == name and row[5] == "0")
+        assert curve["holdout"]["rows"] == own, name
     # each NMT curve decreases to its held-out point: the prediction there (same run's
     # amplitude, larger n) lies below the curve's smallest training loss, up to noise
     lowest = {}
