@@ -23,13 +23,19 @@ def _num(value: Any, digits: int = 4) -> str:
 
 
 def parameter_lines(
-    summary: dict[str, Any], ci_prob: float, unidentified: frozenset[str] = frozenset()
+    summary: dict[str, Any],
+    ci_prob: float,
+    unidentified: frozenset[str] = frozenset(),
+    fixed: dict[str, str] | None = None,
 ) -> list[str]:
     """A fixed-width table of the named exponents and the family's shape parameters.
 
     ``unidentified`` names parameters that no combination of the fit's kinds identifies
     (:func:`gsf_infer.checks.unidentified`): however narrow, they are labelled ``PRIOR``.
+    ``fixed`` (:func:`gsf_infer.priors.fixed_priors`) names parameters the priors fixed: they
+    have no posterior and are shown as fixed, not as absent from the model.
     """
+    fixed = fixed or {}
     params = summary["parameters"]
     labels = IdentificationThresholds()
     pct = f"{ci_prob:.0%}"
@@ -39,7 +45,9 @@ def parameter_lines(
     for name in order:
         entry = params.get(name)
         if entry is None:
-            if name in NAMED and not any(k.startswith(name + "[") for k in params):
+            if name in fixed:
+                lines.append(f"{name:<16}{'-':>10}{'(fixed by the priors)':>24}  {fixed[name]}")
+            elif name in NAMED and not any(k.startswith(name + "[") for k in params):
                 lines.append(f"{name:<16}{'-':>10}{'(not in this model)':>24}")
             continue
         hdi = f"[{_num(entry['hdi_low'])}, {_num(entry['hdi_high'])}]"
@@ -120,8 +128,11 @@ def fit_report(result: Any, ci_prob: float) -> str:
         "",
     ]
     from gsf_infer.checks import unidentified
+    from gsf_infer.datatree import read_attrs
+    from gsf_infer.priors import fixed_priors
 
-    lines += parameter_lines(s, ci_prob, unidentified(result.dt))
+    fixed = fixed_priors(read_attrs(result.dt).get("priors", {}))
+    lines += parameter_lines(s, ci_prob, unidentified(result.dt), fixed)
     lines += [""] + diagnostic_lines(result.diagnostics)
     lines += invariant_lines(result.invariant_detail)
     if "holdout" in s:

@@ -139,6 +139,15 @@ class PriorSet:
         return {name: p.describe() for name, p in self.priors.items()}
 
 
+def fixed_priors(described: dict[str, str]) -> dict[str, str]:
+    """The parameters a fit fixed, from its priors as recorded (:meth:`PriorSet.as_attrs`).
+
+    A fixed parameter is not sampled, so it has no posterior; reports say it was fixed (an
+    assumption of the fit) rather than leave it blank.
+    """
+    return {name: text for name, text in described.items() if str(text).startswith("Fixed(")}
+
+
 def load_priors(path: str | Path | None) -> PriorSet:
     """Defaults, overridden by the tables of a TOML file.
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gsf_infer.errors import InputError, Problem
+from gsf_infer.priors import fixed_priors
 from gsf_infer.summary import NAMED, IdentificationThresholds
 
 #: Figures in the order the report shows them (stems; ``ppc_*`` and ``pair*`` by prefix).
@@ -214,9 +215,12 @@ def report_blocks(
     unidentified = set(checks.get("unidentified", ()))
     rows = []
     params = summary.get("parameters", {})
+    fixed = fixed_priors(attrs.get("priors", {}))
     for name, entry in params.items():
         if entry is None:
-            if name in NAMED and not any(k.startswith(name + "[") for k in params):
+            if name in fixed:
+                rows.append((name,) + ("-",) * 8 + (f"fixed by the priors: {fixed[name]}",))
+            elif name in NAMED and not any(k.startswith(name + "[") for k in params):
                 rows.append((name,) + ("-",) * 8 + ("not in this model",))
             continue
         label = labels.label(entry.get("contraction"))

@@ -201,3 +201,28 @@ def test_figures_are_ordered():
         "trace",
         "rank",
     ]
+
+
+def test_a_fixed_parameter_is_reported_as_fixed_not_as_absent(tmp_path):
+    """A ``Fixed`` prior leaves no posterior; the report and the console say it was fixed."""
+    from gsf_infer.console import parameter_lines
+    from gsf_infer.priors import fixed_priors, load_priors
+
+    priors_file = tmp_path / "p.toml"
+    priors_file.write_text('[a]\ndist = "Fixed"\nvalue = 0.5\n')
+    described = load_priors(priors_file).as_attrs()
+    fixed = fixed_priors(described)
+    assert fixed["a"] == "Fixed(value=0.5) + 1" and "b" not in fixed
+    dt = fake_fit(np.random.default_rng(405), kinds=("loss",))
+    summary = fake_summary(dt)[0]
+    summary["parameters"]["a"] = None  # as parameter_table leaves a site that was not sampled
+    attrs = {"priors": described}
+    md = report.render_markdown(report.report_blocks(summary, {}, attrs, [], {}))
+    assert "| a | - | - | - | - | - | - | - | - | fixed by the priors: Fixed(value=0.5) + 1 |" in md
+    lines = parameter_lines(summary, 0.94, frozenset(), fixed)
+    row = next(line for line in lines if line.startswith("a "))
+    assert "(fixed by the priors)" in row and "Fixed(value=0.5) + 1" in row
+    # without the priors, an absent named exponent still reads "not in this model"
+    assert "(not in this model)" in next(
+        line for line in parameter_lines(summary, 0.94) if line.startswith("a ")
+    )
