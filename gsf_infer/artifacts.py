@@ -230,7 +230,7 @@ def write_fit(result: Any, out: str | Path, *, force: bool = False, extra: Any =
     """Write a fit's result folder atomically (SPEC §6).
 
     Files: ``posterior.nc``, ``summary.json``, ``summary.csv``, ``checks.json`` (the full
-    invariant result and diagnostics), ``posterior_free.nc`` when a ``free``-model fit was run
+    invariant result and diagnostics), ``posterior_deviation.nc`` when a ``deviation``-model fit was run
     for the invariant, ``holdout.csv`` with ``--holdout``; ``extra(folder)`` may add more
     (plots, report) before the folder is moved into place.
     """
@@ -238,8 +238,8 @@ def write_fit(result: Any, out: str | Path, *, force: bool = False, extra: Any =
 
     with output_folder(out, force=force) as tmp:
         write_datatree(result.dt, tmp / "posterior.nc")
-        if result.free_dt is not None:
-            write_datatree(result.free_dt, tmp / "posterior_free.nc")
+        if result.deviation_dt is not None:
+            write_datatree(result.deviation_dt, tmp / "posterior_deviation.nc")
         write_json(result.summary, tmp / "summary.json")
         rows = []
         for name, entry in result.summary["parameters"].items():
@@ -291,12 +291,12 @@ def write_report(markdown: str, html: str, folder: str | Path, *, force: bool = 
 def write_check_folder(outcome: Any, out: str | Path, *, force: bool = False) -> Path:
     """Write what ``gsf-infer check`` produced into a new folder (atomically).
 
-    ``checks.json``, and ``posterior_free.nc`` when the ``free`` model was fitted by the check.
+    ``checks.json``, and ``posterior_deviation.nc`` when the ``deviation`` model was fitted by the check.
     """
     with output_folder(out, force=force) as tmp:
         write_json(outcome.checks, tmp / "checks.json")
-        if outcome.new_free and outcome.free_dt is not None:
-            write_datatree(outcome.free_dt, tmp / "posterior_free.nc")
+        if outcome.new_deviation and outcome.deviation_dt is not None:
+            write_datatree(outcome.deviation_dt, tmp / "posterior_deviation.nc")
     return Path(out)
 
 
@@ -304,13 +304,13 @@ def update_fit_folder(outcome: Any, folder: str | Path) -> list[Path]:
     """Bring a fit folder up to date after ``gsf-infer check DIR``.
 
     Replaces ``checks.json`` and the ``invariant`` of ``summary.json``, and adds
-    ``posterior_free.nc`` when the check fitted the ``free`` model. Each file is replaced
+    ``posterior_deviation.nc`` when the check fitted the ``deviation`` model. Each file is replaced
     atomically.
     """
     folder = Path(folder)
     written = []
-    if outcome.new_free and outcome.free_dt is not None:
-        written.append(write_datatree(outcome.free_dt, folder / "posterior_free.nc"))
+    if outcome.new_deviation and outcome.deviation_dt is not None:
+        written.append(write_datatree(outcome.deviation_dt, folder / "posterior_deviation.nc"))
     written.append(write_checks(outcome.checks, folder))
     if outcome.summary is not None:
         written.append(write_json(outcome.summary, folder / "summary.json", force=True))

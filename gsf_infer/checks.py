@@ -8,10 +8,10 @@
 - **Identifiability in words**: per parameter from its prior-to-posterior contraction
   (:class:`gsf_infer.summary.IdentificationThresholds`), and ridges — pairs of parameters whose
   posterior rank correlation reaches ``|r| >= 0.9``, where the data fix a combination, not each.
-- **The invariant** (SPEC §4) from a ``free``-model posterior, through :mod:`gsf_infer.invariant`.
-- **PSIS-LOO of gsf against free** (:mod:`gsf_infer.compare`) when both fits exist.
+- **The invariant** from a ``deviation``-model posterior, decided by :mod:`gsf_infer.invariant`.
+- **PSIS-LOO of gsf against deviation** (:mod:`gsf_infer.compare`) when both fits exist.
 - :func:`build_checks` assembles the ``checks.json`` object; :func:`run_check` is the
-  ``gsf-infer check`` command as a library function (it may fit the ``free`` model).
+  ``gsf-infer check`` command as a library function (it may fit the ``deviation`` model).
 
 Pure computation on DataTrees (NumPy, SciPy, ArviZ); returns values, writes nothing. The
 fitting machinery (:mod:`gsf_infer.workflow`) is imported inside :func:`run_check` only.
@@ -28,18 +28,20 @@ from typing import Any
 
 import arviz as az  # noqa: E402
 import numpy as np
-import numpyro  # noqa: F401  (before arviz, STACK.md)
+import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
 from gsf_infer.datatree import read_attrs  # noqa: E402
 from gsf_infer.errors import InputError, Problem  # noqa: E402
 from gsf_infer.invariant import (  # noqa: E402
+    VERDICT_VARIABLES,
     InvariantSettings,
-    components,
-    copies_from_posterior,
+    flat_draws,
+    prior_sensitivity,
     untestable,
     verdict,
 )
+from gsf_infer.model import DEVIATION_SCALE  # noqa: E402
 from gsf_infer.schema import KINDS  # noqa: E402
 from gsf_infer.summary import (  # noqa: E402
     IdentificationThresholds,
@@ -63,9 +65,9 @@ PPC_VARIABLES = (
 #: (``chi``, ``gamma``, ``rho_over_b``, ``n`` of monomial = ``rho * m``) are left out: they
 #: correlate with their ingredients by definition.
 RIDGE_BASIS = ("a", "b", "rho", "m", "tau", "kap", "k_star", "K", "nu", "E", "s")
-#: Start of the warning that the free-model fit behind the verdict did not converge (the
+#: Start of the warning that the deviation-model fit behind the verdict did not converge (the
 #: sentence :func:`gsf_infer.workflow.fit` uses too).
-FREE_NOT_CONVERGED = "the free-model fit behind the invariant verdict did not converge"
+DEVIATION_NOT_CONVERGED = "the deviation-model fit behind the invariant verdict did not converge"
 #: Uniform PIT values have standard deviation 1/sqrt(12).
 UNIFORM_SD = 1.0 / math.sqrt(12.0)
 
@@ -366,7 +368,7 @@ def posterior_predictive_checks(
 
 
 def unidentified(dt: xr.DataTree) -> frozenset[str]:
-    """Parameters that no combination of the fit's kinds identifies (SPEC §1).
+    """Parameters that no combination of the fit's kinds identifies.
 
     Their posterior may still be narrower than their prior — a single loss curve fixes
     ``chi = (a-1) rho/b``, which narrows ``a`` through the priors of ``rho`` and ``b`` — but
@@ -419,7 +421,6 @@ def _columns(post: xr.Dataset, names: tuple[str, ...]) -> dict[str, tuple[np.nda
 def ridges(dt: xr.DataTree, threshold: float = 0.9) -> list[tuple[str, str, float]]:
     """Find pairs of :data:`RIDGE_BASIS` parameters with ``|rank correlation| >= threshold``.
 
-    Variables with a ``copy`` dimension (``free`` model) are paired within a copy only.
     Constant or non-finite columns are skipped. Sorted by decreasing ``|r|``.
     """
     from scipy.stats import rankdata
@@ -531,49 +532,34 @@ def identifiability(
 # -------------------------------------------------------------------------- invariant
 
 
-def missing_copies(copies: dict[str, Any]) -> list[str]:
-    """List the requirements of SPEC §4 that a ``free`` posterior's copies do not meet."""
-    from gsf_infer.identify import INVARIANT_REQUIREMENTS
-
-    present = set(copies)
-    missing = []
-    if "loss" not in present:
-        missing.append(INVARIANT_REQUIREMENTS[0])
-    if "quantization" not in present:
-        missing.append(INVARIANT_REQUIREMENTS[1])
-    if not present & {"pruning", "density"}:
-        missing.append(INVARIANT_REQUIREMENTS[2])
-    if "spectrum" not in present and "pruning" not in present:
-        missing.append(INVARIANT_REQUIREMENTS[3])
-    return missing
-
-
 def invariant_result(
-    dt: xr.DataTree, free_dt: xr.DataTree | None, settings: InvariantSettings
+    dt: xr.DataTree, deviation_dt: xr.DataTree | None, settings: InvariantSettings
 ) -> dict[str, Any]:
     """Return the invariant verdict of a fit (checks.json ``invariant``, summary.json's first).
 
-    The ``free`` posterior is ``dt``'s own when the fit is ``free``, else ``free_dt``'s. The
-    verdict is ``untestable`` (naming the missing kinds) when the records cannot test it or
-    there is no ``free`` posterior.
+    The ``deviation`` posterior is ``dt``'s own when the fit is ``deviation``, else
+    ``deviation_dt``'s. The verdict is ``untestable`` (naming the missing kinds) when the
+    records cannot test it or there is no deviation posterior, and marked untrusted when the
+    deviation fit did not converge (:func:`gsf_infer.invariant.verdict`).
     """
     attrs = read_attrs(dt)
     model = attrs.get("model_settings", {}).get("model")
     ident = _identification(dt)
     if ident is not None and not ident.invariant_testable:
         return untestable(list(ident.missing), settings)
-    if model == "chinchilla" and free_dt is None:
+    if model == "chinchilla" and deviation_dt is None:
         return untestable(["loss records (chinchilla fits loss only)"], settings)
-    source = dt if model == "free" else free_dt
+    source = dt if model == "deviation" else deviation_dt
     if source is None:
-        out = untestable([], settings)
-        out["missing"] = ["(the free-model check was not run)"]
-        return out
-    copies = copies_from_posterior(source["posterior"])
-    parts = components(copies)
-    if parts is None:
-        return untestable(missing_copies(copies), settings)
-    return verdict(parts, settings)
+        return untestable(["(the deviation-model check was not run)"], settings)
+    draws = flat_draws(source["posterior"], VERDICT_VARIABLES)
+    if "delta_over_rho" not in draws:
+        return untestable(["(the deviation model has no deviation parameters)"], settings)
+    problems = convergence_problems(sampler_diagnostics(source))
+    out = verdict(draws, settings, problems)
+    scale = float(read_attrs(source).get("deviation_scale", DEVIATION_SCALE))
+    out["prior_sensitivity"] = prior_sensitivity(draws, scale, settings)
+    return out
 
 
 # ------------------------------------------------------------------------- assembling
@@ -613,7 +599,7 @@ def build_checks(
     invariant: dict[str, Any] | None = None,
     diagnostics: dict[str, Any] | None = None,
     warnings: list[str] | tuple[str, ...] = (),
-    free_dt: xr.DataTree | None = None,
+    deviation_dt: xr.DataTree | None = None,
     parameters: dict[str, Any] | None = None,
     excluded: dict[str, int] | None = None,
     thresholds: CheckThresholds | None = None,
@@ -633,8 +619,9 @@ def build_checks(
         :func:`gsf_infer.summary.diagnostics` of ``dt`` (computed when not given).
     warnings : sequence of str
         Warnings of the fit, kept first.
-    free_dt : xarray.DataTree, optional
-        The ``free``-model fit behind the invariant (its diagnostics and the gsf-vs-free LOO).
+    deviation_dt : xarray.DataTree, optional
+        The ``deviation``-model fit behind the invariant (its diagnostics and the LOO of gsf
+        against it).
     parameters : dict, optional
         summary.json ``parameters``.
     excluded : dict, optional
@@ -650,8 +637,8 @@ def build_checks(
     -------
     dict
         ``invariant``, ``ppc`` (per observed variable, see :func:`check_variable`),
-        ``identifiability`` (sentences), ``loo`` (``{"gsf_vs_free": ...}`` when both fits
-        exist), ``diagnostics`` (with ``problems``), ``diagnostics_free`` (with a free fit),
+        ``identifiability`` (sentences), ``loo`` (``{"gsf_vs_deviation": ...}`` when both fits
+        exist), ``diagnostics`` (with ``problems``), ``diagnostics_deviation`` (with a deviation fit),
         ``data`` (:func:`data_summary`), ``rules`` (the flagging rules in words) and
         ``warnings`` (the fit's, then one per flagged check).
     """
@@ -662,7 +649,7 @@ def build_checks(
     ci_prob = float(ci_prob if ci_prob is not None else attrs.get("ci_prob", 0.94))
     model = attrs.get("model_settings", {}).get("model", "gsf")
     if invariant is None:
-        invariant = invariant_result(dt, free_dt, InvariantSettings(rope=rope, ci_prob=ci_prob))
+        invariant = invariant_result(dt, deviation_dt, InvariantSettings(rope=rope, ci_prob=ci_prob))
     if diag is None:
         diag = sampler_diagnostics(dt)
     diag = dict(diag, problems=convergence_problems(diag))
@@ -684,40 +671,43 @@ def build_checks(
         "rules": thresholds.rules() | {"thresholds": asdict(thresholds)},
         "warnings": out_warnings,
     }
-    if free_dt is not None:
-        free_diag = sampler_diagnostics(free_dt)
-        free_problems = convergence_problems(free_diag)
-        checks["diagnostics_free"] = dict(free_diag, problems=free_problems)
-        if free_problems and not any(w.startswith(FREE_NOT_CONVERGED) for w in out_warnings):
+    if deviation_dt is not None:
+        deviation_diag = sampler_diagnostics(deviation_dt)
+        deviation_problems = convergence_problems(deviation_diag)
+        checks["diagnostics_deviation"] = dict(deviation_diag, problems=deviation_problems)
+        if deviation_problems and not any(w.startswith(DEVIATION_NOT_CONVERGED) for w in out_warnings):
             out_warnings.append(
-                f"{FREE_NOT_CONVERGED}: {'; '.join(free_problems)}; the verdict is not trusted"
+                f"{DEVIATION_NOT_CONVERGED}: {'; '.join(deviation_problems)}; the verdict is not trusted"
             )
         if model == "gsf":
-            checks["loo"]["gsf_vs_free"] = gsf_vs_free(dt, free_dt)
-            out_warnings.extend(checks["loo"]["gsf_vs_free"]["warnings"])
+            checks["loo"]["gsf_vs_deviation"] = gsf_vs_deviation(dt, deviation_dt)
+            out_warnings.extend(checks["loo"]["gsf_vs_deviation"]["warnings"])
     return checks
 
 
-def gsf_vs_free(dt: xr.DataTree, free_dt: xr.DataTree) -> dict[str, Any]:
-    """Compare the shared model with one copy per kind by PSIS-LOO (SPEC §4), in a sentence.
+def gsf_vs_deviation(dt: xr.DataTree, deviation_dt: xr.DataTree) -> dict[str, Any]:
+    """Compare the theory's model with its deviation model by PSIS-LOO, in a sentence.
 
     Returns
     -------
     dict
         :func:`gsf_infer.compare.loo_table`'s ``models``, ``compared_on`` and ``warnings``,
-        plus ``preferred`` (``gsf``, ``free`` or ``None``) and ``sentence``.
+        plus ``preferred`` (``gsf``, ``deviation`` or ``None``) and ``sentence``.
     """
     from gsf_infer.compare import loo_table, preference
 
-    table = loo_table({"gsf": dt, "free": free_dt})
+    table = loo_table({"gsf": dt, "deviation": deviation_dt})
     preferred, sentence = preference(table)
-    if preferred == "free":
+    if preferred == "deviation":
         sentence += (
-            ": giving each kind its own exponents predicts the records better than sharing "
-            "them, as the theory would have it"
+            ": letting the invariant break predicts the records better than the theory's "
+            "shared exponents"
         )
     elif preferred == "gsf":
-        sentence += ": the shared exponents predict the records as well as free ones, with fewer"
+        sentence += (
+            ": the theory's shared exponents predict the records as well as the deviation "
+            "model, with fewer parameters"
+        )
     return dict(table, preferred=preferred, sentence=sentence)
 
 
@@ -730,7 +720,7 @@ def checks_for_fit(
         invariant=result.invariant_detail,
         diagnostics=result.diagnostics,
         warnings=result.warnings,
-        free_dt=result.free_dt,
+        deviation_dt=result.deviation_dt,
         parameters=result.summary.get("parameters"),
         excluded=excluded,
         thresholds=thresholds,
@@ -753,10 +743,10 @@ class CheckOutcome:
     dt : xarray.DataTree or None
         The main fit (``None`` when the data could not test the invariant and nothing was
         fitted).
-    free_dt : xarray.DataTree or None
-        The ``free``-model fit behind the verdict.
-    new_free : bool
-        Whether ``free_dt`` was fitted by this call (to be saved beside the fit).
+    deviation_dt : xarray.DataTree or None
+        The ``deviation``-model fit behind the verdict.
+    new_deviation : bool
+        Whether ``deviation_dt`` was fitted by this call (to be saved beside the fit).
     fit : FitResult or None
         The fit of a records table (``source == "data"``).
     summary : dict or None
@@ -766,8 +756,8 @@ class CheckOutcome:
     checks: dict[str, Any]
     source: str
     dt: Any = None
-    free_dt: Any = None
-    new_free: bool = False
+    deviation_dt: Any = None
+    new_deviation: bool = False
     fit: Any = None
     summary: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -796,16 +786,16 @@ def run_check(
     draws: int = 1000,
     seed: int = 0,
     ci_prob: float = 0.94,
-    progress: bool = False,
+    progress: Any = None,
     command: str = "",
 ) -> CheckOutcome:
-    """Run the ``gsf-infer check`` command as a library function (SPEC §4, §5).
+    """Run the ``gsf-infer check`` command as a library function.
 
-    On a fit folder: the invariant from its ``posterior_free.nc`` (or its own posterior when
-    the fit is ``free``); without one, the ``free`` model is fitted on the fit's input file
+    On a fit folder: the invariant from its ``posterior_deviation.nc`` (or its own posterior when
+    the fit is ``deviation``); without one, the ``deviation`` model is fitted on the fit's input file
     (which must be unchanged: same sha256 and records) with the fit's settings and sampler.
     On a records table: nothing is fitted if the data cannot test the invariant (the verdict
-    names the missing kinds); otherwise the ``gsf`` and ``free`` models are fitted
+    names the missing kinds); otherwise the ``gsf`` and ``deviation`` models are fitted
     (:func:`gsf_infer.workflow.fit`). The sampler and model options apply to fits made here.
 
     Raises
@@ -867,8 +857,8 @@ def run_check(
         checks=checks,
         source="data",
         dt=result.dt,
-        free_dt=result.free_dt,
-        new_free=result.free_dt is not None,
+        deviation_dt=result.deviation_dt,
+        new_deviation=result.deviation_dt is not None,
         fit=result,
         summary=result.summary,
     )
@@ -879,7 +869,7 @@ def _check_folder(
     settings: InvariantSettings,
     *,
     priors_path: str | Path | None,
-    progress: bool,
+    progress: Any,
     command: str,
 ) -> CheckOutcome:
     from gsf_infer.workflow import load_fit
@@ -889,27 +879,27 @@ def _check_folder(
     summary = _read_json(folder / "summary.json")
     old = _read_json(folder / "checks.json") or {}
     model = attrs.get("model_settings", {}).get("model")
-    free_dt, new_free = None, False
-    free_path = folder / "posterior_free.nc"
-    if model != "free" and free_path.is_file():
+    deviation_dt, new_deviation = None, False
+    deviation_path = folder / "posterior_deviation.nc"
+    if model != "deviation" and deviation_path.is_file():
         try:
-            free_dt = az.from_netcdf(free_path)
+            deviation_dt = az.from_netcdf(deviation_path)
         except Exception as err:  # netCDF/HDF5 raise many types
             raise InputError(
-                Problem(str(free_path), f"cannot be read as a DataTree: {err}")
+                Problem(str(deviation_path), f"cannot be read as a DataTree: {err}")
             ) from None
     ident = _identification(dt)
     testable = ident is None or ident.invariant_testable
-    if model == "gsf" and free_dt is None and testable:
-        free_dt = _fit_free_for(
+    if model == "gsf" and deviation_dt is None and testable:
+        deviation_dt = _fit_deviation_for(
             dt, attrs, priors_path=priors_path, progress=progress, command=command
         )
-        new_free = True
-    invariant = invariant_result(dt, free_dt, settings)
+        new_deviation = True
+    invariant = invariant_result(dt, deviation_dt, settings)
     checks = build_checks(
         dt,
         invariant=invariant,
-        free_dt=free_dt,
+        deviation_dt=deviation_dt,
         parameters=(summary or {}).get("parameters"),
         excluded=(old.get("data") or {}).get("excluded"),
     )
@@ -917,30 +907,33 @@ def _check_folder(
         summary = dict(
             summary,
             invariant={
-                k: invariant[k] for k in ("status", "delta", "p_in_rope", "rope", "missing")
+                k: invariant[k]
+                for k in ("status", "delta", "p_in_rope", "rope", "missing", "trusted",
+                          "why_untrusted", "delta_over_rho", "deviations", "prior_sensitivity")
+                if k in invariant
             },
         )
     return CheckOutcome(
-        checks=checks, source="dir", dt=dt, free_dt=free_dt, new_free=new_free, summary=summary
+        checks=checks, source="dir", dt=dt, deviation_dt=deviation_dt, new_deviation=new_deviation, summary=summary
     )
 
 
-def _fit_free_for(
+def _fit_deviation_for(
     dt: xr.DataTree,
     attrs: dict[str, Any],
     *,
     priors_path: str | Path | None,
-    progress: bool,
+    progress: Any,
     command: str,
 ) -> xr.DataTree:
-    """Fit the ``free`` model on a saved fit's own input, settings, priors and sampler."""
+    """Fit the ``deviation`` model on a saved fit's own input, settings, priors and sampler."""
     from dataclasses import replace
 
     from gsf_infer.inference import SamplerConfig
     from gsf_infer.predict import settings_from_attrs
     from gsf_infer.priors import load_priors
     from gsf_infer.records import read_records
-    from gsf_infer.workflow import run_model
+    from gsf_infer.workflow import Sampler
 
     path = attrs.get("input_path", "")
     where = str(path) or "posterior.nc"
@@ -948,7 +941,7 @@ def _fit_free_for(
         raise InputError(
             Problem(
                 where,
-                "the fit has no posterior_free.nc and its input file is not here: run "
+                "the fit has no posterior_deviation.nc and its input file is not here: run "
                 "`gsf-infer check DATA` on the records table instead",
             )
         )
@@ -983,15 +976,10 @@ def _fit_free_for(
         seed=int(attrs.get("seed", sampler.get("seed", 0))),
         target_accept_prob=float(sampler.get("target_accept_prob", 0.9)),
         max_tree_depth=int(sampler.get("max_tree_depth", 10)),
-        progress_bar=progress,
     )
-    settings = replace(settings_from_attrs(attrs), model="free")
-    free_dt, _ = run_model(
-        records,
-        settings=settings,
-        priors=priors,
-        config=config,
-        ci_prob=float(attrs.get("ci_prob", 0.94)),
-        command=command,
+    settings = replace(settings_from_attrs(attrs), model="gsf")
+    run = Sampler(records, settings, priors).run(
+        "deviation", config, float(attrs.get("ci_prob", 0.94)), command,
+        None if progress is None else (lambda done, total: progress("deviation", done, total)),
     )
-    return free_dt
+    return run.dt

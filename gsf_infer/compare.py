@@ -1,4 +1,4 @@
-"""Model comparison by PSIS-LOO: the ELPD table of ``gsf-infer compare`` and of gsf against free.
+"""Model comparison by PSIS-LOO: the ELPD table of ``gsf-infer compare`` and of gsf against deviation.
 
 Each fit's pointwise log-likelihoods (one variable per kind in the DataTree) are concatenated
 into one variable — the records of all kinds are one data set — and ArviZ computes PSIS-LOO
@@ -30,7 +30,7 @@ from gsf_infer.schema import KINDS
 #: Keys of one row of ``compare.json`` (SPEC §5), in order.
 ROW_KEYS = ("name", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo", "pareto_k_bad")
 #: What ``compare`` fits without options (SPEC §5): every model and every ``g`` family.
-DEFAULT_MODELS = ("gsf", "free", "chinchilla")
+DEFAULT_MODELS = ("gsf", "deviation", "chinchilla")
 DEFAULT_FAMILIES = ("ntk", "feature", "monomial", "logcorr", "ridge")
 #: ``|elpd_diff|`` must exceed both this and ``DSE_FACTOR * dse`` for a preference to be stated.
 MIN_ELPD_DIFF = 4.0
@@ -347,6 +347,7 @@ def compare_models(
     from gsf_infer.priors import load_priors
     from gsf_infer.records import read_records
     from gsf_infer.summary import convergence_problems, diagnostics
+    from gsf_infer.identify import identify
     from gsf_infer.workflow import (
         _check_numbers,
         declared_notes,
@@ -381,13 +382,20 @@ def compare_models(
         )
     if "chinchilla" in models and "loss" not in present:
         raise InputError(Problem(str(data_path), "--models chinchilla needs loss records"))
+    skipped = []
+    if "deviation" in models and not identify(records).invariant_testable:
+        # without the kinds the invariant needs, the deviation model has no deviation
+        # parameters: it is gsf again
+        models = [m for m in models if m != "deviation"]
+        skipped.append("deviation skipped: the records cannot test the invariant, so it "
+                       "would be the gsf model again")
     todo = candidates(models, gs, metrics, show_metric)
     if len(todo) < 2:
         raise InputError(Problem("gsf-infer compare", "give at least two models to compare"))
     priors = load_priors(priors_path)
     config = SamplerConfig(
         num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
-        target_accept_prob=target_accept, progress_bar=progress,
+        target_accept_prob=target_accept,
     )
     used_likelihood = resolve_likelihood(likelihood, records)
     base = ModelSettings(tier=tier, likelihood=used_likelihood)
@@ -402,7 +410,7 @@ def compare_models(
     notes = declared_notes(
         records, likelihood=(likelihood, used_likelihood),
         pruning_metric=None if show_metric else (None, metrics[0]),
-    )
+    ) + skipped
     seconds: dict[str, float] = {}
     for cand in todo:
         tic = time.perf_counter()

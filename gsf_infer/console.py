@@ -91,28 +91,53 @@ def invariant_lines(invariant: dict[str, Any]) -> list[str]:
         ]
     d = invariant["delta"]
     ratio = invariant.get("delta_over_rho", {})
+    trusted = invariant.get("trusted", True)
+    label = status.upper() if trusted else f"UNTRUSTED {status}"
     line = (
-        f"invariant chi + gamma = rho: {status.upper()} — delta = chi + gamma - rho = "
+        f"invariant chi + gamma = rho: {label} — delta = chi + gamma - rho = "
         f"{_num(d['mean'])} (HDI [{_num(d['hdi_low'])}, {_num(d['hdi_high'])}])"
     )
     out = [line]
+    if not trusted:
+        out.append(
+            "  the deviation-model fit behind it did not converge ("
+            + invariant.get("why_untrusted", "")
+            + "): this is not a finding"
+        )
     if ratio:
         out.append(
             f"  delta/rho HDI [{_num(ratio['hdi_low'])}, {_num(ratio['hdi_high'])}] against the ROPE "
             f"|delta/rho| <= {invariant['rope']:g}; P(in ROPE) = {_num(invariant['p_in_rope'], 3)}"
+        )
+    for name, entry in invariant.get("deviations", {}).items():
+        out.append(
+            f"  {name:<8} {_num(entry['mean'])} (HDI [{_num(entry['hdi_low'])}, "
+            f"{_num(entry['hdi_high'])}])"
+        )
+    sens = invariant.get("prior_sensitivity")
+    if sens:
+        note = "" if sens["reliable"] else f" (reweighting unreliable: Pareto k {sens['pareto_k']:.2f})"
+        out.append(
+            f"  with deviation priors {sens['factor']:g}x as wide: {sens['status']}, delta/rho HDI "
+            f"[{_num(sens['delta_over_rho']['hdi_low'])}, "
+            f"{_num(sens['delta_over_rho']['hdi_high'])}]{note}"
         )
     if status == "out_of_domain":
         out.append(
             f"  P(1+b-a <= 0) = {_num(invariant.get('p_saturated'), 3)}: quantization saturates, "
             "where the theory does not predict chi + gamma = rho"
         )
-    if invariant.get("sources"):
-        src = invariant["sources"]
-        out.append(
-            "  from the free model: chi <- {chi}, gamma <- {gamma}, rho/b <- {rho_over_b}, "
-            "b <- {b}".format(**src)
-        )
     return out
+
+
+def identification_lines(summary: dict[str, Any]) -> list[str]:
+    """The directions at the optimum that the data leave to the prior."""
+    ident = summary.get("identification", {})
+    lines = []
+    for key, label in (("weak_directions", "model"), ("weak_directions_deviation", "deviation model")):
+        for sentence in ident.get(key, []):
+            lines.append(f"  weakly identified ({label}): {sentence}")
+    return lines
 
 
 def fit_report(result: Any, ci_prob: float) -> str:
@@ -133,6 +158,7 @@ def fit_report(result: Any, ci_prob: float) -> str:
 
     fixed = fixed_priors(read_attrs(result.dt).get("priors", {}))
     lines += parameter_lines(s, ci_prob, unidentified(result.dt), fixed)
+    lines += identification_lines(s)
     lines += [""] + diagnostic_lines(result.diagnostics)
     lines += invariant_lines(result.invariant_detail)
     if "holdout" in s:

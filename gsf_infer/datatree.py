@@ -1,7 +1,6 @@
-"""Assembling the ArviZ DataTree of a fit (SPEC §6) and reading its conventions back.
+"""Assembling the ArviZ DataTree of a fit and reading its conventions back.
 
-Groups: ``posterior`` (latent and derived sites; the ``free`` model's per-kind copies stacked
-along a ``copy`` dimension), ``posterior_predictive`` and ``observed_data`` (one variable per
+Groups: ``posterior`` (latent and derived sites), ``posterior_predictive`` and ``observed_data`` (one variable per
 kind, in the data's natural units — ``spectrum_target`` holds target powers),
 ``log_likelihood`` (one variable per kind, the likelihood on the log/logit scale; a spectrum
 record's target power is added to its eigenvalue's term), ``sample_stats``, ``constant_data``
@@ -10,7 +9,8 @@ record's target power is added to its eigenvalue's term), ``sample_stats``, ``co
 sha256, seed, model and sampler settings, standardization scales, priors) as strings and
 numbers; nested values are JSON.
 
-Imports NumPy, xarray and ArviZ (after numpyro, per STACK.md).
+Imports NumPy, xarray and ArviZ (numpyro first: importing ArviZ before numpyro breaks
+``arviz.from_numpyro`` through a lazy-loader interplay).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-import numpyro  # noqa: F401  (import before arviz: STACK.md lazy-loader trap)
+import numpyro  # noqa: F401  (import before arviz: lazy-loader interplay)
 import arviz as az  # noqa: E402
 import xarray as xr  # noqa: E402
 
@@ -29,8 +29,6 @@ from gsf_infer.schema import KIND_SPECS  # noqa: E402
 
 #: Per kind, the constant-data columns written (in the data's own units).
 CONSTANT_COLUMNS = ("t", "params", "compute", "bits", "sparsity", "k", "samples", "stderr")
-#: Separator of the ``free`` model's per-copy site names.
-COPY_SEP = "__"
 
 
 def obs_dim(kind: str) -> str:
@@ -45,49 +43,35 @@ def natural_scale(kind: str, values: np.ndarray) -> np.ndarray:
     return np.exp(values)
 
 
-def stack_copies(draws: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Stack ``name__kind`` sites of the ``free`` model into ``name`` with a last ``copy`` axis.
+#: Sites with one value per run, per quantization amplitude unit, per deviation parameter.
+RUN_SITES = frozenset({"E_ds", "E_ds_frac", "B_ds"})
+UNIT_SITES = frozenset({"quant_scale"})
+DEVIATION_SITES = frozenset({"deviation_z"})
 
-    Sites present in only some copies are filled with NaN in the others.
+
+def _dims_for(name: str, value: np.ndarray, data: ModelData) -> list[str]:
+    """Dimension names of a site's draws beyond ``(chain, draw)``, from what the site is.
+
+    Every site of the spectral models is a scalar or has one value per group, run,
+    quantization unit or deviation parameter; the name says which (sizes alone would confuse
+    them when two counts are equal).
     """
-    copies: list[str] = []
-    bases: dict[str, dict[str, np.ndarray]] = {}
-    out: dict[str, np.ndarray] = {}
-    for name, value in draws.items():
-        if COPY_SEP in name:
-            base, copy = name.split(COPY_SEP, 1)
-            bases.setdefault(base, {})[copy] = value
-            if copy not in copies:
-                copies.append(copy)
-        else:
-            out[name] = value
-    for base, per_copy in bases.items():
-        template = next(iter(per_copy.values()))
-        filled = [per_copy.get(c, np.full_like(template, np.nan, dtype=float)) for c in copies]
-        if any(v.shape != template.shape for v in filled):
-            raise ValueError(f"copies of {base} differ in shape")
-        out[base] = np.stack(filled, axis=-1)
-    return out, copies
-
-
-def _dims_for(name: str, value: np.ndarray, data: ModelData, copies: list[str]) -> list[str]:
-    extra = list(value.shape[2:])
-    dims: list[str] = []
-    if copies and extra and extra[-1] == len(copies):
-        extra = extra[:-1]
-        tail = ["copy"]
+    extra = value.shape[2:]
+    if not extra:
+        return []
+    if name in RUN_SITES:
+        dim = "run"
+    elif name in UNIT_SITES:
+        dim = "quant_unit"
+    elif name in DEVIATION_SITES:
+        dim = "deviation"
     else:
-        tail = []
-    for size in extra:
-        if name.startswith("quant_scale") and size == len(data.quant_units):
-            dims.append("quant_unit")
-        elif name in ("E_ds", "B_ds") and size == len(data.runs):
-            dims.append("run")
-        elif size == data.n_groups:
-            dims.append("group")
-        else:
-            dims.append(f"{name}_dim_{len(dims)}")
-    return dims + tail
+        dim = "group"
+    expected = {"run": len(data.runs), "quant_unit": len(data.quant_units),
+                "group": data.n_groups}.get(dim)
+    if len(extra) != 1 or (expected is not None and extra[0] != expected):
+        return [f"{name}_dim_{i}" for i in range(len(extra))]
+    return [dim]
 
 
 def build_datatree(
@@ -107,7 +91,7 @@ def build_datatree(
     data : ModelData
         The standardized data the model saw (covariates, observations, names).
     posterior, prior : dict
-        Sites ``(chain, draw, ...)``; ``free``-model copies are stacked here.
+        Sites ``(chain, draw, ...)``.
     sample_stats : dict
         Sampler statistics ``(chain, draw)`` under ArviZ names.
     log_likelihood, predictive, prior_predictive : dict
@@ -119,16 +103,15 @@ def build_datatree(
     -------
     xarray.DataTree
     """
-    posterior, copies = stack_copies(posterior)
-    prior, _ = stack_copies(prior)
     dims: dict[str, list[str]] = {}
     coords: dict[str, Any] = {"group": list(data.groups), "run": list(data.runs)}
-    if copies:
-        coords["copy"] = copies
     if data.quant_units:
         coords["quant_unit"] = list(data.quant_units)
+    deviations = attrs.get("deviations") or []
+    if deviations:
+        coords["deviation"] = list(deviations)
     for name, value in posterior.items():
-        dims[name] = _dims_for(name, value, data, copies)
+        dims[name] = _dims_for(name, value, data)
 
     observed: dict[str, np.ndarray] = {}
     constant: dict[str, np.ndarray] = {}

@@ -1,11 +1,12 @@
-"""What a set of records can identify (SPEC §1 "What each kind identifies", §4).
+"""What a set of records can identify.
 
 Given the kinds present in a table (and whether its loss records span several model sizes and
 its spectrum records carry target powers), this module says which spectral parameters the data
 constrain in the shared ``gsf`` model, through which kinds, and whether the invariant
-``chi + gamma = rho`` can be tested with the ``free`` model — and if not, which kinds are
-missing. It is pure logic over kind names: it imports only the standard library,
-:mod:`gsf_infer.schema` and (for typing) :mod:`gsf_infer.records`.
+``chi + gamma = rho`` can be tested (decided by :mod:`gsf_infer.invariant`) — and if not,
+which kinds are missing. It is pure logic over kind names: it imports only the standard
+library, :mod:`gsf_infer.schema`, :mod:`gsf_infer.invariant` and (for typing)
+:mod:`gsf_infer.records`.
 
 Notes
 -----
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gsf_infer import schema
+from gsf_infer.invariant import REQUIREMENTS, missing_requirements
 
 if TYPE_CHECKING:
     from gsf_infer.records import Records
@@ -66,12 +68,7 @@ NAMED_PARAMETERS: tuple[str, ...] = ("a", "b", "rho", "chi", "gamma", "rho_over_
 OTHER_PARAMETERS: tuple[str, ...] = ("m", "n", "alpha", "s")
 
 #: The requirements of the invariant check, as they are named in :attr:`Identification.missing`.
-INVARIANT_REQUIREMENTS: tuple[str, ...] = (
-    "loss",
-    "quantization",
-    "pruning or density",
-    "spectrum or (pruning and loss at several model sizes)",
-)
+INVARIANT_REQUIREMENTS: tuple[str, ...] = REQUIREMENTS
 
 _SLOPE = "1+b-a"
 _BM = "b*m"
@@ -202,15 +199,7 @@ def identify_kinds(
     def routes(quantity: str) -> tuple[tuple[str, ...], ...]:
         return tuple(tuple(k for k in schema.KINDS if k in s) for s in minimal.get(quantity, []))
 
-    missing = []
-    if "loss" not in present:
-        missing.append(INVARIANT_REQUIREMENTS[0])
-    if "quantization" not in present:
-        missing.append(INVARIANT_REQUIREMENTS[1])
-    if not present & {"pruning", "density"}:
-        missing.append(INVARIANT_REQUIREMENTS[2])
-    if "spectrum" not in present and not ("pruning" in present and several):
-        missing.append(INVARIANT_REQUIREMENTS[3])
+    missing = missing_requirements(present, loss_sizes, target_power)
 
     return Identification(
         constrained={name: by(name) for name in NAMED_PARAMETERS},

@@ -1,21 +1,25 @@
-"""Sampling: multi-start MAP, Laplace, and NUTS from overdispersed starts (SPEC §2).
+"""Sampling: multi-start MAP, Laplace, and NUTS from overdispersed starts.
 
-Starting NUTS from numpyro's default initialisation left chains stuck on this model (SPEC §2,
-measured); so, in order:
+Started from numpyro's default initialisation, NUTS stays stuck on the spectral models (their
+scales span many orders of magnitude), so, in order:
 
 1. prior draws (one vectorised :class:`numpyro.infer.Predictive` call; they also become the
    DataTree's ``prior`` group and the reference for prior-to-posterior contraction);
 2. several starts — the prior median and prior draws pulled half-way towards it — each
-   optimised by Adam then polished by BFGS, all in one vectorised program;
-3. a Laplace approximation at the best optimum (its inverse Hessian is NUTS's first dense
-   inverse mass matrix);
+   optimised by L-BFGS-B on the compiled potential and gradient;
+3. a Laplace approximation at the best optimum: NUTS runs in the coordinates it whitens;
 4. chains started from the Laplace approximation with doubled spread (overdispersed, so that
    R-hat still means something), or from distinct optima of comparable height when the
    optimiser found several (so that a multimodal posterior shows up in R-hat instead of being
    hidden);
-5. NUTS (numpyro) on one compiled potential, chains in parallel on the host's devices.
+5. NUTS (numpyro's kernel) in a compiled program whose arguments are the data and the
+   whitening, chains in parallel on the host's devices, iterated in segments so that progress
+   can be reported between them.
 
-Everything works on the model's flattened unconstrained vector. Imports JAX and numpyro.
+Everything works on the model's flattened unconstrained vector, and every compiled program
+takes the model's inputs as an argument: the ``gsf`` and ``deviation`` fits of one data set
+(and any data set of the same shapes) share them, in memory and in JAX's persistent cache.
+Imports JAX and numpyro.
 """
 
 from __future__ import annotations
@@ -28,23 +32,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
-from numpyro.infer import MCMC, NUTS, Predictive
+from numpyro.infer import Predictive
 from numpyro.infer import util as infer_util
-
-#: Extra per-draw fields recorded by NUTS, and their ArviZ ``sample_stats`` names.
-EXTRA_FIELDS = {
-    "diverging": "diverging",
-    "energy": "energy",
-    "num_steps": "n_steps",
-    "accept_prob": "acceptance_rate",
-    "adapt_state.step_size": "step_size",
-    "potential_energy": "lp",
-}
-
 
 @dataclass(frozen=True)
 class SamplerConfig:
@@ -68,8 +60,6 @@ class SamplerConfig:
         Draws from the prior (prior group, contraction, starts).
     overdispersion : float
         Spread of the chains' starting points, in Laplace standard deviations.
-    progress_bar : bool
-        Show numpyro's progress bar (on a terminal, without ``--quiet``).
     """
 
     num_chains: int = 4
@@ -82,7 +72,6 @@ class SamplerConfig:
     adam_steps: int = 300
     prior_draws: int = 1000
     overdispersion: float = 2.0
-    progress_bar: bool = False
 
     def as_attrs(self) -> dict[str, Any]:
         """As a flat dict (DataTree attributes, summary.json)."""
@@ -126,6 +115,10 @@ class SamplingResult:
         Wall time of each stage.
     chain_starts : str
         How the chains were started.
+    hessian : np.ndarray
+        Hessian of the potential at the best optimum (unconstrained coordinates).
+    notes : list of str
+        What the procedure had to do differently (e.g. a Laplace approximation that failed).
     """
 
     posterior: dict[str, np.ndarray]
@@ -136,23 +129,41 @@ class SamplingResult:
     map_values: dict[str, np.ndarray]
     seconds: dict[str, float] = field(default_factory=dict)
     chain_starts: str = ""
+    hessian: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class ModelFunctions:
-    """A model's potential on a flat unconstrained vector, and the maps around it."""
+    """A model's potential on a flat unconstrained vector, and the maps around it.
 
-    model: Callable[[], None]
-    potential: Callable[[jax.Array], jax.Array]
+    Every function takes the model's inputs (:class:`gsf_infer.model.BuiltModel`) as an
+    argument, so that one compiled program serves the ``gsf`` and ``deviation`` fits of a data
+    set and every data set of the same shapes.
+    """
+
+    model: Callable[..., None]
     unravel: Callable[[jax.Array], dict[str, jax.Array]]
     supports: dict[str, Any]
     observed: tuple[str, ...]
     dim: int
+    names: tuple[str, ...]
+    programs: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def constrain(self, flat: jax.Array) -> dict[str, jax.Array]:
+    def potential(self, z: jax.Array, inputs: dict[str, Any]) -> jax.Array:
+        """Negative log density of the posterior at the flat unconstrained ``z``."""
+        return infer_util.potential_energy(self.model, (inputs,), {}, self.unravel(z))
+
+    def prior_potential(self, z: jax.Array, inputs: dict[str, Any]) -> jax.Array:
+        """Negative log density of the prior alone (with the transforms' Jacobians)."""
+        return infer_util.potential_energy(
+            self.model, (inputs,), {"likelihood": False}, self.unravel(z)
+        )
+
+    def constrain(self, flat: jax.Array, inputs: dict[str, Any]) -> dict[str, jax.Array]:
         """Constrained latent values and deterministic sites of one flat vector."""
         return infer_util.constrain_fn(
-            self.model, (), {}, self.unravel(flat), return_deterministic=True
+            self.model, (inputs,), {}, self.unravel(flat), return_deterministic=True
         )
 
     def unconstrain(self, values: dict[str, jax.Array]) -> jax.Array:
@@ -160,22 +171,34 @@ class ModelFunctions:
         z = {name: biject_to(sup).inv(values[name]) for name, sup in self.supports.items()}
         return ravel_pytree(z)[0]
 
+    def program(self, key: Any, build: Callable[[], Any]) -> Any:
+        """A compiled program of this model, built once per ``key`` and kept."""
+        if key not in self.programs:
+            self.programs[key] = build()
+        return self.programs[key]
 
-def model_functions(model: Callable[[], None]) -> ModelFunctions:
-    """Inspect a model's sites abstractly (no compilation) and build its potential."""
+
+def model_functions(built) -> ModelFunctions:
+    """Inspect a model's sites abstractly (no compilation) and build its potential.
+
+    Parameters
+    ----------
+    built : BuiltModel
+        The model and its inputs (:func:`gsf_infer.model.build_model`).
+    """
     latent: dict[str, Any] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     observed: list[str] = []
 
     def trace(key: jax.Array) -> jax.Array:
-        tr = handlers.trace(handlers.seed(model, key)).get_trace()
+        tr = handlers.trace(handlers.seed(built.fn, key)).get_trace(built.inputs)
         for name, site in tr.items():
             if site["type"] != "sample":
                 continue
             if site["is_observed"]:
                 observed.append(name)
             else:
-                # supports depend on constants only: evaluate them now, not as tracers
+                # the supports depend on constants only: evaluate them now, not as tracers
                 with jax.ensure_compile_time_eval():
                     latent[name] = site["fn"].support
                 shapes[name] = tuple(jnp.shape(site["value"]))
@@ -186,28 +209,40 @@ def model_functions(model: Callable[[], None]) -> ModelFunctions:
         name: jnp.zeros(biject_to(sup).inverse_shape(shapes[name])) for name, sup in latent.items()
     }
     flat, unravel = ravel_pytree(template)
-
-    def potential(z: jax.Array) -> jax.Array:
-        return infer_util.potential_energy(model, (), {}, unravel(z))
-
+    names: list[str] = []
+    for name in sorted(template):  # ravel_pytree's order: dict keys sorted
+        size = int(np.prod(template[name].shape))
+        names += [name] if not template[name].shape else [f"{name}[{i}]" for i in range(size)]
     return ModelFunctions(
-        model=model,
-        potential=potential,
+        model=built.fn,
         unravel=unravel,
         supports=latent,
         observed=tuple(observed),
         dim=int(flat.shape[0]),
+        names=tuple(names),
     )
 
 
 def draw_prior(
-    fns: ModelFunctions, rng_key: jax.Array, num_draws: int
+    fns: ModelFunctions, inputs: dict[str, Any], rng_key: jax.Array, num_draws: int
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Prior draws of latent + deterministic sites, and prior predictive of observed sites."""
-    draws = Predictive(fns.model, num_samples=num_draws)(rng_key, predict=True)
+
+    def build():
+        def draw(key, inputs):
+            return Predictive(fns.model, num_samples=num_draws)(key, inputs, predict=True)
+
+        return jax.jit(draw)
+
+    draws = fns.program(("prior", num_draws), build)(rng_key, inputs)
     draws = {k: np.asarray(v) for k, v in draws.items()}
     predictive = {k: draws.pop(k) for k in fns.observed if k in draws}
     return draws, predictive
+
+
+def value_and_grad_of(fns: ModelFunctions) -> Callable:
+    """The compiled ``(z, inputs) -> (potential, gradient)`` of a model."""
+    return fns.program("value_and_grad", lambda: jax.jit(jax.value_and_grad(fns.potential)))
 
 
 def find_optima(
@@ -217,9 +252,10 @@ def find_optima(
 ) -> list[Optimum]:
     """Minimise the potential from every start with L-BFGS-B; distinct optima, best first.
 
-    ``value_and_grad`` is compiled once and driven from SciPy: compiling an optimiser around
-    the model cost more than the optimisation itself (measured 127 s for a vmapped
-    Adam + BFGS program on the five-kind example).
+    ``value_and_grad`` is compiled once and driven from SciPy (compiling an optimiser around
+    the model costs more than the optimisation). A point where the potential or its gradient
+    is not finite is returned to the optimiser as an infinite value, so it backtracks; starts
+    that never reach a finite value are dropped.
     """
     from scipy.optimize import minimize
 
@@ -227,14 +263,16 @@ def find_optima(
         value, grad = value_and_grad(jnp.asarray(z))
         value, grad = float(value), np.asarray(grad, dtype=float)
         if not np.isfinite(value) or not np.all(np.isfinite(grad)):
-            return 1e30, np.zeros_like(z)
+            return np.inf, np.zeros_like(z)
         return value, grad
 
     found: list[Optimum] = []
     for z0 in starts:
+        if not np.isfinite(fun(np.asarray(z0, dtype=float))[0]):
+            continue
         res = minimize(fun, np.asarray(z0, dtype=float), jac=True, method="L-BFGS-B",
                        options={"maxiter": max_iter, "maxcor": 20})
-        if np.isfinite(res.fun) and res.fun < 1e29:
+        if np.isfinite(res.fun):
             found.append(Optimum(z=np.asarray(res.x), potential=float(res.fun)))
     found.sort(key=lambda o: o.potential)
     optima: list[Optimum] = []
@@ -244,14 +282,10 @@ def find_optima(
     return optima
 
 
-def laplace_factor(
+def hessian(
     value_and_grad: Callable[[jax.Array], tuple[jax.Array, jax.Array]], z: np.ndarray
 ) -> np.ndarray:
-    """Cholesky factor ``L`` of the inverse Hessian of the potential at ``z``.
-
-    The Hessian comes from central differences of the compiled gradient (``2 d`` gradient
-    calls, no extra compilation); eigenvalues are floored so that ``L`` always exists.
-    """
+    """Hessian of the potential at ``z`` by central differences of the compiled gradient."""
     d = z.shape[0]
     hess = np.empty((d, d))
     for j in range(d):
@@ -261,9 +295,20 @@ def laplace_factor(
         down[j] -= h
         hess[:, j] = (np.asarray(value_and_grad(jnp.asarray(up))[1])
                       - np.asarray(value_and_grad(jnp.asarray(down))[1])) / (2 * h)
-    hess = 0.5 * (hess + hess.T)
+    return 0.5 * (hess + hess.T)
+
+
+def laplace_factor(hess: np.ndarray) -> np.ndarray:
+    """Cholesky factor ``L`` of the inverse of a Hessian, eigenvalues floored.
+
+    Raises
+    ------
+    FloatingPointError
+        If the Hessian has a non-finite entry (the optimum lies where the density is not
+        smooth); the caller decides what to do instead.
+    """
     if not np.all(np.isfinite(hess)):
-        return np.eye(d)
+        raise FloatingPointError("the Hessian at the optimum is not finite")
     vals, vecs = np.linalg.eigh(hess)
     vals = np.clip(vals, 1e-8 * max(vals.max(), 1.0), None)
     cov = (vecs / vals) @ vecs.T
@@ -299,34 +344,147 @@ def chain_starts(
     )
 
 
+#: Iterations per call of the compiled chain program (progress is reported between calls).
+SEGMENT = 100
+
+
+@dataclass
+class ChainProgram:
+    """NUTS chains as two compiled programs, the data and the whitening as arguments.
+
+    ``init(u0, keys, inputs, z0, factor)`` starts the chains; ``segment(state, inputs, z0,
+    factor)`` advances them by :data:`SEGMENT` iterations and returns the draws' statistics.
+    Warm-up (step size and dense mass matrix adaptation) happens inside the first
+    ``num_warmup`` iterations of the same program. Chains run one per device
+    (:func:`jax.pmap`) when the host has as many devices, else vectorised.
+    """
+
+    init: Callable
+    segment: Callable
+
+    @classmethod
+    def build(cls, fns: ModelFunctions, config: SamplerConfig) -> ChainProgram:
+        from numpyro.infer.hmc import hmc
+
+        def potential_gen(inputs, z0, factor):
+            return lambda u: fns.potential(z0 + factor @ u, inputs)
+
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+
+        def init_one(u0, key, inputs, z0, factor):
+            return init_kernel(
+                u0, config.num_warmup, dense_mass=True,
+                target_accept_prob=config.target_accept_prob,
+                max_tree_depth=config.max_tree_depth,
+                model_args=(inputs, z0, factor), rng_key=key,
+            )
+
+        def segment_one(state, inputs, z0, factor):
+            def body(state, _):
+                state = sample_kernel(state, model_args=(inputs, z0, factor))
+                stats = (state.diverging, state.energy, state.num_steps, state.accept_prob,
+                         state.adapt_state.step_size, state.potential_energy)
+                return state, (state.z, stats)
+
+            return jax.lax.scan(body, state, None, length=SEGMENT)
+
+        if jax.local_device_count() >= config.num_chains:
+            return cls(
+                init=jax.pmap(init_one, in_axes=(0, 0, None, None, None)),
+                segment=jax.pmap(segment_one, in_axes=(0, None, None, None)),
+            )
+        return cls(
+            init=jax.jit(jax.vmap(init_one, in_axes=(0, 0, None, None, None))),
+            segment=jax.jit(jax.vmap(segment_one, in_axes=(0, None, None, None))),
+        )
+
+
+#: The sampler statistics recorded per draw, under ArviZ's names, in ChainProgram's order.
+STAT_NAMES = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size", "lp")
+
+
+def run_chains(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    z0: np.ndarray,
+    factor: np.ndarray,
+    inits: np.ndarray,
+    rng_key: jax.Array,
+    config: SamplerConfig,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run NUTS in whitened coordinates; flat unconstrained draws and sampler statistics.
+
+    Returns
+    -------
+    tuple
+        ``(flat, stats)``: draws ``(chain, draw, dim)`` after warm-up and statistics
+        ``(chain, draw)`` (``lp`` is the log density).
+    """
+    key = ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
+           config.num_chains)
+    program = fns.program(key, lambda: ChainProgram.build(fns, config))
+    z0_j, factor_j = jnp.asarray(z0), jnp.asarray(factor)
+    keys = jax.random.split(rng_key, config.num_chains)
+    state = program.init(jnp.asarray(inits), keys, inputs, z0_j, factor_j)
+    total = config.num_warmup + config.num_samples
+    n_segments = -(-total // SEGMENT)
+    zs, stats = [], []
+    for i in range(n_segments):
+        state, (z, st) = program.segment(state, inputs, z0_j, factor_j)
+        zs.append(np.asarray(z))
+        stats.append([np.asarray(v) for v in st])
+        if progress is not None:
+            progress(min((i + 1) * SEGMENT, total), total)
+    u = np.concatenate(zs, axis=1)[:, config.num_warmup:total]
+    flat = z0[None, None, :] + u @ np.asarray(factor).T
+    out = {
+        name: np.concatenate([s[j] for s in stats], axis=1)[:, config.num_warmup:total]
+        for j, name in enumerate(STAT_NAMES)
+    }
+    out["lp"] = -out["lp"]
+    return flat, out
+
+
 def sample(
-    model: Callable[[], None], config: SamplerConfig
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    config: SamplerConfig,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SamplingResult:
     """Run the whole sampling procedure of the module docstring.
 
     Parameters
     ----------
-    model : callable
-        A numpyro model without arguments (:func:`gsf_infer.model.build_model`).
+    fns : ModelFunctions
+        The model's functions (:func:`model_functions`).
+    inputs : dict
+        The model's inputs (the ``deviation_mask`` among them chooses ``gsf`` or
+        ``deviation``).
     config : SamplerConfig
         Sampler settings.
+    progress : callable, optional
+        Called as ``progress(done, total)`` as the chains iterate.
 
     Returns
     -------
     SamplingResult
     """
     seconds: dict[str, float] = {}
+    notes: list[str] = []
     key = jax.random.key(config.seed)
     key_prior, key_nuts = jax.random.split(key)
     rng = np.random.default_rng(config.seed)
     tic = time.perf_counter()
-    fns = model_functions(model)
-
-    prior, prior_predictive = draw_prior(fns, key_prior, config.prior_draws)
+    prior, prior_predictive = draw_prior(fns, inputs, key_prior, config.prior_draws)
     seconds["prior"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    value_and_grad = jax.jit(jax.value_and_grad(fns.potential))
+    compiled = value_and_grad_of(fns)
+
+    def value_and_grad(z):
+        return compiled(z, inputs)
+
     latent = {name: jnp.asarray(prior[name]) for name in fns.supports}
     z_prior = np.asarray(jax.vmap(fns.unconstrain)(latent))
     z_median = np.median(z_prior, axis=0)
@@ -335,72 +493,56 @@ def sample(
     starts = np.vstack([z_median[None], z_median + 0.5 * (z_prior[picks] - z_median)])
     optima = find_optima(value_and_grad, starts)
     if not optima:
-        optima = [Optimum(z=z_median, potential=float("inf"))]
+        raise FloatingPointError(
+            "the posterior density is not finite at any starting point (prior median and "
+            f"{n_random} prior draws): the model cannot be evaluated on these data"
+        )
     z_best = optima[0].z
-    factor = laplace_factor(value_and_grad, z_best)
+    hess = hessian(value_and_grad, z_best)
+    try:
+        factor = laplace_factor(hess)
+    except FloatingPointError as err:
+        factor = np.diag(np.std(z_prior, axis=0))
+        notes.append(f"{err}: chains whitened by the prior's spread instead")
     inits, how = chain_starts(optima, factor, config.num_chains, config.overdispersion, rng)
     seconds["optimize"] = time.perf_counter() - tic
 
-    # NUTS runs in whitened coordinates u, z = z_best + L u: every direction has unit scale
-    # under the Laplace approximation. numpyro regularises its adapted mass matrix towards
-    # 1e-3 * I, which in raw coordinates swamps directions with posterior variance ~1e-6
-    # (measured: step size 0.09 and ~38 leapfrog steps per iteration on the five-kind example).
     tic = time.perf_counter()
-    z_best_j, factor_j = jnp.asarray(z_best), jnp.asarray(factor)
-
-    def potential_u(u: jax.Array) -> jax.Array:
-        return fns.potential(z_best_j + factor_j @ u)
-
-    kernel = NUTS(
-        potential_fn=potential_u,
-        dense_mass=True,
-        target_accept_prob=config.target_accept_prob,
-        max_tree_depth=config.max_tree_depth,
-    )
-    chain_method = "parallel" if jax.local_device_count() >= config.num_chains else "vectorized"
-    mcmc = MCMC(
-        kernel,
-        num_warmup=config.num_warmup,
-        num_samples=config.num_samples,
-        num_chains=config.num_chains,
-        chain_method=chain_method,
-        progress_bar=config.progress_bar,
-    )
-    init = jnp.asarray(inits) if config.num_chains > 1 else jnp.asarray(inits[0])
-    mcmc.run(key_nuts, init_params=init, extra_fields=tuple(EXTRA_FIELDS))
-    flat_u = mcmc.get_samples(group_by_chain=True)
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    flat = z_best_j + flat_u @ factor_j.T
-    jax.block_until_ready(flat)
+    flat, stats = run_chains(fns, inputs, z_best, factor, inits, key_nuts, config, progress)
     seconds["sampling"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
     chains, draws = flat.shape[:2]
-    constrained = jax.jit(jax.vmap(fns.constrain))(flat.reshape(chains * draws, -1))
+    constrain = fns.program(
+        "constrain", lambda: jax.jit(jax.vmap(fns.constrain, in_axes=(0, None)))
+    )
+    constrained = constrain(jnp.asarray(flat.reshape(chains * draws, -1)), inputs)
     posterior = {
         k: np.asarray(v).reshape((chains, draws) + v.shape[1:]) for k, v in constrained.items()
     }
-    stats = {EXTRA_FIELDS[k]: np.asarray(v) for k, v in extra.items()}
-    if "lp" in stats:
-        stats["lp"] = -stats["lp"]
-    map_values = {k: np.asarray(v) for k, v in fns.constrain(jnp.asarray(optima[0].z)).items()}
+    map_values = {
+        k: np.asarray(v)[0] for k, v in constrain(jnp.asarray(z_best)[None], inputs).items()
+    }
     seconds["postprocess"] = time.perf_counter() - tic
-    prior = {k: v[None] for k, v in prior.items()}
-    prior_predictive = {k: v[None] for k, v in prior_predictive.items()}
     return SamplingResult(
         posterior=posterior,
         sample_stats=stats,
-        prior=prior,
-        prior_predictive=prior_predictive,
+        prior={k: v[None] for k, v in prior.items()},
+        prior_predictive={k: v[None] for k, v in prior_predictive.items()},
         optima=optima,
         map_values=map_values,
         seconds=seconds,
         chain_starts=how,
+        hessian=hess,
+        notes=notes,
     )
 
 
 def pointwise(
-    model: Callable[[], None], posterior: dict[str, np.ndarray], observed: tuple[str, ...]
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    posterior: dict[str, np.ndarray],
+    rng_key: jax.Array,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Pointwise log-likelihood and posterior predictive draws of the observed sites.
 
@@ -410,17 +552,62 @@ def pointwise(
         ``(log_likelihood, predictive)``, each ``(chain, draw, n)`` on the likelihood's scale.
     """
     chains, draws = next(iter(posterior.values())).shape[:2]
-    flat = {k: jnp.asarray(v.reshape((chains * draws,) + v.shape[2:])) for k, v in posterior.items()}
-    loglik = infer_util.log_likelihood(model, flat)
-    pred = Predictive(model, posterior_samples=flat, return_sites=list(observed))(
-        jax.random.key(1), predict=True
-    )
+    latent = {
+        k: jnp.asarray(v.reshape((chains * draws,) + v.shape[2:]))
+        for k, v in posterior.items()
+        if k in fns.supports
+    }
+
+    def build():
+        def both(latent, inputs, key):
+            loglik = infer_util.log_likelihood(fns.model, latent, inputs)
+            pred = Predictive(fns.model, posterior_samples=latent,
+                              return_sites=list(fns.observed))(key, inputs, predict=True)
+            return loglik, pred
+
+        return jax.jit(both)
+
+    loglik, pred = fns.program(("pointwise", chains * draws), build)(latent, inputs, rng_key)
 
     def shape(v):
         v = np.asarray(v)
         return v.reshape((chains, draws) + v.shape[1:])
 
     return (
-        {k: shape(v) for k, v in loglik.items() if k in observed},
-        {k: shape(v) for k, v in pred.items() if k in observed},
+        {k: shape(v) for k, v in loglik.items() if k in fns.observed},
+        {k: shape(v) for k, v in pred.items() if k in fns.observed},
     )
+
+
+def curvature_shares(
+    fns: ModelFunctions, inputs: dict[str, Any], z: np.ndarray, hess: np.ndarray
+) -> list[dict[str, Any]]:
+    """How much of the curvature along each principal direction at ``z`` the data give.
+
+    The potential's Hessian ``H`` splits into the prior's ``H_p`` (computed exactly) and the
+    likelihood's ``H - H_p``. For each eigenvector ``v`` of ``H`` the likelihood's share of
+    the curvature is ``v' (H - H_p) v / v' H v``: near 1 the data pin that direction, near 0
+    only the prior does.
+
+    Returns
+    -------
+    list of dict
+        One entry per direction, softest first: ``curvature``, ``likelihood_share`` and
+        ``loadings`` (the coordinates with the largest weights, as ``(name, weight)``).
+    """
+    prior_hessian = fns.program(
+        "prior_hessian", lambda: jax.jit(jax.hessian(fns.prior_potential))
+    )
+    h_prior = np.asarray(prior_hessian(jnp.asarray(z), inputs))
+    if not (np.all(np.isfinite(hess)) and np.all(np.isfinite(h_prior))):
+        return []
+    vals, vecs = np.linalg.eigh(hess)
+    out = []
+    for j in np.argsort(vals):
+        v = vecs[:, j]
+        total = float(v @ hess @ v)
+        share = float(v @ (hess - h_prior) @ v) / total if total > 0 else 0.0
+        order = np.argsort(-np.abs(v))
+        loadings = [(fns.names[i], float(v[i])) for i in order[:3] if abs(v[i]) >= 0.2]
+        out.append({"curvature": total, "likelihood_share": share, "loadings": loadings})
+    return out

@@ -1,29 +1,61 @@
-"""The invariant check ``chi + gamma = rho`` (SPEC §4), from a ``free``-model posterior.
+"""The invariant ``chi + gamma = rho``: when it can be tested, and the verdict on it.
 
-The ``free`` model gives each kind its own copy of the spectral parameters, so each exponent is
-measured by its own kind. In SPEC §4's order:
+This is the one place the invariant is decided. It says which kinds of records a test needs
+(:func:`missing_requirements`), which deviation parameters the ``deviation`` model carries for
+the kinds present (:func:`deviations_for`), and turns that model's posterior into a verdict
+(:func:`verdict`).
 
-- ``chi`` from the ``loss`` copy; ``gamma`` from the ``quantization`` copy;
-- ``rho/b`` from the ``pruning`` copy, else from the ``density`` copy;
-- ``b`` from the ``spectrum`` copy, else from the pruning slope plus the loss floor,
-  ``b = (1+b-a)_pruning + (a-1)_loss``;
-- ``rho = b * rho/b``; ``delta = chi + gamma - rho`` and ``delta/rho``.
+The deviation model is the ``gsf`` model plus one parameter per way the invariant can break,
+each zero under the theory:
+
+- ``delta_Q``: quantization weights mode ``k`` by ``k^(b - a + delta_Q)`` instead of
+  ``w_k^2 ∝ k^(b - a)``, so that its growth exponent is ``gamma_Q = (1 + b - a + delta_Q) rho/b``;
+- ``eps_F``: the frontier that pruning and density see moves at ``(rho/b) exp(eps_F)``, so that
+  the elasticity they measure is ``rho_F = rho exp(eps_F)``;
+- ``delta_L``: the loss's target power falls as ``k^-(a + delta_L)``, so that
+  ``chi_L = (a + delta_L - 1) rho/b`` (only where both ``a`` and the dynamics' rate are
+  measured without the loss: spectrum records with target powers, and ``modes`` records).
+
+Then ``delta = chi_L + gamma_Q - rho_F`` and
+
+.. math:: \\frac{\\delta}{\\rho_F} = \\left(1 + \\frac{\\delta_L + \\delta_Q}{b}\\right)
+          e^{-\\varepsilon_F} - 1 ,
+
+zero exactly when the invariant of Zhang, "A Generalized Spectral Framework to Explain Neural
+Scaling and Compression Dynamics", holds (``docs/theory.md`` gives the derivation).
 
 Verdict at the highest-density interval of ``delta/rho`` (probability ``ci_prob``) against a
 region of practical equivalence ``|delta/rho| <= rope``: ``supported`` (inside), ``violated``
-(wholly outside), ``inconclusive`` (otherwise), ``untestable`` (a needed kind is missing — named)
-and ``out_of_domain`` (most posterior mass on ``1+b-a <= 0`` in the quantization copy, where
-quantization saturates and the relation is not expected to hold). Pure NumPy on draws.
+(wholly outside), ``inconclusive`` (otherwise), ``untestable`` (a needed kind is missing, named)
+and ``out_of_domain`` (most posterior mass on ``1 + b - a <= 0``, where quantization saturates
+and the relation is not expected to hold). A verdict from a fit that did not converge is marked
+untrusted, with the reason. Pure NumPy on draws (and ArviZ's array statistics).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 STATUSES = ("supported", "violated", "inconclusive", "untestable", "out_of_domain")
+
+#: The requirements of a test of the invariant, as :func:`missing_requirements` names them.
+REQUIREMENTS: tuple[str, ...] = (
+    "loss",
+    "quantization",
+    "pruning or density",
+    "spectrum or (pruning and loss at several model sizes)",
+)
+
+#: The deviation parameters, each zero under the theory, with what it means.
+DEVIATIONS: dict[str, str] = {
+    "delta_Q": "quantization weights mode k by k^(b-a+delta_Q) instead of w_k^2",
+    "eps_F": "the pruning/density frontier moves at (rho/b) exp(eps_F)",
+    "delta_L": "the loss's target power falls as k^-(a+delta_L)",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +64,48 @@ class InvariantSettings:
 
     rope: float = 0.1
     ci_prob: float = 0.94
+
+
+def missing_requirements(
+    kinds: Iterable[str], loss_sizes: int = 1, target_power: bool = False
+) -> tuple[str, ...]:
+    """The unmet requirements of a test of the invariant (empty when it is testable).
+
+    ``chi`` needs ``loss``, ``gamma`` needs ``quantization``, the frontier's rate ``rho/b``
+    needs ``pruning`` or ``density``, and ``b`` needs ``spectrum`` or the pruning slope
+    ``1 + b - a`` together with ``a`` from the loss floor at several model sizes.
+    ``target_power`` is accepted for symmetry with :func:`deviations_for` (it does not relax
+    any requirement: ``b`` still needs the eigenvalues or the pruning slope).
+    """
+    present = set(kinds)
+    missing = []
+    if "loss" not in present:
+        missing.append(REQUIREMENTS[0])
+    if "quantization" not in present:
+        missing.append(REQUIREMENTS[1])
+    if not present & {"pruning", "density"}:
+        missing.append(REQUIREMENTS[2])
+    if "spectrum" not in present and not ("pruning" in present and loss_sizes >= 2):
+        missing.append(REQUIREMENTS[3])
+    return tuple(missing)
+
+
+def deviations_for(info: Mapping[str, Any]) -> tuple[str, ...]:
+    """The deviation parameters of the ``deviation`` model for data with these kinds.
+
+    ``info`` holds ``kinds``, ``loss_sizes`` and ``target_power``
+    (:func:`gsf_infer.model.data_kinds`). None where the invariant is untestable; otherwise
+    ``delta_Q`` and ``eps_F``, and ``delta_L`` where spectrum records carry target powers and
+    ``modes`` records measure ``g`` itself. Elsewhere the loss is what measures the dynamics'
+    rate, and ``delta_L`` would trade off against it along a ridge that only the deviations'
+    prior closes: ``chi_L = (a + delta_L - 1) rho/b`` with ``rho`` free.
+    """
+    if missing_requirements(info["kinds"], info["loss_sizes"], info["target_power"]):
+        return ()
+    names = ["delta_Q", "eps_F"]
+    if info["target_power"] and "modes" in info["kinds"]:
+        names.append("delta_L")
+    return tuple(names)
 
 
 def hdi(values: np.ndarray, prob: float) -> tuple[float, float]:
@@ -44,7 +118,7 @@ def hdi(values: np.ndarray, prob: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def untestable(missing: list[str] | tuple[str, ...], settings: InvariantSettings) -> dict[str, Any]:
+def untestable(missing: Iterable[str], settings: InvariantSettings) -> dict[str, Any]:
     """The invariant object when a needed kind is missing."""
     return {
         "status": "untestable",
@@ -52,89 +126,120 @@ def untestable(missing: list[str] | tuple[str, ...], settings: InvariantSettings
         "p_in_rope": None,
         "rope": settings.rope,
         "missing": list(missing),
+        "trusted": True,
     }
 
 
-def components(copies: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray] | None:
-    """Draws of ``chi``, ``gamma``, ``rho`` and the quantization slope, per SPEC §4's order.
+def status_of(low: float, high: float, p_saturated: float, rope: float) -> str:
+    """The verdict's status from the HDI of ``delta/rho`` and ``P(1 + b - a <= 0)``."""
+    if p_saturated > 0.5:
+        return "out_of_domain"
+    if -rope <= low and high <= rope:
+        return "supported"
+    if high < -rope or low > rope:
+        return "violated"
+    return "inconclusive"
+
+
+def verdict(
+    draws: Mapping[str, np.ndarray],
+    settings: InvariantSettings,
+    convergence_problems: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The invariant object (``summary.json``'s ``invariant``) from deviation-model draws.
 
     Parameters
     ----------
-    copies : dict
-        Per kind (copy), draws of its ``a``, ``b``, ``chi``, ``gamma``, ``rho_over_b``.
+    draws : mapping
+        Flat posterior draws of ``delta_over_rho``, ``delta``, ``a``, ``b`` and of the
+        deviation parameters present.
+    settings : InvariantSettings
+        ROPE and interval probability.
+    convergence_problems : iterable of str
+        What went wrong with the sampler (empty when it converged); a verdict from a fit with
+        problems is marked untrusted, with them as the reason.
 
     Returns
     -------
-    dict or None
-        ``chi``, ``gamma``, ``rho``, ``rho_over_b``, ``b``, ``slope`` (``1+b-a`` of the
-        quantization copy) and the ``sources`` used; ``None`` if a needed copy is missing.
+    dict
+        ``status``, ``delta`` (mean and HDI), ``p_in_rope``, ``rope``, ``missing``,
+        ``delta_over_rho`` (mean and HDI), ``p_saturated``, ``deviations`` (mean and HDI of
+        each), ``trusted`` and ``why_untrusted``.
     """
-    if "loss" not in copies or "quantization" not in copies:
-        return None
-    if "pruning" in copies:
-        rho_over_b, rob_source = copies["pruning"]["rho_over_b"], "pruning"
-    elif "density" in copies:
-        rho_over_b, rob_source = copies["density"]["rho_over_b"], "density"
-    else:
-        return None
-    if "spectrum" in copies:
-        b, b_source = copies["spectrum"]["b"], "spectrum"
-    elif "pruning" in copies:
-        slope = 1.0 + copies["pruning"]["b"] - copies["pruning"]["a"]
-        b, b_source = slope + (copies["loss"]["a"] - 1.0), "pruning slope + loss floor"
-    else:
-        return None
-    quant = copies["quantization"]
-    return {
-        "chi": copies["loss"]["chi"],
-        "gamma": quant["gamma"],
-        "rho_over_b": rho_over_b,
-        "b": b,
-        "rho": b * rho_over_b,
-        "slope": 1.0 + quant["b"] - quant["a"],
-        "sources": {"chi": "loss", "gamma": "quantization", "rho_over_b": rob_source, "b": b_source},
-    }
-
-
-def verdict(parts: dict[str, Any], settings: InvariantSettings) -> dict[str, Any]:
-    """The invariant object (summary.json ``invariant``) from :func:`components`' draws."""
-    delta = parts["chi"] + parts["gamma"] - parts["rho"]
-    ratio = delta / parts["rho"]
-    ok = np.isfinite(ratio)
-    delta, ratio = delta[ok], ratio[ok]
-    low, high = hdi(ratio, settings.ci_prob)
-    d_low, d_high = hdi(delta, settings.ci_prob)
-    p_in = float(np.mean(np.abs(ratio) <= settings.rope))
-    p_saturated = float(np.mean(np.asarray(parts["slope"])[ok] <= 0.0))
-    if p_saturated > 0.5:
-        status = "out_of_domain"
-    elif -settings.rope <= low and high <= settings.rope:
-        status = "supported"
-    elif high < -settings.rope or low > settings.rope:
-        status = "violated"
-    else:
-        status = "inconclusive"
-    return {
-        "status": status,
-        "delta": {"mean": float(np.mean(delta)), "hdi_low": d_low, "hdi_high": d_high},
-        "p_in_rope": p_in,
+    ratio = np.asarray(draws["delta_over_rho"], dtype=float).ravel()
+    delta = np.asarray(draws["delta"], dtype=float).ravel()
+    slope = (1.0 + np.asarray(draws["b"], float) - np.asarray(draws["a"], float)).ravel()
+    ok = np.isfinite(ratio) & np.isfinite(delta)
+    low, high = hdi(ratio[ok], settings.ci_prob)
+    d_low, d_high = hdi(delta[ok], settings.ci_prob)
+    p_saturated = float(np.mean(slope <= 0.0))
+    problems = list(convergence_problems)
+    out = {
+        "status": status_of(low, high, p_saturated, settings.rope),
+        "delta": {"mean": float(np.mean(delta[ok])), "hdi_low": d_low, "hdi_high": d_high},
+        "p_in_rope": float(np.mean(np.abs(ratio[ok]) <= settings.rope)),
         "rope": settings.rope,
         "missing": [],
-        "delta_over_rho": {"mean": float(np.mean(ratio)), "hdi_low": low, "hdi_high": high},
+        "delta_over_rho": {"mean": float(np.mean(ratio[ok])), "hdi_low": low, "hdi_high": high},
         "p_saturated": p_saturated,
-        "sources": parts["sources"],
+        "deviations": {},
+        "trusted": not problems,
+        "why_untrusted": "; ".join(problems),
+    }
+    for name in DEVIATIONS:
+        if name in draws:
+            values = np.asarray(draws[name], dtype=float).ravel()
+            lo, hi = hdi(values, settings.ci_prob)
+            out["deviations"][name] = {"mean": float(np.mean(values)), "hdi_low": lo,
+                                       "hdi_high": hi}
+    return out
+
+
+def prior_sensitivity(
+    draws: Mapping[str, np.ndarray],
+    deviation_scale: float,
+    settings: InvariantSettings,
+    factor: float = 2.0,
+) -> dict[str, Any]:
+    """The verdict under deviation priors ``factor`` times as wide, by importance reweighting.
+
+    The deviation parameters have independent ``Normal(0, s)`` priors; widening them to
+    ``Normal(0, factor s)`` multiplies the posterior by the ratio of the priors, so the draws
+    are reweighted by it (Pareto-smoothed importance sampling) and resampled. The Pareto
+    shape ``k`` of the weights says whether the reweighting can be trusted (``k < 0.7``).
+    """
+    from arviz_stats.base import array_stats
+
+    names = [n for n in DEVIATIONS if n in draws]
+    ratio = np.asarray(draws["delta_over_rho"], dtype=float).ravel()
+    log_w = np.zeros_like(ratio)
+    for name in names:
+        x = np.asarray(draws[name], dtype=float).ravel()
+        log_w += 0.5 * x**2 / deviation_scale**2 * (1.0 - 1.0 / factor**2)
+    log_w, khat = array_stats.psislw(log_w)
+    w = np.exp(np.asarray(log_w) - np.max(log_w))
+    w /= w.sum()
+    rng = np.random.default_rng(0)
+    pick = rng.choice(ratio.size, size=ratio.size, p=w)
+    low, high = hdi(ratio[pick], settings.ci_prob)
+    slope = (1.0 + np.asarray(draws["b"], float) - np.asarray(draws["a"], float)).ravel()[pick]
+    return {
+        "factor": factor,
+        "status": status_of(low, high, float(np.mean(slope <= 0)), settings.rope),
+        "delta_over_rho": {"hdi_low": low, "hdi_high": high},
+        "pareto_k": float(np.asarray(khat)),
+        "reliable": bool(float(np.asarray(khat)) < 0.7),
     }
 
 
-def copies_from_posterior(posterior) -> dict[str, dict[str, np.ndarray]]:
-    """Per-copy flat draws of ``a``, ``b``, ``chi``, ``gamma``, ``rho_over_b`` (free model)."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    if "copy" not in posterior.dims:
-        return out
-    for copy in posterior.coords["copy"].values:
-        entry = {}
-        for name in ("a", "b", "chi", "gamma", "rho_over_b"):
-            if name in posterior.data_vars and "copy" in posterior[name].dims:
-                entry[name] = np.asarray(posterior[name].sel(copy=copy).values, float).ravel()
-        out[str(copy)] = entry
-    return out
+def flat_draws(posterior, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """Flat draws of the named variables present in a posterior Dataset."""
+    return {
+        name: np.asarray(posterior[name].values, dtype=float).ravel()
+        for name in names
+        if name in posterior.data_vars
+    }
+
+
+#: The variables :func:`verdict` and :func:`prior_sensitivity` read.
+VERDICT_VARIABLES = ("delta_over_rho", "delta", "a", "b", *DEVIATIONS)

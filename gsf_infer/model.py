@@ -1,4 +1,4 @@
-"""The numpyro models (SPEC §2): ``gsf``, ``free`` and ``chinchilla``.
+"""The numpyro models: ``gsf``, ``deviation`` and ``chinchilla``.
 
 The forward laws (:mod:`gsf_infer.forward`) carry the physics; this module only adds priors and
 likelihoods around them. Everything is written in standardized units (:mod:`gsf_infer.dataset`):
@@ -22,8 +22,12 @@ Parametrization (chosen so that NUTS sees weakly correlated, data-identified coo
 Derived quantities are deterministic sites: ``rho`` (at ``t_ref`` for families where it varies),
 ``chi``, ``gamma``, ``rho_over_b``, and ``alpha`` with ``data_scaling``.
 
-``free`` samples one independent copy of the spectral parameters per kind (sites suffixed
-``__<kind>``); ``chinchilla`` is ``L = E + A/P^alpha + B/D^beta`` on ``loss`` records.
+``deviation`` is ``gsf`` plus one parameter per way the invariant ``chi + gamma = rho`` can
+break, each zero under the theory (:func:`with_deviations`): ``delta_Q`` (quantization's weighting
+of the modes), ``eps_F`` (the rate of the frontier that pruning and density see) and ``delta_L``
+(the loss's tail exponent, where the target power is measured without the loss). It records
+``delta_over_rho`` (:func:`delta_over_rho`) and ``delta``. ``chinchilla`` is
+``L = E + A/P^alpha + B/D^beta`` on ``loss`` records (Hoffmann et al., 2022).
 
 Likelihood on the log scale (logit for ``modes``), normal (``lognormal``) or Student-t
 (``student``), with ``stderr`` added in quadrature where given.
@@ -31,7 +35,8 @@ Likelihood on the log scale (logit for ``modes``), normal (``lognormal``) or Stu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -46,7 +51,7 @@ from gsf_infer.forward import laws
 from gsf_infer.forward.families import Family, GParams, get_family
 from gsf_infer.priors import Prior, PriorSet
 
-MODELS = ("gsf", "free", "chinchilla")
+MODELS = ("gsf", "deviation", "chinchilla")
 LIKELIHOODS = ("lognormal", "student")
 
 #: Kinds whose law involves the learning frontier, and those that involve capacity.
@@ -204,117 +209,6 @@ def exponents_of(family: Family, P: dict[str, Any], n_groups: int) -> dict[str, 
 # sampling the parameters
 
 
-class ChartPrior(dist.Distribution):
-    """The SPEC prior on ``(a, b, m, n)``, expressed in the coordinates of a chart.
-
-    A chart makes the exponent a kind identifies a coordinate, so that a copy of the ``free``
-    model (where one kind informs one combination and the prior the rest) has no curved
-    ridge for NUTS to crawl along. Coordinates ``x`` (a 4-vector on the real line):
-
-    - ``frontier``: ``(log(a-1), log(b-1), log r, log beta)`` with ``r = n/(b m) = rho/b``
-      and ``beta = b m``: ``chi = (a-1) r`` is linear in logs (loss, density, modes);
-    - ``slope``: ``(q, v, log r, log beta)`` with ``q = 1+b-a`` on the real line and
-      ``(a-1, b-1) = ((s-d)/2, (s+d)/2)``, ``d = q-1``, ``s = sqrt(d^2 + e^(2v))`` — a smooth
-      bijection onto ``a, b > 1`` (pruning, whose curves measure ``1+b-a``);
-    - ``growth``: ``(g, log r, log beta, v)`` with ``q = g/r``: ``gamma = q r = g`` is a
-      coordinate, in the saturated regime too (quantization).
-
-    ``log_prob`` is the prior density of ``(a-1, b-1, m, n)`` at the image times the
-    Jacobian of the chart, so the prior is exactly SPEC §2's; ``sample`` draws
-    ``(a, b, m, n)`` from the priors and maps them back.
-    """
-
-    support = dist.constraints.real_vector
-    CHARTS = ("frontier", "slope", "growth")
-
-    def __init__(self, chart: str, priors: PriorSet):
-        if chart not in self.CHARTS:
-            raise ValueError(f"unknown chart {chart!r}")
-        self.chart = chart
-        self._base = {
-            "a": dist.LogNormal(priors["a"].args["loc"], priors["a"].args["scale"]),
-            "b": dist.LogNormal(priors["b"].args["loc"], priors["b"].args["scale"]),
-            "m": dist.LogNormal(priors["m"].args["loc"], priors["m"].args["scale"]),
-            "n": dist.LogNormal(priors["n"].args["loc"], priors["n"].args["scale"]),
-        }
-        super().__init__(batch_shape=(), event_shape=(4,))
-
-    @staticmethod
-    def applies(priors: PriorSet, family: Family) -> bool:
-        """Charts need the default kind of priors (log-normal, a and b shifted by 1)."""
-        return family.name == "monomial" and all(
-            priors[k].dist == "LogNormal" and priors[k].shift == (1.0 if k in "ab" else 0.0)
-            for k in ("a", "b", "m", "n")
-        )
-
-    def to_exponents(self, x: jax.Array) -> jax.Array:
-        """``(a-1, b-1, m, n)`` of chart coordinates ``x``."""
-        if self.chart == "frontier":
-            a1, b1 = jnp.exp(x[0]), jnp.exp(x[1])
-            log_r, log_beta = x[2], x[3]
-        else:
-            if self.chart == "slope":
-                q, v, log_r, log_beta = x[0], x[1], x[2], x[3]
-            else:
-                g, log_r, log_beta, v = x[0], x[1], x[2], x[3]
-                q = g * jnp.exp(-log_r)
-            d = q - 1.0
-            s = jnp.sqrt(d**2 + jnp.exp(2.0 * v))
-            a1, b1 = 0.5 * (s - d), 0.5 * (s + d)
-        beta = jnp.exp(log_beta)
-        m = beta / (1.0 + b1)
-        n = jnp.exp(log_r) * beta
-        return jnp.stack([a1, b1, m, n])
-
-    def from_exponents(self, e: jax.Array) -> jax.Array:
-        """Chart coordinates of ``(a-1, b-1, m, n)`` (the last axis)."""
-        a1, b1, m, n = e[..., 0], e[..., 1], e[..., 2], e[..., 3]
-        beta = (1.0 + b1) * m
-        log_r, log_beta = jnp.log(n / beta), jnp.log(beta)
-        if self.chart == "frontier":
-            return jnp.stack([jnp.log(a1), jnp.log(b1), log_r, log_beta], axis=-1)
-        q = 1.0 + b1 - a1
-        v = 0.5 * jnp.log(4.0 * a1 * b1)
-        if self.chart == "slope":
-            return jnp.stack([q, v, log_r, log_beta], axis=-1)
-        return jnp.stack([q * jnp.exp(log_r), log_r, log_beta, v], axis=-1)
-
-    def sample(self, key, sample_shape=()):
-        keys = jax.random.split(key, 4)
-        e = jnp.stack(
-            [self._base[k].sample(kk, sample_shape) for k, kk in zip("abmn", keys, strict=True)],
-            axis=-1,
-        )
-        return self.from_exponents(e)
-
-    def log_prob(self, x):
-        def one(xx):
-            e = self.to_exponents(xx)
-            _, logdet = jnp.linalg.slogdet(jax.jacfwd(self.to_exponents)(xx))
-            lp = sum(self._base[k].log_prob(e[i]) for i, k in enumerate("abmn"))
-            return lp + logdet
-
-        x = jnp.asarray(x)
-        if x.ndim == 1:
-            return one(x)
-        flat = x.reshape((-1, 4))
-        return jax.vmap(one)(flat).reshape(x.shape[:-1])
-
-
-def _sample_chart(name, chart: str, priors: PriorSet) -> dict[str, jax.Array]:
-    """``a, b, m, n`` (and ``bm``) from a :class:`ChartPrior` site, as deterministic sites."""
-    prior = ChartPrior(chart, priors)
-    x = numpyro.sample(name(f"x_{chart}"), prior)
-    a1, b1, m, n = prior.to_exponents(x)
-    return {
-        "a": numpyro.deterministic(name("a"), 1.0 + a1),
-        "b": numpyro.deterministic(name("b"), 1.0 + b1),
-        "m": numpyro.deterministic(name("m"), m),
-        "n": numpyro.deterministic(name("n"), n),
-        "bm": numpyro.deterministic(name("bm"), (1.0 + b1) * m),
-    }
-
-
 def _sample_m(name, prior: Prior, b: jax.Array) -> jax.Array:
     """``m`` through ``bm = b * m``, the exponent of ``g`` in the mode index.
 
@@ -331,71 +225,37 @@ def _sample_m(name, prior: Prior, b: jax.Array) -> jax.Array:
     return numpyro.deterministic(name("m"), bm / b)
 
 
-#: Parameters the ``free`` model shares across its copies: the frontier's mode index at the
-#: reference time (the amplitude of ``g``) and the capacity. They are scales, not exponents;
-#: one kind alone often cannot locate them (measured on the bundled example: with a copy of
-#: each per kind, the loss copy has a funnel in the joint scale of ``k_star`` and ``K`` and
-#: the quantization copy a one-sided wall in ``K``, giving 114 divergences), and the
-#: invariant compares exponents, which stay independent.
-FREE_SHARED = ("k_star", "K", "nu")
-
-
-def _uses(kind: str, parameter: str) -> bool:
-    if parameter == "k_star":
-        return kind in FRONTIER_KINDS
-    return kind in CAPACITY_KINDS
-
-
-#: The chart of each kind's copy in the ``free`` model (see :class:`ChartPrior`).
-FREE_CHARTS = {
-    "loss": "frontier",
-    "density": "frontier",
-    "modes": "frontier",
-    "quantization": "growth",
-    "pruning": "slope",
-}
-
-
 def sample_spectral(
-    data: ModelData,
-    settings: ModelSettings,
-    priors: PriorSet,
-    kinds: frozenset[str],
-    suffix: str,
-    chart: str | None = None,
-    scales: dict[str, jax.Array] | None = None,
+    data: ModelData, settings: ModelSettings, priors: PriorSet, kinds: frozenset[str]
 ) -> dict[str, jax.Array]:
-    """The spectral parameters shared by ``kinds`` (the whole ``gsf`` model, or one copy).
+    """The spectral parameters shared by every kind.
 
-    ``chart`` (single group, monomial family, default-shaped priors only) samples ``a, b, m,
-    n`` through :class:`ChartPrior`; otherwise ``a``, ``b`` (pooled across groups), ``bm``
-    given ``b`` and ``n`` are sampled directly. ``scales`` supplies ``k_star``, ``K`` and
-    ``nu`` sampled elsewhere (the ``free`` model shares them across its copies).
+    ``a`` and ``b`` (partially pooled across groups), ``bm`` given ``b`` and ``n`` (or the
+    family's own shape parameters), the frontier scale ``k_star`` and the capacity ``K``.
+    Parameters that no kind present reads are not sampled: the shape of ``g`` and ``k_star``
+    only with a kind that involves the learning frontier, ``K`` and ``nu`` only with one that
+    involves capacity. The derived exponents ``rho``, ``chi``, ``gamma``, ``rho_over_b`` are
+    recorded where ``g`` is in the model.
     """
     family = get_family(settings.g)
     G = data.n_groups
-    name = lambda base: base + suffix  # noqa: E731
     P: dict[str, jax.Array] = {}
-    if chart is not None and G == 1 and ChartPrior.applies(priors, family):
-        P.update(_sample_chart(name, chart, priors))
-    else:
-        P["a"] = _sample_pooled(name("a"), priors["a"], G, priors["pool_sd"])
-        P["b"] = _sample_pooled(name("b"), priors["b"], G, priors["pool_sd"])
-    if "m" not in P and family.name in ("monomial", "logcorr"):
-        P["m"] = _sample_m(name, priors["m"], P["b"])
-        P["n"] = _sample(name("n"), priors["n"])
-    elif family.name == "feature":
-        P["n"] = _sample(name("n"), priors["n_feature"])
-    if family.name == "logcorr":
-        P["tau"] = _sample(name("tau"), priors["tau"])
-    if family.name == "ridge":
-        P["kap"] = _sample(name("kap"), priors["kap"])
-    if scales is not None:
-        P.update(scales)
-    else:
-        P.update(sample_scales(priors, kinds, G, name))
-    for key, value in exponents_of(family, P, G).items():
-        P[key] = numpyro.deterministic(name(key), value)
+    P["a"] = _sample_pooled("a", priors["a"], G, priors["pool_sd"])
+    P["b"] = _sample_pooled("b", priors["b"], G, priors["pool_sd"])
+    if kinds & FRONTIER_KINDS:
+        if family.name in ("monomial", "logcorr"):
+            P["m"] = _sample_m(lambda base: base, priors["m"], P["b"])
+            P["n"] = _sample("n", priors["n"])
+        elif family.name == "feature":
+            P["n"] = _sample("n", priors["n_feature"])
+        if family.name == "logcorr":
+            P["tau"] = _sample("tau", priors["tau"])
+        if family.name == "ridge":
+            P["kap"] = _sample("kap", priors["kap"])
+    P.update(sample_scales(priors, kinds, G))
+    if kinds & FRONTIER_KINDS:
+        for key, value in exponents_of(family, P, G).items():
+            P[key] = numpyro.deterministic(key, value)
     return P
 
 
@@ -412,67 +272,88 @@ def sample_scales(
     return P
 
 
-def _log_normal_around(center: float, scale: float) -> dist.Distribution:
-    return dist.LogNormal(center, scale)
+def prior_constants(data: ModelData) -> dict[str, Any]:
+    """The numbers the amplitude priors take from the data, as arrays.
+
+    They are model arguments rather than constants of the program, so that one compiled
+    program serves every data set of the same shapes.
+
+    - ``loss_floor`` (per group): the upper end of ``E``, ``E_MARGIN`` times the smallest
+      observed loss (a margin for noise: a noisy smallest loss can lie below the true ``E``);
+    - ``loss_typical``: centre of the ``loss_scale`` prior, the median loss less half the
+      smallest;
+    - ``center_<kind>``: log of a typical observed value of each kind (amplitude priors);
+    - ``ds_floor``, ``ds_typical`` (per run): the same for ``data_scaling`` records.
+    """
+    out: dict[str, Any] = {}
+    for kind in data.kinds:
+        out[f"center_{kind}"] = np.float64(data.centers.get(kind, 0.0))
+    if "spectrum_target" in data.centers:
+        out["center_spectrum_target"] = np.float64(data.centers["spectrum_target"])
+    if "loss" in data.kinds:
+        kd = data.kinds["loss"]
+        out["loss_floor"] = E_MARGIN * np.nan_to_num(data.loss_floor, nan=1.0)
+        out["loss_floor_min"] = np.float64(E_MARGIN * np.nanmin(data.loss_floor))
+        out["loss_typical"] = np.log(
+            np.float64(np.median(kd.y) - 0.5 * np.nanmin(data.loss_floor))
+        )
+    if "data_scaling" in data.kinds:
+        kd = data.kinds["data_scaling"]
+        floor = E_MARGIN * np.nan_to_num(data.ds_floor, nan=1.0)
+        runs = set(np.unique(kd.run).tolist())
+        # runs without data_scaling records get inert placeholders
+        out["ds_floor"] = floor
+        out["ds_typical"] = np.array([
+            np.log(max(np.median(kd.y[kd.run == r]) - 0.5 * floor[r], 1e-12)) if r in runs
+            else 0.0
+            for r in range(len(data.runs))
+        ])
+    return out
 
 
 def sample_nuisance(
-    kind: str, data: ModelData, settings: ModelSettings, priors: PriorSet, suffix: str
+    kind: str, data: ModelData, priors: PriorSet, consts: dict[str, Any]
 ) -> dict[str, jax.Array]:
-    """The amplitudes of one kind (see the module docstring) and its noise scale."""
-    G = data.n_groups
-    kd = data.kinds[kind]
-    center = data.centers.get(kind, 0.0)
-    P: dict[str, jax.Array] = {}
-    name = lambda base: base + suffix  # noqa: E731
+    """The amplitudes of one kind (see the module docstring) and its noise scale.
 
-    def groups(base: str, d: dist.Distribution) -> jax.Array:
+    ``consts`` are the :func:`prior_constants` (traced model arguments).
+    """
+    G = data.n_groups
+    P: dict[str, jax.Array] = {}
+
+    def groups(name: str, d: dist.Distribution) -> jax.Array:
         d = d if G == 1 else d.expand((G,)).to_event(1)
-        return numpyro.sample(name(base), d)
+        return numpyro.sample(name, d)
+
+    def around(key: str, scale: float) -> dist.Distribution:
+        return dist.LogNormal(consts[key], scale)
 
     if kind == "loss":
-        # E lies below the smallest loss, with a margin for noise: SPEC §2's "E < min observed
-        # loss" excludes the truth whenever noise pulls the smallest loss below E (measured on a
-        # synthetic set: true E 2.0, smallest of 300 losses at 2% noise 1.93).
-        floor = E_MARGIN * np.nan_to_num(data.loss_floor, nan=1.0)  # NumPy constants
-        typical = float(np.median(kd.y) - 0.5 * np.nanmin(data.loss_floor))
-        if G == 1:
-            P["E"] = numpyro.sample(name("E"), dist.Uniform(0.0, float(floor[0])))
-        else:
-            P["E"] = numpyro.sample(name("E"), dist.Uniform(0.0, floor).to_event(1))
-        P["loss_scale"] = groups("loss_scale", _log_normal_around(np.log(typical), 2.0))
+        # E uniform below the floor, sampled as a fraction of it (a support that does not
+        # depend on the data)
+        frac = groups("E_frac", dist.Uniform(0.0, 1.0))
+        floor = consts["loss_floor"][0] if G == 1 else consts["loss_floor"]
+        P["E"] = numpyro.deterministic("E", floor * frac)
+        P["loss_scale"] = groups("loss_scale", around("loss_typical", 2.0))
     elif kind == "quantization":
         U = len(data.quant_units)
-        d = _log_normal_around(center, 3.0)
+        d = around("center_quantization", 3.0)
         d = d if U == 1 else d.expand((U,)).to_event(1)
-        P["quant_scale"] = numpyro.sample(name("quant_scale"), d)
+        P["quant_scale"] = numpyro.sample("quant_scale", d)
     elif kind == "pruning":
-        P["pruning_scale"] = groups("pruning_scale", _log_normal_around(center, 3.0))
+        P["pruning_scale"] = groups("pruning_scale", around("center_pruning", 3.0))
     elif kind == "density":
-        P["density_scale"] = groups("density_scale", _log_normal_around(center, 3.0))
+        P["density_scale"] = groups("density_scale", around("center_density", 3.0))
     elif kind == "spectrum":
-        P["spectrum_scale"] = groups("spectrum_scale", _log_normal_around(center, 2.0))
-        if "spectrum_target" in data.centers:
-            P["target_scale"] = groups(
-                "target_scale", _log_normal_around(data.centers["spectrum_target"], 2.0)
-            )
+        P["spectrum_scale"] = groups("spectrum_scale", around("center_spectrum", 2.0))
+        if "center_spectrum_target" in consts:
+            P["target_scale"] = groups("target_scale", around("center_spectrum_target", 2.0))
     elif kind == "data_scaling":
         R = len(data.runs)
-        ds_runs = np.unique(kd.run)
-        floor = E_MARGIN * np.nan_to_num(data.ds_floor, nan=1.0)
-        # only the runs with data_scaling records get parameters; others are inert placeholders
-        E = numpyro.sample(name("E_ds"), dist.Uniform(np.zeros(R), floor).to_event(1))
-        typical = np.array(
-            [
-                np.log(max(np.median(kd.y[kd.run == r]) - 0.5 * floor[r], 1e-12))
-                if r in ds_runs
-                else 0.0
-                for r in range(R)
-            ]
-        )
-        B = numpyro.sample(name("B_ds"), dist.LogNormal(typical, 2.0).to_event(1))
-        P["E_ds"], P["B_ds"] = E, B
-        P["s"] = _sample_groups(name("s"), priors["s"], G)
+        frac = numpyro.sample("E_ds_frac", dist.Uniform(0.0, 1.0).expand((R,)).to_event(1))
+        P["E_ds"] = numpyro.deterministic("E_ds", consts["ds_floor"] * frac)
+        P["B_ds"] = numpyro.sample("B_ds", dist.LogNormal(consts["ds_typical"], 2.0).to_event(1))
+        P["s"] = _sample_groups("s", priors["s"], G)
     P["sigma"] = _sample(f"sigma_{kind}", priors["sigma"])
     return P
 
@@ -676,12 +557,128 @@ def chinchilla_expected(P: dict[str, Any], x: dict[str, jax.Array]) -> jax.Array
     return jnp.log(mu)
 
 
-def build_model(data: ModelData, settings: ModelSettings, priors: PriorSet):
-    """Return the numpyro model function for these data and settings.
+@dataclass(frozen=True)
+class BuiltModel:
+    """A numpyro model and the arrays it runs on.
 
-    The function takes one keyword, ``predict``: ``False`` (default) conditions on the
-    observations; ``True`` leaves the observed sites free, for prior and posterior predictive
-    draws (numpyro's ``Predictive`` replays ``obs=`` values otherwise).
+    Attributes
+    ----------
+    fn : callable
+        ``fn(inputs, predict=False, likelihood=True)``. ``predict=True`` leaves the observed
+        sites free (prior and posterior predictive draws); ``likelihood=False`` drops them (the
+        prior alone, for the identification analysis).
+    inputs : dict
+        Every array the model reads (covariates, observations, the numbers the amplitude
+        priors take from the data, the deviation switch and prior scales). They are arguments,
+        not constants of a compiled program: the ``gsf`` and ``deviation`` models of one data
+        set, and data sets of equal shapes, share their compiled programs.
+    deviations : tuple of str
+        The deviation parameters in the model (empty where the invariant is untestable).
+    """
+
+    fn: Callable[..., None]
+    inputs: dict[str, Any]
+    deviations: tuple[str, ...] = ()
+
+    def replace_inputs(self, **changes: Any) -> BuiltModel:
+        """The same model on changed inputs (e.g. ``deviation_mask``, observations)."""
+        return replace(self, inputs={**self.inputs, **changes})
+
+
+def with_deviations(
+    kind: str, P: dict[str, Any], x: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters and inputs of one kind's law under the deviation parameters in ``P``.
+
+    - ``delta_L``: the loss's target power falls as ``k^-(a + delta_L)``;
+    - ``delta_Q``: quantization weights mode ``k`` by ``k^(b - a + delta_Q)`` (the law's
+      ``w_k^2`` with ``a - delta_Q`` in place of ``a``);
+    - ``eps_F``: pruning and density see the frontier move at ``(rho/b) exp(eps_F)``: their
+      clock runs as ``t^exp(eps_F)`` (``t`` in units of ``t_ref``, so the frontier's position at
+      the reference time is unchanged).
+
+    Absent parameters leave the law as the theory states it.
+    """
+    if kind == "loss" and "delta_L" in P:
+        P = {**P, "a": P["a"] + P["delta_L"]}
+    elif kind == "quantization" and "delta_Q" in P:
+        P = {**P, "a": P["a"] - P["delta_Q"]}
+    elif kind in ("pruning", "density") and "eps_F" in P:
+        x = {**x, "t": x["t"] ** jnp.exp(P["eps_F"])}
+    return P, x
+
+
+def delta_over_rho(P: dict[str, Any]) -> jax.Array:
+    """``(chi_L + gamma_Q - rho_F) / rho_F`` under the deviation parameters in ``P``.
+
+    With ``chi_L = (a + delta_L - 1) rho/b``, ``gamma_Q = (1 + b - a + delta_Q) rho/b`` and
+    ``rho_F = rho exp(eps_F)``:
+
+    .. math:: \\frac{\\delta}{\\rho} = \\left(1 + \\frac{\\delta_L + \\delta_Q}{b}\\right)
+              e^{-\\varepsilon_F} - 1 .
+    """
+    zero = jnp.zeros_like(jnp.asarray(P["b"], dtype=float))
+    d_l = P.get("delta_L", zero)
+    d_q = P.get("delta_Q", zero)
+    eps = P.get("eps_F", zero)
+    return (1.0 + (d_l + d_q) / P["b"]) * jnp.exp(-eps) - 1.0
+
+
+def model_inputs(
+    data: ModelData, deviations: tuple[str, ...], deviation_mask: float, deviation_scale: float
+) -> dict[str, Any]:
+    """The model's arguments for these data (see :class:`BuiltModel`)."""
+    inputs: dict[str, Any] = {
+        "x": {k: {n: jnp.asarray(v) for n, v in d.items()} for k, d in kind_inputs(data).items()},
+        "obs": {},
+        "consts": {k: jnp.asarray(v) for k, v in prior_constants(data).items()},
+        "deviation_mask": jnp.asarray(float(deviation_mask)),
+        "deviation_scale": jnp.full((len(deviations),), float(deviation_scale)),
+    }
+    for kind, kd in data.kinds.items():
+        value, meas = observation(kind, kd.y, kd.stderr)
+        inputs["obs"][kind] = (jnp.asarray(value), jnp.asarray(meas))
+    if "spectrum" in data.kinds:
+        target = data.kinds["spectrum"].x["target"]
+        has = np.isfinite(target)
+        if has.any():
+            inputs["obs"]["spectrum_target"] = (
+                jnp.asarray(np.log(target[has])), jnp.zeros(int(has.sum()))
+            )
+            inputs["target_rows"] = jnp.asarray(np.flatnonzero(has))
+    return inputs
+
+
+#: Default prior scale of each deviation parameter (``Normal(0, scale)``).
+DEVIATION_SCALE = 0.5
+
+
+def build_model(
+    data: ModelData,
+    settings: ModelSettings,
+    priors: PriorSet,
+    deviations: tuple[str, ...] | None = None,
+    deviation_scale: float = DEVIATION_SCALE,
+) -> BuiltModel:
+    """The numpyro model for these data and settings.
+
+    ``gsf`` and ``deviation`` are one program: the deviation parameters are sampled in both
+    (one standard normal coordinate each) and multiplied by the input ``deviation_mask``, 0 for
+    ``gsf`` (where the coordinates are pure prior, not reported) and 1 for ``deviation``.
+
+    Parameters
+    ----------
+    data : ModelData
+        Standardized records.
+    settings : ModelSettings
+        The model's options.
+    priors : PriorSet
+        Priors of the parameters.
+    deviations : tuple of str, optional
+        Deviation parameters to include; by default those the data's kinds call for
+        (:func:`gsf_infer.invariant.deviations_for`).
+    deviation_scale : float
+        Prior standard deviation of each deviation parameter.
 
     Raises
     ------
@@ -689,92 +686,108 @@ def build_model(data: ModelData, settings: ModelSettings, priors: PriorSet):
         When the data cannot support the model (``chinchilla`` without loss records carrying
         ``params``).
     """
+    from gsf_infer.invariant import deviations_for
+
     settings.check()
-    inputs = {k: {n: jnp.asarray(v) for n, v in d.items()} for k, d in kind_inputs(data).items()}
-    obs = {}
-    for kind, kd in data.kinds.items():
-        value, meas = observation(kind, kd.y, kd.stderr)
-        obs[kind] = (jnp.asarray(value), jnp.asarray(meas))
-    if "spectrum" in data.kinds:
-        target = data.kinds["spectrum"].x["target"]
-        has = np.isfinite(target)
-        if has.any():
-            obs["spectrum_target"] = (jnp.asarray(np.log(target[has])), jnp.zeros(int(has.sum())))
-            target_rows = jnp.asarray(np.flatnonzero(has))
+    if deviations is None:
+        deviations = deviations_for(data_kinds(data)) if settings.model != "chinchilla" else ()
+    mask = 1.0 if settings.model == "deviation" else 0.0
+    inputs = model_inputs(data, deviations, mask, deviation_scale)
 
     if settings.model == "chinchilla":
-        if "loss" not in data.kinds:
-            raise InputError(Problem("gsf-infer", "--model chinchilla needs loss records"))
-        kd = data.kinds["loss"]
-        if not np.all(kd.x["has_params"] > 0):
-            raise InputError(
-                Problem("gsf-infer", "--model chinchilla needs params on every loss record")
-            )
-
-        def chinchilla(predict: bool = False) -> None:
-            floor = E_MARGIN * float(np.nanmin(data.loss_floor))
-            typical = float(np.median(kd.y) - 0.5 * floor / E_MARGIN)
-            x = inputs["loss"]
-            P = {
-                "E": numpyro.sample("E", dist.Uniform(0.0, floor)),
-                "A_std": numpyro.sample("A_std", dist.LogNormal(np.log(typical / 2), 2.0)),
-                "B_std": numpyro.sample("B_std", dist.LogNormal(np.log(typical / 2), 2.0)),
-                "alpha": _sample("alpha", priors["alpha"]),
-                "beta": _sample("beta", priors["beta"]),
-            }
-            numpyro.deterministic("A", P["A_std"] * data.scales.params_ref ** P["alpha"])
-            numpyro.deterministic("B", P["B_std"] * data.scales.t_ref ** P["beta"])
-            sigma = _sample("sigma_loss", priors["sigma"])
-            value, meas = obs["loss"]
-            numpyro.sample(
-                "loss",
-                noise_distribution(chinchilla_expected(P, x), sigma, meas, settings),
-                obs=None if predict else value,
-            )
-
-        return chinchilla
+        return BuiltModel(_chinchilla_model(data, settings, priors), inputs)
 
     kinds = tuple(data.kinds)
+    G = data.n_groups
 
-    def model(predict: bool = False) -> None:
-        """The model; ``predict=True`` leaves the observed sites free (predictive draws)."""
-        blocks: dict[str, dict[str, jax.Array]] = {}
-        if settings.model == "gsf":
-            shared = sample_spectral(data, settings, priors, frozenset(kinds), "")
-            blocks = {k: shared for k in kinds}
-        else:
-            # one copy of the exponents per kind; the frontier scale and the capacity are
-            # shared nuisance scales (a single kind often cannot locate them: see FREE_SHARED)
-            shared = sample_scales(priors, frozenset(kinds), data.n_groups)
-            for k in kinds:
-                chart = FREE_CHARTS.get(k)
-                if k == "pruning" and settings.pruning_metric != "seed":
-                    chart = "frontier"
-                blocks[k] = sample_spectral(
-                    data, settings, priors, frozenset({k}), f"__{k}", chart=chart,
-                    scales={n: v for n, v in shared.items() if _uses(k, n)},
-                )
+    def model(inputs: dict[str, Any], predict: bool = False, likelihood: bool = True) -> None:
+        """The model; see :class:`BuiltModel`."""
+        shared = sample_spectral(data, settings, priors, frozenset(kinds))
+        if deviations:
+            z = numpyro.sample(
+                "deviation_z", dist.Normal(0.0, 1.0).expand((len(deviations),)).to_event(1)
+            )
+            values = inputs["deviation_mask"] * inputs["deviation_scale"] * z
+            for i, name in enumerate(deviations):
+                shared[name] = numpyro.deterministic(name, values[i])
+            ratio = numpyro.deterministic("delta_over_rho", delta_over_rho(shared))
+            if "rho" in shared:
+                rho_f = shared["rho"] * jnp.exp(shared.get("eps_F", 0.0))
+                numpyro.deterministic("delta", ratio * rho_f)
         for kind in kinds:
-            suffix = "" if settings.model == "gsf" else f"__{kind}"
-            P = dict(blocks[kind])
-            P.update(sample_nuisance(kind, data, settings, priors, suffix))
-            if kind == "data_scaling":  # the exponent the records measure (SPEC §1)
-                numpyro.deterministic("alpha" + suffix, laws.redundancy_alpha(P["b"], P["s"]))
-            mus = expected_jit(kind, P, inputs[kind], settings, data.n_groups)
-            value, meas = obs[kind]
+            P = dict(shared)
+            P.update(sample_nuisance(kind, data, priors, inputs["consts"]))
+            if kind == "data_scaling":  # the exponent the records measure
+                numpyro.deterministic("alpha", laws.redundancy_alpha(P["b"], P["s"]))
+            if not likelihood:
+                continue
+            P, x = with_deviations(kind, P, inputs["x"][kind])
+            mus = expected_jit(kind, P, x, settings, G)
+            value, meas = inputs["obs"][kind]
             numpyro.sample(
                 kind,
                 noise_distribution(mus[kind], P["sigma"], meas, settings),
                 obs=None if predict else value,
             )
-            if "spectrum_target" in mus and "spectrum_target" in obs:
-                value, meas = obs["spectrum_target"]
+            if "spectrum_target" in mus and "spectrum_target" in inputs["obs"]:
+                value, meas = inputs["obs"]["spectrum_target"]
                 numpyro.sample(
                     "spectrum_target",
                     noise_distribution(
-                        mus["spectrum_target"][target_rows], P["sigma"], meas, settings
+                        mus["spectrum_target"][inputs["target_rows"]], P["sigma"], meas, settings
                     ),
                     obs=None if predict else value,
                 )
 
-    return model
+    return BuiltModel(model, inputs, tuple(deviations))
+
+
+def data_kinds(data: ModelData) -> dict[str, Any]:
+    """What the invariant's rules read of the data: kinds, loss sizes, target powers."""
+    sizes = 0
+    if "loss" in data.kinds:
+        x = data.kinds["loss"].x
+        sizes = int(np.unique(x["params"][x["has_params"] > 0]).size)
+    return {
+        "kinds": tuple(data.kinds),
+        "loss_sizes": sizes,
+        "target_power": "spectrum_target" in data.centers,
+    }
+
+
+def _chinchilla_model(data: ModelData, settings: ModelSettings, priors: PriorSet):
+    """``L = E + A/P^alpha + B/D^beta`` on the loss records (``D = t``)."""
+    if "loss" not in data.kinds:
+        raise InputError(Problem("gsf-infer", "--model chinchilla needs loss records"))
+    kd = data.kinds["loss"]
+    if not np.all(kd.x["has_params"] > 0):
+        raise InputError(
+            Problem("gsf-infer", "--model chinchilla needs params on every loss record")
+        )
+
+    def chinchilla(inputs: dict[str, Any], predict: bool = False, likelihood: bool = True) -> None:
+        consts = inputs["consts"]
+        floor = consts["loss_floor_min"]
+        typical = jnp.exp(consts["loss_typical"])
+        x = inputs["x"]["loss"]
+        E = floor * numpyro.sample("E_frac", dist.Uniform(0.0, 1.0))
+        P = {
+            "E": numpyro.deterministic("E", E),
+            "A_std": numpyro.sample("A_std", dist.LogNormal(jnp.log(typical / 2), 2.0)),
+            "B_std": numpyro.sample("B_std", dist.LogNormal(jnp.log(typical / 2), 2.0)),
+            "alpha": _sample("alpha", priors["alpha"]),
+            "beta": _sample("beta", priors["beta"]),
+        }
+        numpyro.deterministic("A", P["A_std"] * data.scales.params_ref ** P["alpha"])
+        numpyro.deterministic("B", P["B_std"] * data.scales.t_ref ** P["beta"])
+        sigma = _sample("sigma_loss", priors["sigma"])
+        if not likelihood:
+            return
+        value, meas = inputs["obs"]["loss"]
+        numpyro.sample(
+            "loss",
+            noise_distribution(chinchilla_expected(P, x), sigma, meas, settings),
+            obs=None if predict else value,
+        )
+
+    return chinchilla

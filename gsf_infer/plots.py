@@ -86,8 +86,8 @@ CAPTIONS = {
     ),
     "pair": "Pairwise posterior of a, b and rho{copy}: ridges show as thin diagonal clouds.",
     "invariant_delta": (
-        "The invariant check: posterior of delta/rho = (chi + gamma - rho)/rho from the free "
-        "model (each exponent measured by its own kind), with the region of practical "
+        "The invariant check: posterior of delta/rho = (chi + gamma - rho)/rho from the "
+        "deviation model (gsf plus the ways the invariant can break), with the region of practical "
         "equivalence |delta/rho| <= {rope:g} shaded and the {ci:.0%} HDI; the share of the "
         "posterior inside the ROPE is printed."
     ),
@@ -428,31 +428,21 @@ def plot_pairs(dt: xr.DataTree) -> dict[str, Any]:
     return out
 
 
-def delta_tree(free_posterior: xr.Dataset) -> xr.DataTree | None:
-    """Build the posterior of ``delta`` and ``delta/rho`` from a ``free`` posterior."""
-    from gsf_infer.invariant import components, copies_from_posterior
-
-    parts = components(copies_from_posterior(free_posterior))
-    if parts is None:
+def delta_tree(deviation_posterior: xr.Dataset) -> xr.DataTree | None:
+    """The posterior of ``delta`` and ``delta/rho`` of a ``deviation`` posterior, as a tree."""
+    names = [n for n in ("delta", "delta_over_rho") if n in deviation_posterior.data_vars]
+    if "delta_over_rho" not in names:
         return None
-    delta = parts["chi"] + parts["gamma"] - parts["rho"]
-    ratio = delta / parts["rho"]
-    chains = free_posterior.sizes.get("chain", 1)
-    draws = free_posterior.sizes.get("draw", delta.size)
-    shape = (chains, draws) if delta.size == chains * draws else (1, delta.size)
-    post = xr.Dataset(
-        {
-            "delta": (("chain", "draw"), np.asarray(delta).reshape(shape)),
-            "delta_over_rho": (("chain", "draw"), np.asarray(ratio).reshape(shape)),
-        },
-        coords={"chain": np.arange(shape[0]), "draw": np.arange(shape[1])},
-    )
+    post = deviation_posterior[names]
+    extra = [d for d in post.dims if d not in ("chain", "draw")]
+    if extra:  # one value per group: the first group's
+        post = post.isel({d: 0 for d in extra}, drop=True)
     return xr.DataTree.from_dict({"posterior": post})
 
 
-def plot_invariant(free_posterior: xr.Dataset, rope: float, ci_prob: float):
+def plot_invariant(deviation_posterior: xr.Dataset, rope: float, ci_prob: float):
     """Plot ArviZ's ``plot_dist`` of ``delta/rho`` with the ROPE (``None``: untestable)."""
-    tree = delta_tree(free_posterior)
+    tree = delta_tree(deviation_posterior)
     if tree is None:
         return None
     values = tree["posterior"]["delta_over_rho"].values
@@ -508,7 +498,9 @@ def plot_loo_pits(dt: xr.DataTree):
 
 
 def figures(
-    dt: xr.DataTree, free_dt: xr.DataTree | None = None, invariant: dict[str, Any] | None = None
+    dt: xr.DataTree,
+    deviation_dt: xr.DataTree | None = None,
+    invariant: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Draw every figure of a fit, by file stem (see :data:`CAPTIONS`)."""
     from gsf_infer.checks import ppc_variables
@@ -524,7 +516,7 @@ def figures(
     out["rank"] = plot_ranks(dt)
     out.update(plot_pairs(dt))
     model = attrs.get("model_settings", {}).get("model")
-    source = dt if model == "free" else free_dt
+    source = dt if model == "deviation" else deviation_dt
     if source is not None:
         rope = float((invariant or {}).get("rope", 0.1))
         out["invariant_delta"] = plot_invariant(source["posterior"].to_dataset(), rope, ci_prob)
@@ -534,7 +526,7 @@ def figures(
 def write_plots(
     dt: xr.DataTree,
     folder: str | Path,
-    free_dt: xr.DataTree | None = None,
+    deviation_dt: xr.DataTree | None = None,
     invariant: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Draw every figure of a fit and write them as PNGs into ``folder``.
@@ -545,8 +537,8 @@ def write_plots(
         The fit.
     folder : str or Path
         Where the PNGs go (created; existing PNGs of the same names are replaced).
-    free_dt : xarray.DataTree, optional
-        The ``free``-model fit behind the invariant (for the ``delta`` posterior).
+    deviation_dt : xarray.DataTree, optional
+        The ``deviation``-model fit behind the invariant (for the ``delta`` posterior).
     invariant : dict, optional
         The invariant result (its ROPE).
 
@@ -565,7 +557,7 @@ def write_plots(
     folder = Path(folder)
     paths = []
     try:
-        for stem, fig in figures(dt, free_dt, invariant).items():
+        for stem, fig in figures(dt, deviation_dt, invariant).items():
             paths.append(artifacts.write_figure(fig, folder / f"{stem}.png", force=True))
             plt.close(fig)
     finally:

@@ -9,6 +9,8 @@ intervals are *predictive* intervals of a new measurement. Imports JAX, numpyro,
 
 from __future__ import annotations
 
+from functools import partial
+
 from typing import Any
 
 import jax
@@ -22,7 +24,13 @@ from arviz_stats.base import array_stats  # noqa: E402
 
 from gsf_infer.dataset import ModelData, Scales, build_model_data, kind_inputs  # noqa: E402
 from gsf_infer.datatree import natural_scale, read_attrs  # noqa: E402
-from gsf_infer.model import ModelSettings, chinchilla_expected, expected, observation  # noqa: E402
+from gsf_infer.model import (  # noqa: E402
+    ModelSettings,
+    chinchilla_expected,
+    expected,
+    observation,
+    with_deviations,
+)
 from gsf_infer.records import Records  # noqa: E402
 from gsf_infer.schema import KIND_SPECS  # noqa: E402
 
@@ -53,16 +61,13 @@ def posterior_parameters(
 ) -> dict[str, np.ndarray]:
     """Posterior draws ``(S, ...)`` of every parameter a kind's expected value reads.
 
-    For the ``free`` model the kind's own copy is taken. Parameters fixed by their prior
-    (e.g. ``nu``) come from the fit's attributes.
+    Parameters fixed by their prior (e.g. ``nu``) come from the fit's attributes.
     """
     post = dt["posterior"]
     out: dict[str, np.ndarray] = {}
     for name, var in post.data_vars.items():
-        if "copy" in var.dims:
-            if kind not in var.coords["copy"].values:
-                continue
-            var = var.sel(copy=kind)
+        if name == "deviation_z":
+            continue
         out[name] = _draws(var)
     n_draws = next(iter(out.values())).shape[0]
     for name, value in attrs.get("fixed_parameters", {}).items():
@@ -90,16 +95,33 @@ def expected_draws(
     for kind, x in inputs.items():
         P = posterior_parameters(dt, kind, attrs)
         xj = {k: jnp.asarray(v) for k, v in x.items()}
+        params = {k: jnp.asarray(v) for k, v in P.items()}
         if settings.model == "chinchilla":
             if kind != "loss":
                 continue
-            fn = lambda p, xj=xj: chinchilla_expected(p, xj)  # noqa: E731
+            out[kind] = np.asarray(_chinchilla_draws(params, xj))
         else:
-            fn = lambda p, kind=kind, xj=xj: expected(  # noqa: E731
-                kind, p, xj, settings, data.n_groups
-            )[kind]
-        params = {k: jnp.asarray(v) for k, v in P.items()}
-        out[kind] = np.asarray(jax.jit(jax.vmap(fn))(params))
+            out[kind] = np.asarray(_expected_draws(params, xj, kind, settings, data.n_groups))
+    return out
+
+
+@jax.jit
+def _chinchilla_draws(params: dict[str, Any], x: dict[str, Any]) -> jax.Array:
+    """Log expected loss of the chinchilla law under every draw (compiled once per shape)."""
+    return jax.vmap(lambda p: chinchilla_expected(p, x))(params)
+
+
+@partial(jax.jit, static_argnames=("kind", "settings", "n_groups"))
+def _expected_draws(
+    params: dict[str, Any], x: dict[str, Any], kind: str, settings: ModelSettings, n_groups: int
+) -> jax.Array:
+    """Log expected values of one kind's records under every draw (compiled once per shape)."""
+
+    def one(p):
+        p, xx = with_deviations(kind, p, x)
+        return expected(kind, p, xx, settings, n_groups)[kind]
+
+    return jax.vmap(one)(params)
     return out
 
 

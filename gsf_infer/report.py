@@ -7,7 +7,7 @@ HTML (figures embedded as base64 ``data:`` URIs, inline CSS, no script and no ex
 resource, so the file opens offline and can be mailed alone). Sections: data (records per kind
 and run, rows excluded on purpose), model and sampler, diagnostics, parameters (with what the
 data decide and what the prior decides), identifiability, the invariant verdict (with the
-missing kinds when untestable, and PSIS-LOO of gsf against free), posterior predictive checks,
+missing kinds when untestable, and PSIS-LOO of gsf against deviation), posterior predictive checks,
 hold-out validation, warnings, figures.
 
 :func:`write_fit_extras` (called by ``gsf-infer fit`` while its folder is assembled) and
@@ -54,7 +54,7 @@ class FitFolder:
     dt: Any
     summary: dict[str, Any]
     checks: dict[str, Any]
-    free_dt: Any = None
+    deviation_dt: Any = None
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -184,7 +184,7 @@ def report_blocks(
     blocks.append(Block("h2", "Diagnostics"))
     for label, diag in (
         ("", checks.get("diagnostics")),
-        (" (free model)", checks.get("diagnostics_free")),
+        (" (deviation model)", checks.get("diagnostics_deviation")),
     ):
         if not diag:
             continue
@@ -279,12 +279,12 @@ def report_blocks(
     if invariant:
         for line in invariant_lines(invariant):
             blocks.append(Block("p", line.strip()))
-        free = checks.get("diagnostics_free")
-        if free and not free.get("converged", True) and invariant.get("status") != "untestable":
+        dev = checks.get("diagnostics_deviation")
+        if dev and not dev.get("converged", True) and invariant.get("status") != "untestable":
             blocks.append(
                 Block(
                     "p",
-                    "The free-model fit behind this verdict did NOT converge (see "
+                    "The deviation-model fit behind this verdict did NOT converge (see "
                     "Diagnostics): the verdict is not trusted.",
                 )
             )
@@ -297,14 +297,16 @@ def report_blocks(
             blocks.append(
                 Block(
                     "p",
-                    "The data can test it, but the free model was not fitted: run "
+                    "The data can test it, but the deviation model was not fitted: run "
                     "`gsf-infer check DIR` on this folder.",
                 )
             )
-    loo = (checks.get("loo") or {}).get("gsf_vs_free")
+    loo = (checks.get("loo") or {}).get("gsf_vs_deviation")
     if loo:
         blocks.append(
-            _loo_table(loo, "PSIS-LOO of gsf (shared exponents) against free (one copy per kind):")
+            _loo_table(
+                loo, "PSIS-LOO of gsf (the theory) against deviation (the invariant may break):"
+            )
         )
         blocks.append(Block("p", loo.get("sentence", "")))
         if (loo.get("compared_on") or {}).get("note"):
@@ -587,7 +589,7 @@ def write_fit_extras(
     if checks is None:
         checks = checks_for_fit(result, excluded=excluded)
     written = [artifacts.write_checks(checks, folder)]
-    figures = write_plots(result.dt, folder / "plots", result.free_dt, checks["invariant"])
+    figures = write_plots(result.dt, folder / "plots", result.deviation_dt, checks["invariant"])
     md, page = render_report(folder, result.summary, checks, read_attrs(result.dt), figures)
     return written + figures + artifacts.write_report(md, page, folder)
 
@@ -604,7 +606,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def read_folder(folder: str | Path) -> FitFolder:
-    """Read a result folder back: ``posterior.nc``, ``posterior_free.nc``, the JSON files.
+    """Read a result folder back: ``posterior.nc``, ``posterior_deviation.nc``, the JSON files.
 
     Raises
     ------
@@ -623,16 +625,16 @@ def read_folder(folder: str | Path) -> FitFolder:
     summary = _read_json(folder / "summary.json")
     checks = _read_json(folder / "checks.json")
     dt = load_fit(folder)
-    free_dt = None
-    free_path = folder / "posterior_free.nc"
-    if free_path.is_file():
+    deviation_dt = None
+    deviation_path = folder / "posterior_deviation.nc"
+    if deviation_path.is_file():
         try:
-            free_dt = az.from_netcdf(free_path)
+            deviation_dt = az.from_netcdf(deviation_path)
         except Exception as err:  # netCDF/HDF5 raise many types
             raise InputError(
-                Problem(str(free_path), f"cannot be read as a DataTree: {err}")
+                Problem(str(deviation_path), f"cannot be read as a DataTree: {err}")
             ) from None
-    return FitFolder(folder, dt, summary, checks, free_dt, read_attrs(dt))
+    return FitFolder(folder, dt, summary, checks, deviation_dt, read_attrs(dt))
 
 
 def complete_checks(saved: FitFolder) -> dict[str, Any]:
@@ -640,7 +642,7 @@ def complete_checks(saved: FitFolder) -> dict[str, Any]:
 
     Older folders (or ``fit`` folders written before the checks ran) may hold only the
     invariant, diagnostics and warnings; the predictive checks, identifiability, data summary
-    and gsf-vs-free LOO are computed from ``posterior.nc`` (and ``posterior_free.nc``).
+    and gsf-vs-deviation LOO are computed from ``posterior.nc`` (and ``posterior_deviation.nc``).
     """
     from gsf_infer.checks import build_checks
 
@@ -653,7 +655,7 @@ def complete_checks(saved: FitFolder) -> dict[str, Any]:
         invariant=checks.get("invariant"),
         diagnostics=checks.get("diagnostics"),
         warnings=checks.get("warnings", []),
-        free_dt=saved.free_dt,
+        deviation_dt=saved.deviation_dt,
         parameters=saved.summary.get("parameters"),
     )
     for key, value in fresh.items():
@@ -680,7 +682,7 @@ def render_folder(folder: str | Path) -> list[Path]:
 
     saved = read_folder(folder)
     checks = complete_checks(saved)
-    figures = write_plots(saved.dt, saved.folder / "plots", saved.free_dt, checks.get("invariant"))
+    figures = write_plots(saved.dt, saved.folder / "plots", saved.deviation_dt, checks.get("invariant"))
     md, page = render_report(saved.folder, saved.summary, checks, saved.attrs, figures)
     return figures + artifacts.write_report(md, page, saved.folder)
 
@@ -689,13 +691,13 @@ def render_folder(folder: str | Path) -> list[Path]:
 
 
 def format_checks(checks: dict[str, Any]) -> str:
-    """Format what ``gsf-infer check`` prints: verdict, predictive checks, gsf vs free."""
+    """Format what ``gsf-infer check`` prints: verdict, predictive checks, gsf vs deviation."""
     from gsf_infer.console import invariant_lines
 
     lines = list(invariant_lines(checks["invariant"]))
-    free = checks.get("diagnostics_free")
-    if free and not free.get("converged", True):
-        lines.append("  the free-model fit did NOT converge: the verdict is not trusted")
+    dev = checks.get("diagnostics_deviation")
+    if dev and not dev.get("converged", True):
+        lines.append("  the deviation-model fit did NOT converge: the verdict is not trusted")
     ppc = checks.get("ppc") or {}
     if ppc:
         lines += ["", f"{'variable':<18}{'n':>5}{'cov 90%':>9}{'LOO-PIT p':>11}  check"]
@@ -705,7 +707,7 @@ def format_checks(checks: dict[str, Any]) -> str:
                 f"{var:<18}{e['n']:>5}{_pct(e['coverage_90']):>9}{_num(pit, 2):>11}  "
                 + ("FLAGGED (see the warnings)" if e.get("flagged") else "ok")
             )
-    loo = (checks.get("loo") or {}).get("gsf_vs_free")
+    loo = (checks.get("loo") or {}).get("gsf_vs_deviation")
     if loo:
-        lines += ["", "PSIS-LOO gsf vs free: " + loo.get("sentence", "")]
+        lines += ["", "PSIS-LOO gsf vs deviation: " + loo.get("sentence", "")]
     return "\n".join(lines)

@@ -22,6 +22,8 @@ NAMED = ("a", "b", "rho", "chi", "gamma", "rho_over_b")
 #: Further parameters reported when the model has them.
 FAMILY = ("m", "n", "tau", "kap")
 PHYSICAL = ("k_star", "K", "nu", "E", "s", "alpha")
+#: The deviation model's parameters and the invariant's discrepancy it derives.
+DEVIATION = ("delta_Q", "eps_F", "delta_L", "delta_over_rho")
 CHINCHILLA = ("E", "A", "B", "alpha", "beta")
 #: Parameters whose contraction is measured on the log scale (log-normal priors spanning
 #: decades: on the natural scale their prior variance is dominated by the far tail).
@@ -83,15 +85,14 @@ def _selection(dt: xr.DataTree, model: str) -> list[str]:
     if model == "chinchilla":
         names = list(CHINCHILLA)
     else:
-        names = list(NAMED) + list(FAMILY) + list(PHYSICAL)
+        names = list(NAMED) + list(FAMILY) + list(PHYSICAL) + list(DEVIATION)
     return [n for n in names if n in post.data_vars]
 
 
 def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[str, dict | None]:
     """The ``parameters`` object of summary.json.
 
-    Scalar variables appear under their name; variables with a ``copy`` (``free`` model) or
-    ``group`` dimension appear once per coordinate as ``name[coord]``, and their bare names
+    Scalar variables appear under their name; variables with a ``group`` dimension appear once per coordinate as ``name[coord]``, and their bare names
     are ``null``. The named exponents are always present (``null`` where the model has no such
     quantity, e.g. ``chinchilla``).
     """
@@ -204,7 +205,9 @@ def convergence_problems(diag: dict[str, Any], thresholds: ConvergenceThresholds
     """Human sentences for every failed convergence criterion (empty when converged)."""
     thresholds = thresholds or ConvergenceThresholds()
     out = []
-    if not (diag["max_r_hat"] <= thresholds.max_r_hat):
+    if not math.isfinite(diag["max_r_hat"]):
+        out.append("R-hat could not be computed (too few draws per chain to compare chains)")
+    elif not (diag["max_r_hat"] <= thresholds.max_r_hat):
         out.append(
             f"R-hat up to {diag['max_r_hat']:.3f} (> {thresholds.max_r_hat}) on {diag['worst']}:"
             " the chains disagree"

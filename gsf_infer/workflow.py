@@ -38,8 +38,12 @@ class FitResult:
         What the data's kinds can identify.
     invariant_detail : dict
         The full invariant result (for checks.json and the report).
-    free_dt : xarray.DataTree or None
-        The ``free``-model fit behind the invariant, when one was run.
+    deviation_dt : xarray.DataTree or None
+        The ``deviation``-model fit behind the invariant, when one was run beside the main
+        model.
+    curvature, deviation_curvature : list of dict
+        Likelihood share of the curvature along each principal direction at the optimum of
+        the main and the deviation model (:func:`gsf_infer.inference.curvature_shares`).
     holdout : pandas.DataFrame or None
         Held-out rows with their predictive intervals.
     warnings : list of str
@@ -51,7 +55,9 @@ class FitResult:
     diagnostics: dict[str, Any]
     identification: Any
     invariant_detail: dict[str, Any]
-    free_dt: Any = None
+    deviation_dt: Any = None
+    curvature: list[dict[str, Any]] = field(default_factory=list)
+    deviation_curvature: list[dict[str, Any]] = field(default_factory=list)
     holdout: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -196,6 +202,115 @@ def _model_attrs(records, data, settings, priors, config, ci_prob, command, extr
     return attrs
 
 
+@dataclass
+class ModelRun:
+    """One sampled model: its DataTree and what the sampling found on the way.
+
+    Attributes
+    ----------
+    dt : xarray.DataTree
+        The fit's DataTree.
+    info : dict
+        Timings, how the chains were started, the optima found, notes.
+    curvature : list of dict
+        Likelihood share of the curvature along each principal direction at the optimum
+        (:func:`gsf_infer.inference.curvature_shares`).
+    """
+
+    dt: Any
+    info: dict[str, Any]
+    curvature: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Sampler:
+    """The models of one data set, compiled once and run under different inputs.
+
+    The ``gsf`` and ``deviation`` models are one program (:func:`gsf_infer.model.build_model`):
+    :meth:`run` with ``model="deviation"`` switches the deviation parameters on through the
+    inputs, so the second fit reuses every compiled program of the first.
+    """
+
+    def __init__(self, records: Records, settings: Any, priors: Any):
+        from gsf_infer.dataset import build_model_data
+        from gsf_infer.inference import model_functions
+        from gsf_infer.model import build_model
+
+        self.records = records
+        self.settings = settings
+        self.priors = priors
+        self.data = build_model_data(records)
+        self.built = build_model(self.data, settings, priors)
+        self.fns = model_functions(self.built)
+
+    @property
+    def deviations(self) -> tuple[str, ...]:
+        """The deviation parameters of this data's ``deviation`` model."""
+        return self.built.deviations
+
+    def run(
+        self,
+        model: str,
+        config: Any,
+        ci_prob: float,
+        command: str = "",
+        progress: Any = None,
+    ) -> ModelRun:
+        """Sample ``model`` (``gsf``, ``deviation``, or the model built) and build its DataTree."""
+        import jax
+
+        from gsf_infer.datatree import build_datatree
+        from gsf_infer.inference import curvature_shares, pointwise, sample
+
+        settings = replace(self.settings, model=model)
+        if model == "chinchilla" and self.settings.model != "chinchilla":
+            raise ValueError("a Sampler built for the spectral models cannot run chinchilla")
+        if model == "chinchilla":
+            # E trades off against A and alpha as alpha -> 0, a curved ridge the Laplace
+            # whitening cannot straighten; a smaller step keeps NUTS off its walls
+            config = replace(config, target_accept_prob=max(config.target_accept_prob, 0.95))
+        inputs = dict(self.built.inputs)
+        inputs["deviation_mask"] = jax.numpy.asarray(1.0 if model == "deviation" else 0.0)
+        result = sample(self.fns, inputs, config, progress)
+        loglik, pred = pointwise(
+            self.fns, inputs, result.posterior, jax.random.key(config.seed + 1)
+        )
+        curvature = curvature_shares(self.fns, inputs, result.optima[0].z, result.hessian)
+        hidden = () if model == "deviation" else HIDDEN_DEVIATION_SITES
+        if model != "deviation":
+            curvature = [c for c in curvature
+                         if not any(n.startswith("deviation_z") for n, _ in c["loadings"])]
+        info = {
+            "seconds": result.seconds,
+            "chain_starts": result.chain_starts,
+            "optima_potential": [o.potential for o in result.optima[:10]],
+            "notes": result.notes,
+        }
+        extra = dict(info)
+        extra["deviations"] = list(self.deviations) if model == "deviation" else []
+        attrs = _model_attrs(self.records, self.data, settings, self.priors, config, ci_prob,
+                             command, extra)
+        dt = build_datatree(
+            self.data,
+            _without(result.posterior, hidden),
+            result.sample_stats,
+            loglik,
+            pred,
+            _without(result.prior, hidden),
+            result.prior_predictive,
+            attrs,
+        )
+        return ModelRun(dt=dt, info=info, curvature=curvature)
+
+
+#: Sites of the shared program that the ``gsf`` model does not report (its deviation
+#: coordinates are pure prior there).
+HIDDEN_DEVIATION_SITES = ("deviation_z", "delta_Q", "eps_F", "delta_L", "delta_over_rho", "delta")
+
+
+def _without(draws: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in draws.items() if k not in names}
+
+
 def run_model(
     records: Records,
     *,
@@ -207,46 +322,27 @@ def run_model(
 ) -> tuple[Any, dict[str, Any]]:
     """Sample one model on validated records and assemble its DataTree.
 
-    The ``free`` model runs at target acceptance 0.95 (its copies leave directions to the
-    prior, with curvature that varies more than the ``gsf`` model's).
-
     Returns
     -------
     tuple
         ``(dt, info)`` with ``info`` holding timings, how chains were started and the optima
         found.
     """
-    from gsf_infer.dataset import build_model_data
-    from gsf_infer.datatree import build_datatree
-    from gsf_infer.inference import model_functions, pointwise, sample
-    from gsf_infer.model import build_model
+    run = Sampler(records, settings, priors).run(settings.model, config, ci_prob, command)
+    return run.dt, run.info
 
-    data = build_model_data(records)
-    if settings.model in ("free", "chinchilla"):
-        # both have curved ridges the Laplace whitening cannot straighten (free: each copy's
-        # scales against its exponents; chinchilla: E against A and alpha as alpha -> 0), where
-        # the default step size diverges now and then; a smaller step removes it
-        config = replace(config, target_accept_prob=max(config.target_accept_prob, 0.95))
-    model = build_model(data, settings, priors)
-    result = sample(model, config)
-    loglik, pred = pointwise(model, result.posterior, model_functions(model).observed)
-    info = {
-        "seconds": result.seconds,
-        "chain_starts": result.chain_starts,
-        "optima_potential": [o.potential for o in result.optima[:10]],
-    }
-    attrs = _model_attrs(records, data, settings, priors, config, ci_prob, command, info)
-    dt = build_datatree(
-        data,
-        result.posterior,
-        result.sample_stats,
-        loglik,
-        pred,
-        result.prior,
-        result.prior_predictive,
-        attrs,
-    )
-    return dt, info
+
+def soft_directions(curvature: list[dict[str, Any]], threshold: float = 0.2) -> list[str]:
+    """The principal directions at the optimum that the data barely curve, as sentences."""
+    lines = []
+    for c in curvature:
+        if c["likelihood_share"] < threshold and c["loadings"]:
+            names = ", ".join(f"{n} ({w:+.2f})" for n, w in c["loadings"])
+            lines.append(
+                f"{c['likelihood_share']:.0%} of the curvature from the data along {names}: "
+                "the prior decides it"
+            )
+    return lines
 
 
 def fit(
@@ -267,16 +363,17 @@ def fit(
     ci_prob: float = 0.94,
     rope: float = 0.1,
     check_invariant: bool = True,
-    progress: bool = False,
+    progress: Any = None,
     command: str = "",
 ) -> FitResult:
-    """Fit a model to a records file (SPEC §5 ``fit``), without writing anything.
+    """Fit a model to a records file, without writing anything.
 
     Parameters mirror the command's options; see ``gsf-infer fit --help``. ``check_invariant``
-    runs the ``free`` model too (the verdict needs it) when the data make the invariant
-    testable and the main model is not ``free`` itself. ``pruning_metric=None`` and
+    runs the ``deviation`` model too (the verdict comes from it) when the data make the
+    invariant testable and the main model is ``gsf``. ``pruning_metric=None`` and
     ``likelihood=None`` take what the data declare (:func:`resolve_pruning_metric`,
-    :func:`resolve_likelihood`).
+    :func:`resolve_likelihood`). ``progress``, if given, is called as ``progress(stage, done,
+    total)`` while chains iterate.
 
     Returns
     -------
@@ -285,14 +382,14 @@ def fit(
     from gsf_infer.identify import identify
     from gsf_infer.inference import SamplerConfig
     from gsf_infer.invariant import (
+        VERDICT_VARIABLES,
         InvariantSettings,
-        components,
-        copies_from_posterior,
+        flat_draws,
+        prior_sensitivity,
         untestable,
         verdict,
     )
-    from gsf_infer.model import ModelSettings
-    from gsf_infer.predict import interval_table, predictive_draws
+    from gsf_infer.model import DEVIATION_SCALE, ModelSettings
     from gsf_infer.priors import load_priors
     from gsf_infer.summary import convergence_problems, diagnostics, parameter_table
 
@@ -311,19 +408,23 @@ def fit(
     priors = load_priors(priors_path)
     config = SamplerConfig(
         num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
-        target_accept_prob=target_accept, progress_bar=progress,
+        target_accept_prob=target_accept,
     )
     identification = identify(fit_records)
     tic = time.perf_counter()
-    dt, _ = run_model(
-        fit_records, settings=settings, priors=priors, config=config, ci_prob=ci_prob,
-        command=command,
-    )
+    sampler = Sampler(fit_records, settings, priors)
+
+    def stage(name):
+        return None if progress is None else (lambda done, total: progress(name, done, total))
+
+    main = sampler.run(settings.model, config, ci_prob, command, stage(settings.model))
+    dt = main.dt
     seconds = time.perf_counter() - tic
     warnings = declared_notes(
         records, likelihood=(likelihood, settings.likelihood),
         pruning_metric=(pruning_metric, settings.pruning_metric),
     )
+    warnings += main.info["notes"]
     diag = diagnostics(dt)
     problems = convergence_problems(diag)
     if problems:
@@ -331,39 +432,33 @@ def fit(
     params = parameter_table(dt, settings.model, ci_prob)
 
     inv_settings = InvariantSettings(rope=rope, ci_prob=ci_prob)
-    free_dt = None
-    if not identification.invariant_testable or settings.model == "chinchilla":
+    deviation_dt = None
+    deviation_curvature: list[dict[str, Any]] = []
+    if settings.model == "chinchilla" or not identification.invariant_testable:
         missing = list(identification.missing) or ["loss records (chinchilla fits loss only)"]
         invariant = untestable(missing, inv_settings)
+    elif settings.model == "gsf" and not check_invariant:
+        invariant = untestable(["the deviation-model fit (skipped with --no-check)"],
+                               inv_settings)
+        invariant["not_run"] = True
     else:
-        if settings.model == "free":
-            free_post = dt["posterior"]
-        elif check_invariant:
-            free_dt, _ = run_model(
-                fit_records,
-                settings=replace(settings, model="free"),
-                priors=priors,
-                config=config,
-                ci_prob=ci_prob,
-                command=command,
+        if settings.model == "deviation":
+            dev = main
+        else:
+            dev = sampler.run("deviation", config, ci_prob, command, stage("deviation"))
+        deviation_dt, deviation_curvature = dev.dt, dev.curvature
+        dev_problems = convergence_problems(diagnostics(dev.dt))
+        draws_ = flat_draws(dev.dt["posterior"], VERDICT_VARIABLES)
+        invariant = verdict(draws_, inv_settings, dev_problems)
+        invariant["prior_sensitivity"] = prior_sensitivity(draws_, DEVIATION_SCALE, inv_settings)
+        if dev_problems:
+            warnings.append(
+                "the deviation-model fit behind the invariant verdict did not converge: "
+                + "; ".join(dev_problems)
             )
-            free_post = free_dt["posterior"]
-            free_problems = convergence_problems(diagnostics(free_dt))
-            if free_problems:
-                warnings.append(
-                    "the free-model fit behind the invariant verdict did not converge: "
-                    + "; ".join(free_problems)
-                )
-        else:
-            free_post = None
-        parts = components(copies_from_posterior(free_post)) if free_post is not None else None
-        if free_post is None:
-            invariant = untestable(["the free-model fit (skipped with --no-check)"], inv_settings)
-            invariant["not_run"] = True
-        elif parts is None:
-            invariant = untestable(list(identification.missing), inv_settings)
-        else:
-            invariant = verdict(parts, inv_settings)
+        if settings.model == "deviation":
+            deviation_dt = None
+    seconds_total = time.perf_counter() - tic
 
     holdout_table = None
     holdout_summary = None
@@ -418,6 +513,7 @@ def fit(
             "draws": draws,
             "seed": seed,
             "seconds": round(seconds, 2),
+            "seconds_total": round(seconds_total, 2),
         },
         "parameters": params,
         "diagnostics": {
@@ -427,7 +523,14 @@ def fit(
             "converged": diag["converged"],
         },
         "invariant": {
-            k: invariant[k] for k in ("status", "delta", "p_in_rope", "rope", "missing")
+            k: invariant[k]
+            for k in ("status", "delta", "p_in_rope", "rope", "missing", "trusted",
+                      "why_untrusted", "delta_over_rho", "deviations", "prior_sensitivity")
+            if k in invariant
+        },
+        "identification": {
+            "weak_directions": soft_directions(main.curvature),
+            "weak_directions_deviation": soft_directions(deviation_curvature),
         },
     }
     if holdout_summary is not None:
@@ -438,7 +541,9 @@ def fit(
         diagnostics=diag,
         identification=identification,
         invariant_detail=invariant,
-        free_dt=free_dt,
+        deviation_dt=deviation_dt,
+        curvature=main.curvature,
+        deviation_curvature=deviation_curvature,
         holdout=holdout_table,
         warnings=warnings,
     )

@@ -1,4 +1,4 @@
-"""``gsf-infer check DATA|DIR``: the invariant verdict, predictive checks and gsf against free."""
+"""``gsf-infer check DATA|DIR``: the invariant verdict, predictive checks and gsf against deviation."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from gsf_infer.cli.app import app, report_errors
 @app.command(
     help=(
         "Check the invariant chi + gamma = rho and the fit's predictive adequacy. "
-        "On a fit folder DIR: uses its posterior_free.nc (or its own posterior if the model "
-        "was free), fitting the free model on the fit's input file if there is none; updates "
+        "On a fit folder DIR: uses its posterior_deviation.nc (or its own posterior if the model "
+        "was deviation), fitting the deviation model on the fit's input file if there is none; updates "
         "DIR/checks.json, the invariant of DIR/summary.json and the report (or writes "
         "checks.json to --out). On a records table DATA: says at once which kinds are missing "
-        "if the data cannot test the invariant; otherwise fits the gsf and free models (the "
+        "if the data cannot test the invariant; otherwise fits the gsf and deviation models (the "
         "sampler options apply) and writes a full result folder to --out. Prints the verdict "
         "(naming the missing kinds when untestable), the posterior predictive checks and "
-        "PSIS-LOO of gsf against free."
+        "PSIS-LOO of gsf against deviation."
     )
 )
 @report_errors
@@ -83,7 +83,7 @@ def check(
         artifacts.refuse_existing_output(out, force)
     runtime.configure(host_devices=max(chains, 1))
     from gsf_infer.checks import run_check
-    from gsf_infer.cli.fit import interactive, report_extra
+    from gsf_infer.cli.fit import interactive, progress_bars, report_extra
     from gsf_infer.report import format_checks, render_folder
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -100,7 +100,7 @@ def check(
         draws=draws,
         seed=seed,
         ci_prob=ci_prob,
-        progress=interactive(quiet),
+        progress=progress_bars() if interactive(quiet) else None,
         command=command,
     )
     failures: list[str] = []

@@ -31,9 +31,9 @@ def compare(
         help="Comma-separated g families to compare (each fitted with every spectral model).",
     ),
     models: str = typer.Option(
-        "gsf,free,chinchilla",
+        "gsf,deviation,chinchilla",
         "--models",
-        help="Comma-separated models: gsf, free, chinchilla (fitted once: it has no g).",
+        help="Comma-separated models: gsf, deviation, chinchilla (fitted once: it has no g).",
     ),
     pruning_metrics: str = typer.Option(
         None,

@@ -1,4 +1,4 @@
-"""``gsf-infer fit``: NUTS over the gsf, free or chinchilla model; writes the result folder."""
+"""``gsf-infer fit``: NUTS over the gsf, deviation or chinchilla model; writes the result folder."""
 
 from __future__ import annotations
 
@@ -21,15 +21,16 @@ def interactive(quiet: bool) -> bool:
         "Fit a model to a records table with NUTS and write the results: posterior.nc (ArviZ "
         "DataTree), summary.json/.csv, checks.json, plots and a report, in --out. Prints the "
         "parameter table (with what the data decide and what the prior decides), sampler "
-        "diagnostics and the verdict on chi + gamma = rho (which runs the free model too "
-        "when the data make it testable)."
+        "diagnostics and the verdict on chi + gamma = rho, which comes from the deviation "
+        "model (gsf plus one parameter per way the invariant can break), fitted too when the "
+        "data make the invariant testable."
     )
 )
 @report_errors
 def fit(
     data: Path = typer.Argument(..., help="Records table (.csv, .tsv or .parquet); see the README for its columns."),
     out: Path = typer.Option(None, "--out", help="Result folder [default: gsf-results/<data stem>]; refused if it exists and is not empty, unless --force."),
-    model: str = typer.Option("gsf", "--model", help="gsf (shared spectral parameters), free (one copy per kind) or chinchilla (E + A/P^alpha + B/D^beta on loss records)."),
+    model: str = typer.Option("gsf", "--model", help="gsf (shared spectral parameters), deviation (gsf plus delta_Q, eps_F, delta_L: the ways chi + gamma = rho can break) or chinchilla (E + A/P^alpha + B/D^beta on loss records)."),
     g: str = typer.Option("monomial", "--g", help="Evolution function g: ntk, feature, monomial, logcorr or ridge."),
     tier: str = typer.Option("continuum", "--tier", help="continuum (exact head + quadrature; cost independent of capacity), asymptotic (pure power laws) or exact (discrete sums, capped capacity; slow)."),
     likelihood: str | None = typer.Option(None, "--likelihood", help="lognormal (normal on log values) or student (Student-t, outlier-robust) [default: what the data file declares in its header, '# likelihood: ...' (ingest epoch_chinchilla_svg writes student), else lognormal].", show_default=False),
@@ -40,10 +41,10 @@ def fit(
     warmup: int = typer.Option(1000, "--warmup", help="Warm-up iterations per chain."),
     draws: int = typer.Option(1000, "--draws", help="Kept draws per chain."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    target_accept: float = typer.Option(0.9, "--target-accept", help="NUTS target acceptance probability, in (0, 1): raise it (0.95, 0.99) when the fit reports divergent transitions; smaller steps, longer trees, slower sampling. The free and chinchilla models use at least 0.95."),
+    target_accept: float = typer.Option(0.9, "--target-accept", help="NUTS target acceptance probability, in (0, 1): raise it (0.95, 0.99) when the fit reports divergent transitions; smaller steps, longer trees, slower sampling. The chinchilla model uses at least 0.95."),
     ci_prob: float = typer.Option(0.94, "--ci-prob", help="Probability of the highest-density intervals."),
     rope: float = typer.Option(0.1, "--rope", help="Region of practical equivalence for the invariant: |delta/rho| <= ROPE."),
-    no_check: bool = typer.Option(False, "--no-check", help="Skip the free-model fit behind the invariant verdict (then reported untestable)."),
+    no_check: bool = typer.Option(False, "--no-check", help="Skip the deviation-model fit behind the invariant verdict (then reported untestable)."),
     strict: bool = typer.Option(False, "--strict", help="Exit with code 3 if the sampler did not converge."),
     force: bool = typer.Option(False, "--force", help="Replace an existing result folder."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars and no table; errors and warnings only."),
@@ -76,7 +77,7 @@ def fit(
         ci_prob=ci_prob,
         rope=rope,
         check_invariant=not no_check,
-        progress=interactive(quiet),
+        progress=progress_bars() if interactive(quiet) else None,
         command=command,
     )
     extras_failed = []
@@ -92,7 +93,24 @@ def fit(
         raise NotConvergedError("the sampler did not converge (--strict): see the warnings above")
 
 
-# ---- plots, checks and report in the result folder (issue 5)
+def progress_bars():
+    """A ``progress(stage, done, total)`` callback drawing one bar per model on stderr."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=f"{stage}: NUTS", unit="it", file=sys.stderr)
+        bar = bars[stage]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+# ---- plots, checks and report in the result folder
 
 
 def report_extra(result, data: Path, failures: list[str], checks: dict | None = None):
