@@ -1,4 +1,4 @@
-"""``gsf-infer simulate gsf|rf``: synthetic data with known truth."""
+"""``gsf-infer simulate gsf|rf|nn``: synthetic data with known truth (nn: measured, no truth)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from gsf_infer.cli.app import app, report_errors
 
 simulate_app = typer.Typer(
     help="Write synthetic records with known truth (gsf: the exact forward model; rf: a real "
-    "random-feature regression trained by SGD).",
+    "random-feature regression trained by SGD; nn: small neural networks trained by SGD, "
+    "measured, with no truth for a, b, rho).",
     no_args_is_help=True,
 )
 app.add_typer(simulate_app, name="simulate")
@@ -535,4 +536,178 @@ def gsf(
         payload = dict(known)
         payload["seed"] = seed
         write_json(payload, truth, force=force)
+        typer.echo(f"wrote the truth to {truth}")
+
+
+@simulate_app.command("nn")
+@report_errors
+def nn(
+    out: str = typer.Option(
+        ..., "--out", help="Records table to write (.csv, .tsv or .parquet).", show_default=False
+    ),
+    truth: str | None = typer.Option(
+        None,
+        "--truth",
+        help="Also write what is known and measured (spectrum slopes, final losses, settings) "
+        "to this JSON file [default: not written].",
+        show_default=False,
+    ),
+    seeds: str = typer.Option(
+        "0",
+        "--seeds",
+        help="Training seeds (comma-separated): each trains the whole width family with its "
+        "own initialisation and minibatch order.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Overwrite existing output files [default: refuse, exit 2]."
+    ),
+    widths: str = typer.Option(
+        "8,16,32,64,128,256",
+        "--widths",
+        help="Hidden widths N (comma-separated), one network each; the widest also carries the "
+        "quantization, pruning, modes and spectrum records.",
+    ),
+    depth: int = typer.Option(1, "--depth", help="Hidden layers."),
+    activation: str = typer.Option("relu", "--activation", help="relu or tanh."),
+    readout_scale: float = typer.Option(
+        0.1, "--readout-scale", help="Standard deviation of the initial read-out weights."
+    ),
+    steps: int = typer.Option(16000, "--steps", help="SGD steps per network."),
+    checkpoints: int = typer.Option(
+        30, "--checkpoints", help="Log-spaced checkpoints in [1, steps] (duplicates merged)."
+    ),
+    lr: float = typer.Option(
+        0.5, "--lr", help="SGD learning rate (on the squared error summed over the outputs)."
+    ),
+    batch: int = typer.Option(
+        128, "--batch", help="Minibatch size (>= the training set: full-batch descent)."
+    ),
+    test_fraction: float = typer.Option(
+        0.3, "--test-fraction", help="Fraction of the 1797 images held out as the test set."
+    ),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/test split."),
+    ntk_subset: int = typer.Option(
+        512, "--ntk-subset", help="Training images on which the empirical NTK is computed."
+    ),
+    min_t: int = typer.Option(
+        10, "--min-t", help="Earliest step of the loss, modes and density records."
+    ),
+    bits: str = typer.Option(
+        "3,4,6,8", "--bits", help="Precisions of the quantization records (comma-separated)."
+    ),
+    compress_min_t: int = typer.Option(
+        16, "--compress-min-t", help="Earliest step of the quantization and pruning records."
+    ),
+    sparsities: str = typer.Option(
+        "0.2,0.4,0.6,0.8,0.9,0.95",
+        "--sparsities",
+        help="Pruned fractions r in (0, 1) of every weight matrix (comma-separated).",
+    ),
+    pruning_checkpoints: int = typer.Option(
+        6, "--pruning-checkpoints", help="Log-spaced checkpoints with pruning records."
+    ),
+    measure: str = typer.Option(
+        "loss",
+        "--measure",
+        help="What compression records: loss (test-loss increase) or distance (mean squared "
+        "change of the outputs on the test set).",
+    ),
+    modes: str = typer.Option(
+        "2,3,4,6,8,12,16,24,32,48,64",
+        "--modes",
+        help="NTK eigen-directions k whose learned fractions are recorded (comma-separated).",
+    ),
+    mode_margin: float = typer.Option(
+        0.05, "--mode-margin", help="Keep learned fractions only in [margin, 1 - margin]."
+    ),
+    spectrum_at: str = typer.Option(
+        "init", "--spectrum-at", help="Empirical NTK of the spectrum records: init or end."
+    ),
+    spectrum_points: int = typer.Option(
+        24, "--spectrum-points", help="Log-spaced mode indices of the spectrum records."
+    ),
+    spectrum_fraction: float = typer.Option(
+        0.25,
+        "--spectrum-fraction",
+        help="Largest spectrum mode index as a fraction of --ntk-subset.",
+    ),
+    kinds: str = typer.Option(
+        "loss,quantization,pruning,spectrum,modes",
+        "--kinds",
+        help="Record kinds (comma-separated); density (learned NTK directions per parameter, "
+        "from the same measurements as modes) on request.",
+    ),
+) -> None:
+    """Train small fully connected networks on the digits and write their measured records.
+
+    Networks of several widths (NTK parametrization, one or more hidden layers) are trained by
+    SGD on scikit-learn's 8x8 digits (shipped with the package: no download) with the squared
+    error on one-hot targets. Writes the test loss of every network over training; for the
+    widest, the test-loss increase after per-tensor uniform quantization of the weights and
+    after per-tensor magnitude pruning, the empirical NTK spectrum with target power, and the
+    learned fractions of its leading eigen-directions. Nothing about a, b or rho is known; the
+    truth file gives the measured spectrum's power-law slopes. How each measurement maps onto
+    the theory is documented in gsf_infer/simulate/nn/__init__.py.
+    """
+    from pathlib import Path
+
+    from gsf_infer.artifacts import table_format, write_json, write_table
+    from gsf_infer.errors import InputError, OutputExistsError, Problem
+    from gsf_infer.simulate.nn.settings import NNSettings, check_settings
+
+    table_format(out)
+    for path in (out, truth):
+        if path is not None and Path(path).exists() and not force:
+            raise OutputExistsError(
+                Problem(path=str(path), message="already exists; pass --force to overwrite it")
+            )
+    defaults = NNSettings()
+    lists: dict[str, tuple] = {}
+    problems = []
+    for name, text, convert in (
+        ("--seeds", seeds, int),
+        ("--widths", widths, int),
+        ("--bits", bits, int),
+        ("--sparsities", sparsities, float),
+        ("--modes", modes, int),
+    ):
+        try:
+            lists[name] = _parse_list(text, name, convert)
+        except InputError as err:  # keep checking the other options with the default here
+            problems += err.problems
+            lists[name] = (0,) if name == "--seeds" else getattr(defaults, name[2:])
+    settings = NNSettings(
+        widths=lists["--widths"], depth=depth, activation=activation.strip().lower(),
+        readout_scale=readout_scale, steps=steps, checkpoints=checkpoints, lr=lr, batch=batch,
+        test_fraction=test_fraction, split_seed=split_seed, ntk_subset=ntk_subset, min_t=min_t,
+        bits=lists["--bits"], compress_min_t=compress_min_t, sparsities=lists["--sparsities"],
+        pruning_checkpoints=pruning_checkpoints, measure=measure.strip().lower(),
+        modes=lists["--modes"], mode_margin=mode_margin, spectrum_at=spectrum_at.strip().lower(),
+        spectrum_points=spectrum_points, spectrum_fraction=spectrum_fraction,
+        kinds=_parse_names(kinds),
+    )  # fmt: skip
+    problems += check_settings(settings)
+    seed_list = lists["--seeds"]
+    if len(set(seed_list)) != len(seed_list) or any(s < 0 for s in seed_list):
+        problems.append(Problem(path="--seeds", message="needs distinct integers >= 0",
+                                value=seeds))  # fmt: skip
+    if problems:
+        raise InputError(problems)
+    from gsf_infer import runtime
+
+    runtime.configure(host_devices=1)  # float64: quantization at fine precisions
+    from gsf_infer.records import records_from_frame
+    from gsf_infer.simulate.nn.experiment import simulate_nn
+    from gsf_infer.simulate.nn.truth import command_line
+
+    result = simulate_nn(settings, seed_list)
+    provenance = dict(result.provenance)
+    provenance["command"] = command_line(settings, seed_list, out, truth)
+    records_from_frame(result.frame, path=str(out), provenance=provenance)  # refuse the invalid
+    written = write_table(result.frame, out, provenance=provenance, force=force)
+    counts = result.frame["kind"].value_counts()
+    summary = ", ".join(f"{kind}: {int(counts[kind])}" for kind in settings.kinds if kind in counts)
+    typer.echo(f"wrote {len(result.frame)} records ({summary}) to {written}")
+    if truth is not None:
+        write_json(result.truth, truth, force=force)
         typer.echo(f"wrote the truth to {truth}")
