@@ -82,7 +82,7 @@ class RFSettings:
         Earliest step with ``loss`` and ``modes`` records. Gradient descent learns mode ``k``
         as ``1 - (1 - eta s_k)^t = 1 - exp(-g_k)`` with ``g_k = eta s_k t (1 + eta s_k/2 +
         ...)``; at the frontier (``g_k = 1``) the relative excess over the ``ntk`` law is
-        ``eta s_k / 2 = 1/(2t)``, below 6% from ``t = 8``.
+        ``~ eta s_k / 2 ~ 1/(2t)``: 6.4% at ``t = 8``, falling with ``t``.
     frontier_fraction : float
         Records of the dynamics (``loss`` of every width; ``quantization``, ``pruning`` and
         ``modes`` of the largest) are kept only at checkpoints where the measured frontier
