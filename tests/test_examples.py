@@ -203,3 +203,46 @@ def test_rf_recovery_quick_compares_the_posterior_with_the_truth(tmp_path):
         proc.stdout + proc.stderr
     )
     assert (out / "recovery.png").stat().st_size > 10_000
+
+
+def test_nn_quick_verdict_and_exponents_against_the_measured_spectrum(tmp_path):
+    """simulate nn -> fit -> verdict, a and b against the spectrum's slopes, coverage per kind.
+
+    References: the records file and truth file the simulation wrote (read here with the csv
+    and json modules; the eigenvalue slope refitted with a plain least-squares line), and the
+    fit's own summary.json and checks.json.
+    """
+    out = tmp_path / "nn"
+    proc = run_example("nn", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = results(out)
+    assert len(r["per_seed"]) == 1 and r["counts"]["seeds"] == 1
+    row = r["per_seed"][0]
+    with open(out / "nn_s0.csv", encoding="utf-8") as handle:
+        records = list(csv.DictReader(line for line in handle if not line.startswith("#")))
+    counts: dict[str, int] = {}
+    for rec in records:
+        counts[rec["kind"]] = counts.get(rec["kind"], 0) + 1
+    assert row["records"] == counts
+    assert set(counts) == {"loss", "quantization", "pruning", "spectrum", "modes"}
+    truth = json.loads((out / "nn_s0_truth.json").read_text())
+    assert truth["a"] is None and truth["b"] is None and truth["rho"] is None
+    assert row["measured_spectrum"]["b"] == truth["measured_spectrum"]["b"]
+    # the measured b is the eigenvalue slope: the recorded eigenvalues follow it closely
+    spec = [(math.log(float(x["k"])), math.log(float(x["eigenvalue"]))) for x in records
+            if x["kind"] == "spectrum"]  # fmt: skip
+    mx = sum(p[0] for p in spec) / len(spec)
+    my = sum(p[1] for p in spec) / len(spec)
+    slope = sum((x - mx) * (y - my) for x, y in spec) / sum((x - mx) ** 2 for x, _ in spec)
+    assert abs(-slope - truth["measured_spectrum"]["b"]) < 0.2
+    summary = json.loads((out / "fit_s0" / "summary.json").read_text())
+    checks = json.loads((out / "fit_s0" / "checks.json").read_text())
+    assert row["verdict"] == summary["invariant"]["status"]
+    for name in ("a", "b"):
+        entry = summary["parameters"][name]
+        assert finite_interval(entry)
+        value = row["measured_spectrum"][name]
+        assert row["covers_measured"][name] == (entry["hdi_low"] <= value <= entry["hdi_high"])
+    for kind, cov in row["coverage"].items():
+        assert cov["coverage_90"] == checks["ppc"][kind]["coverage_90"]
+    assert "| seed | verdict |" in (out / "results.md").read_text()
