@@ -222,21 +222,7 @@ def _quantization_rows(
     )
     rows: list[dict] = []
     for q, dl in zip(settings.bits, dls, strict=True):
-        rows += _positive_rows(
-            measured,
-            "quantization",
-            [
-                {
-                    "kind": "quantization",
-                    "run": trained.run,
-                    "t": int(trained.times[c]),
-                    "params": trained.system.width,
-                    "bits": int(q),
-                    "delta_loss": float(d),
-                }
-                for c, d in zip(picked, dl, strict=True)
-            ],
-        )
+        rows += _compression_rows(measured, "quantization", trained, picked, ("bits", int(q)), dl)
     return rows
 
 
@@ -252,22 +238,32 @@ def _pruning_rows(
             settings.pruning,
             settings.pruning_measure,
         )
-        rows += _positive_rows(
-            measured,
-            "pruning",
-            [
-                {
-                    "kind": "pruning",
-                    "run": trained.run,
-                    "t": int(trained.times[c]),
-                    "params": trained.system.width,
-                    "sparsity": float(sp),
-                    "delta_loss": float(d),
-                }
-                for c, d in zip(picked, dl, strict=True)
-            ],
-        )
+        rows += _compression_rows(measured, "pruning", trained, picked, ("sparsity", float(sp)), dl)
     return rows
+
+
+def _compression_rows(
+    measured: dict[str, Any],
+    kind: str,
+    trained: _Trained,
+    picked: np.ndarray,
+    setting: tuple[str, Any],
+    deltas: np.ndarray,
+) -> list[dict]:
+    """Rows of one compression setting (``bits`` or ``sparsity``) at the picked checkpoints."""
+    column, value = setting
+    rows = [
+        {
+            "kind": kind,
+            "run": trained.run,
+            "t": int(trained.times[c]),
+            "params": trained.system.width,
+            column: value,
+            "delta_loss": float(d),
+        }
+        for c, d in zip(picked, deltas, strict=True)
+    ]
+    return _positive_rows(measured, kind, rows)
 
 
 def _modes_rows(settings: RFSettings, trained: _Trained, measured: dict[str, Any]) -> list[dict]:
