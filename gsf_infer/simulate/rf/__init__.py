@@ -24,8 +24,10 @@ Generalized Spectral Framework to Explain Neural Scaling and Compression Dynamic
 random feature regression with power-law distributed kernel eigenvalues" (arXiv:2602.23039).
 Each module's notes give its part of the derivation; where finite width, SGD noise or one
 realisation of the features departs from the theory, and which records the defaults keep
-because of it, is in ``docs/decisions.md``; ``tests/test_simulate_rf.py`` checks every exact
-reduction against a direct computation.
+because of it, is in ``docs/decisions.md``. ``tests/test_simulate_rf.py`` checks the exact
+reductions against direct computations: the loss in kernel against input coordinates, both SGD
+samplers against the expected-loss recursion, quantization against Monte Carlo, pruning against
+its definitions, the input tail against an explicit large input dimension.
 """
 
 from gsf_infer.simulate.rf.compression import pruning_delta, quantization_delta
