@@ -1,11 +1,13 @@
 """Simulation-based calibration of the fit (Talts et al. 2018): ``gsf-infer calibrate``.
 
-Draws pairs ``(theta, y)`` from the joint distribution of the ``gsf`` model on a fixed design
+Draws pairs ``(theta, y)`` from the joint distribution of the ``deviation`` model (the ``gsf``
+model where the design cannot test the invariant) on a fixed design
 — every latent site from its prior and every record from the likelihood, in one call of
 numpyro's ``Predictive`` on the model with its observed sites left free — fits each ``y`` with
 the sampler of :mod:`gsf_infer.inference` (multi-start MAP, Laplace whitening, NUTS from
-overdispersed starts), and ranks each true ``a``, ``b`` and ``rho`` among ``L`` thinned
-posterior draws. If the posterior is computed correctly, every rank is uniform on ``0..L``
+overdispersed starts), and ranks each true ``a``, ``b``, ``rho`` and ``delta_over_rho`` (the
+invariant's relative discrepancy, where the model has deviation parameters) among ``L``
+thinned posterior draws. If the posterior is computed correctly, every rank is uniform on ``0..L``
 (Talts et al. 2018, Theorem 1), whatever the prior, however uninformative the data; a rank
 histogram shows how it fails (a slope: bias; a U: posteriors too narrow; a hump: too wide).
 
@@ -24,16 +26,13 @@ Choices, and why:
   given (:mod:`gsf_infer.model`). Here both the generating and the fitting model are built
   once, on the design's records, so the prior is the same for every simulation and does not
   depend on the simulated values: the joint distribution SBC needs. Each fit conditions that
-  model on the simulated values (``numpyro.handlers.condition``).
+  model on the simulated values (they replace the observations in the model's inputs).
 - *The full prior.* Nothing is restricted or redrawn: worlds where a kind is uninformative
   (frontier outside the time range, capacity below a mode) or ``1 + b - a <= 0`` (saturated
   quantization; counted as ``out_of_domain``) are part of the prior, and SBC stays exact there.
-- *One compilation.* The data enter the potential as arguments and numpyro's ``MCMC`` runs with
-  ``jit_model_args=True``, so the optimiser's gradient and the NUTS program are compiled once
-  for all simulations (a fit per simulation would otherwise recompile for minutes). The
-  sampler is the one of :func:`gsf_infer.inference.sample`, step for step (its MAP starts,
-  Laplace factor and chain starts are reused), except that chains run vectorized (numpyro
-  reuses a compiled program across data only then).
+- *One compilation.* The data enter every compiled program as arguments
+  (:func:`gsf_infer.inference.sample`), so the optimiser's gradient and the NUTS program are
+  compiled once for all simulations; each fit is the tool's own sampler, step for step.
 - *Failures are kept.* A fit with divergences, ``R-hat > max_r_hat`` or a bulk ESS of ``a``,
   ``b`` or ``rho`` below the number of ranked draws is *flagged* but still ranked; the test
   is run on all ranked simulations and, separately, on the unflagged ones (conditioning on
@@ -261,142 +260,56 @@ def design_records(design: str | Path) -> Records:
 
 
 class _Fitter:
-    """The sampler of :func:`gsf_infer.inference.sample`, compiled once, data as arguments."""
+    """:func:`gsf_infer.inference.sample` on simulated values, its programs compiled once.
 
-    def __init__(self, model, settings: CalibrationSettings, rng_key):
-        import jax
-        import jax.numpy as jnp
-        import numpyro
-        import numpyro.distributions as dist
-        from numpyro import handlers
-        from numpyro.infer import MCMC, NUTS
-        from numpyro.infer import util as infer_util
+    The data enter every compiled program as arguments, so one compilation serves all
+    simulations; each fit replaces the observations in the model's inputs.
+    """
 
+    def __init__(self, built, settings: CalibrationSettings):
         from gsf_infer import inference
 
+        self.built = built
         self.settings = settings
-        self.fns = inference.model_functions(model)
-        fns = self.fns
+        self.fns = inference.model_functions(built)
+        self.parameters = PARAMETERS + (("delta_over_rho",) if built.deviations else ())
 
-        def conditioned(ys):
-            handlers.condition(model, data=ys)(predict=True)
-
-        def potential(z, ys):
-            return infer_util.potential_energy(conditioned, (ys,), {}, fns.unravel(z))
-
-        self.value_and_grad = jax.jit(jax.value_and_grad(potential))
-        prior, _ = inference.draw_prior(fns, rng_key, settings.prior_draws)
-        latent = {name: jnp.asarray(prior[name]) for name in fns.supports}
-        self.z_prior = np.asarray(jax.vmap(fns.unconstrain)(latent))
-        self.z_median = np.median(self.z_prior, axis=0)
-        d = fns.dim
-
-        def whitened(ys, z0, factor):
-            u = numpyro.sample("u", dist.ImproperUniform(dist.constraints.real_vector, (), (d,)))
-            # numpyro traces the model eagerly at the start point: no argument validation there
-            with handlers.block(), numpyro.validation_enabled(False):
-                value = potential(z0 + factor @ u, ys)
-            numpyro.factor("potential", -value)
-
-        def new_mcmc():
-            kernel = NUTS(
-                whitened,
-                dense_mass=True,
-                target_accept_prob=settings.target_accept_prob,
-                max_tree_depth=settings.max_tree_depth,
-            )
-            return MCMC(
-                kernel,
-                num_warmup=settings.warmup,
-                num_samples=settings.draws,
-                num_chains=settings.chains,
-                chain_method="vectorized",
-                jit_model_args=True,
-                progress_bar=False,
-            )
-
-        self._new_mcmc = new_mcmc
-        self.mcmc = new_mcmc()
-        self.constrain = jax.jit(jax.vmap(fns.constrain))
-
-    def reset(self) -> None:
-        """A new sampler object, after JAX's caches were cleared (the old one cannot rerun)."""
-        self.mcmc = self._new_mcmc()
-
-    def fit(self, ys: dict[str, Any], rng_key, rng: np.random.Generator) -> dict[str, Any]:
-        """Posterior draws of ``a``, ``b``, ``rho`` (``(chain, draw)``) and diagnostics."""
-        import jax.numpy as jnp
-
-        from gsf_infer import inference
+    def config(self, seed: int):
+        """The sampler's settings for one simulation."""
+        from gsf_infer.inference import SamplerConfig
 
         s = self.settings
-        tic = time.perf_counter()
-        ys = {k: jnp.asarray(v) for k, v in ys.items()}
-
-        def value_and_grad(z):
-            return self.value_and_grad(jnp.asarray(z), ys)
-
-        n_random = min(max(s.num_starts - 1, 0), self.z_prior.shape[0])
-        picks = rng.choice(self.z_prior.shape[0], size=n_random, replace=False)
-        starts = np.vstack(
-            [self.z_median[None], self.z_median + 0.5 * (self.z_prior[picks] - self.z_median)]
+        return SamplerConfig(
+            num_chains=s.chains, num_warmup=s.warmup, num_samples=s.draws, seed=seed,
+            target_accept_prob=s.target_accept_prob, max_tree_depth=s.max_tree_depth,
+            num_starts=s.num_starts, prior_draws=s.prior_draws, overdispersion=s.overdispersion,
+            max_iter=s.max_iter,
         )
-        optima = inference.find_optima(value_and_grad, starts, max_iter=s.max_iter)
-        if not optima:
-            # inference.sample would go on from the prior median with an infinite potential
-            # (and chain_starts cannot compare optima then): a failed fit, said so
-            raise RuntimeError("no start reached a finite posterior density")
-        z_best = optima[0].z
-        factor = inference.laplace_factor(value_and_grad, z_best)
-        inits, _ = inference.chain_starts(optima, factor, s.chains, s.overdispersion, rng)
-        inits = np.stack([self._finite_start(value_and_grad, z_best, factor, u) for u in inits])
-        init = jnp.asarray(inits) if s.chains > 1 else jnp.asarray(inits[0])
-        optimize_seconds = time.perf_counter() - tic
-        self.mcmc.run(
-            rng_key,
-            ys,
-            jnp.asarray(z_best),
-            jnp.asarray(factor),
-            init_params={"u": init},
-            extra_fields=("diverging",),
-        )
-        u = np.asarray(self.mcmc.get_samples(group_by_chain=True)["u"])
-        diverging = int(np.asarray(self.mcmc.get_extra_fields()["diverging"]).sum())
-        chains, draws = u.shape[:2]
-        z = z_best[None, None] + u @ factor.T
-        values = self.constrain(jnp.asarray(z.reshape(chains * draws, -1)))
-        post = {
-            name: np.asarray(values[name]).reshape(chains, draws)
-            for name in PARAMETERS
-            if name in values
-        }
+
+    def fit(self, ys: dict[str, Any], seed: int) -> dict[str, Any]:
+        """Posterior draws of the ranked parameters (``(chain, draw)``) and diagnostics."""
+        import jax.numpy as jnp
+
+        from gsf_infer import inference
+
+        obs = dict(self.built.inputs["obs"])
+        for name, value in ys.items():
+            obs[name] = (jnp.asarray(value), obs[name][1])
+        inputs = {**self.built.inputs, "obs": obs}
+        result = inference.sample(self.fns, inputs, self.config(seed))
+        stats = result.sample_stats
         return {
-            "posterior": post,
-            "u": u,
-            "divergences": diverging,
-            "optima": len(optima),
-            "optimize_seconds": optimize_seconds,
-            "sampling_seconds": time.perf_counter() - tic - optimize_seconds,
+            "posterior": {p: result.posterior[p] for p in self.parameters},
+            "u": result.unconstrained,
+            "divergences": int(np.asarray(stats["diverging"]).sum()),
+            "optima": len(result.optima),
+            "optimize_seconds": result.seconds["optimize"],
+            "sampling_seconds": result.seconds["sampling"],
         }
-
-
-    @staticmethod
-    def _finite_start(value_and_grad, z_best, factor, u: np.ndarray) -> np.ndarray:
-        """``u`` halved towards the optimum until the potential and its gradient are finite.
-
-        An overdispersed start can land where the model's expected values overflow (seen on
-        prior draws with modes learned to ``logit(phi) ~ 2000``); NUTS cannot start there.
-        """
-        for _ in range(30):
-            value, grad = value_and_grad(z_best + factor @ u)
-            if np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad))):
-                return u
-            u = 0.5 * u
-        return u
 
 
 def _diagnostics(fit: dict[str, Any]) -> dict[str, float]:
-    import numpyro  # noqa: F401  (before arviz, STACK.md)
+    import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
     import arviz as az
 
     u = fit["u"]
@@ -496,7 +409,7 @@ def calibrate(
         data-dependent priors (:func:`design_records`).
     settings : CalibrationSettings, optional
     priors : PriorSet, optional
-        Priors of the generating model (default: SPEC §2's).
+        Priors of the generating model (default: the default priors).
     fit_priors : PriorSet, optional
         Priors of the fitting model; by default the generating ones. Anything else is a
         deliberately mis-specified fit (a negative control): its ranks need not be uniform.
@@ -523,9 +436,9 @@ def calibrate(
 
     settings = settings or CalibrationSettings()
     settings.check()
-    model_settings = model_settings or ModelSettings()
-    if model_settings.model != "gsf":
-        raise InputError(Problem("gsf-infer calibrate", "calibrates the gsf model only",
+    model_settings = model_settings or ModelSettings(model="deviation")
+    if model_settings.model not in ("gsf", "deviation"):
+        raise InputError(Problem("gsf-infer calibrate", "calibrates the gsf or deviation model",
                                  value=model_settings.model))
     priors = priors or PriorSet()
     fit_priors = fit_priors or priors
@@ -534,29 +447,29 @@ def calibrate(
     data = build_model_data(design)
     generator = build_model(data, model_settings, priors)
     fitted = build_model(data, model_settings, fit_priors)
-    key = jax.random.key(settings.seed)
-    key_gen, key_prior, key_nuts = jax.random.split(key, 3)
+    key_gen = jax.random.key(settings.seed)
     gen_fns = model_functions(generator)
     from numpyro.infer import Predictive
 
-    joint = Predictive(generator, num_samples=settings.simulations)(key_gen, predict=True)
+    joint = Predictive(generator.fn, num_samples=settings.simulations)(
+        key_gen, generator.inputs, predict=True
+    )
     joint = {k: np.asarray(v) for k, v in joint.items()}
-    missing = [p for p in PARAMETERS if p not in joint]
+    tic = time.perf_counter()
+    fitter = _Fitter(fitted, settings)
+    parameters = fitter.parameters
+    missing = [p for p in parameters if p not in joint]
     if missing:
         raise InputError(Problem("gsf-infer calibrate", "the model has no site(s) "
                                  + ", ".join(missing) + " to calibrate"))
     observed = [name for name in gen_fns.observed if name in joint]
-
-    tic = time.perf_counter()
-    fitter = _Fitter(fitted, settings, key_prior)
     setup_seconds = time.perf_counter() - tic
-    keys = jax.random.split(key_nuts, settings.simulations)
 
     rows = []
     for i in range(settings.simulations):
-        truth = {p: float(joint[p][i]) for p in PARAMETERS}
+        truth = {p: float(joint[p][i]) for p in parameters}
         row: dict[str, Any] = {"simulation": i}
-        row.update({f"true_{p}": truth[p] for p in PARAMETERS})
+        row.update({f"true_{p}": truth[p] for p in parameters})
         row["out_of_domain"] = bool(1.0 + truth["b"] - truth["a"] <= 0)
         ys = {name: joint[name][i] for name in observed}
         tic = time.perf_counter()
@@ -564,9 +477,9 @@ def calibrate(
             row.update(status="error: non-finite simulated values", flagged=True)
         else:
             try:
-                fit = fitter.fit(ys, keys[i], np.random.default_rng([settings.seed, i]))
+                fit = fitter.fit(ys, settings.seed * 100_003 + i)
                 diag = _diagnostics(fit)
-                for p in PARAMETERS:
+                for p in parameters:
                     row[f"rank_{p}"] = rank_of(truth[p], fit["posterior"][p], settings.ranks)
                     row[f"mean_{p}"] = float(np.mean(fit["posterior"][p]))
                 row["divergences"] = fit["divergences"]
@@ -588,33 +501,31 @@ def calibrate(
                 row.update(status=f"error: {type(err).__name__}: {err}", flagged=True)
         row["seconds"] = time.perf_counter() - tic
         rows.append(row)
-        # numpyro compiles its sampling loop anew on every run (about 2,000 memory maps per
-        # simulation, measured on the small design); past Linux's 65530 maps XLA cannot
-        # allocate code and the process dies, so compiled programs are released in time
+        # a long run must stay below Linux's limit of memory maps (compiled programs)
         if release_compiled():
-            fitter.reset()
+            fitter.fns.programs.clear()
         if on_simulation is not None:
             on_simulation(i, row)
 
     columns = (
         ["simulation"]
-        + [f"true_{p}" for p in PARAMETERS]
-        + [f"rank_{p}" for p in PARAMETERS]
-        + [f"mean_{p}" for p in PARAMETERS]
+        + [f"true_{p}" for p in parameters]
+        + [f"rank_{p}" for p in parameters]
+        + [f"mean_{p}" for p in parameters]
         + ["out_of_domain", "divergences", "max_r_hat", "min_ess_bulk", "optima", "flagged",
            "status", "seconds", "optimize_seconds", "sampling_seconds"]
     )
     table = pd.DataFrame(rows).reindex(columns=columns)
-    for p in PARAMETERS:
+    for p in parameters:
         table[f"rank_{p}"] = table[f"rank_{p}"].astype("Int64")
     table["divergences"] = table["divergences"].astype("Int64")
     table["optima"] = table["optima"].astype("Int64")
 
-    ranked = table.dropna(subset=[f"rank_{p}" for p in PARAMETERS])
+    ranked = table.dropna(subset=[f"rank_{p}" for p in parameters])
     clean = ranked[~ranked["flagged"].astype(bool)]
     bins = settings.chi2_bins(len(ranked))
     tests = {}
-    for p in PARAMETERS:
+    for p in parameters:
         tests[p] = uniformity_tests(ranked[f"rank_{p}"].to_numpy(int), settings.ranks, bins)
         tests[p]["unflagged_only"] = uniformity_tests(
             clean[f"rank_{p}"].to_numpy(int), settings.ranks, settings.chi2_bins(len(clean))
@@ -676,8 +587,9 @@ def plot_ranks(result: CalibrationResult, ci: float = 0.99):
     import matplotlib.pyplot as plt
     from scipy import stats
 
-    fig, axes = plt.subplots(1, len(PARAMETERS), figsize=(4.2 * len(PARAMETERS), 3.6))
-    for ax, p in zip(np.atleast_1d(axes), PARAMETERS, strict=True):
+    names = list(result.tests)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6))
+    for ax, p in zip(np.atleast_1d(axes), names, strict=True):
         test = result.tests[p]
         n, bins, counts = test["n"], test["bins"], np.asarray(test["counts"])
         lo = stats.binom.ppf((1 - ci) / 2, n, 1 / bins)

@@ -60,6 +60,8 @@ class SamplerConfig:
         Draws from the prior (prior group, contraction, starts).
     overdispersion : float
         Spread of the chains' starting points, in Laplace standard deviations.
+    max_iter : int
+        L-BFGS iterations per start.
     """
 
     num_chains: int = 4
@@ -72,6 +74,7 @@ class SamplerConfig:
     adam_steps: int = 300
     prior_draws: int = 1000
     overdispersion: float = 2.0
+    max_iter: int = 2000
 
     def as_attrs(self) -> dict[str, Any]:
         """As a flat dict (DataTree attributes, summary.json)."""
@@ -119,6 +122,8 @@ class SamplingResult:
         Hessian of the potential at the best optimum (unconstrained coordinates).
     notes : list of str
         What the procedure had to do differently (e.g. a Laplace approximation that failed).
+    unconstrained : np.ndarray
+        The draws as flat unconstrained vectors, ``(chain, draw, dim)``.
     """
 
     posterior: dict[str, np.ndarray]
@@ -131,6 +136,7 @@ class SamplingResult:
     chain_starts: str = ""
     hessian: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    unconstrained: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -344,6 +350,22 @@ def chain_starts(
     )
 
 
+def finite_start(
+    value_and_grad: Callable, z_best: np.ndarray, factor: np.ndarray, u: np.ndarray
+) -> np.ndarray:
+    """``u`` halved towards the optimum until the potential and its gradient are finite.
+
+    An overdispersed start can land where the model's expected values overflow (prior draws
+    with modes learned to ``logit(phi) ~ 2000``, for example); NUTS cannot start there.
+    """
+    for _ in range(30):
+        value, grad = value_and_grad(z_best + factor @ u)
+        if np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad))):
+            return u
+        u = 0.5 * u
+    return u
+
+
 #: Iterations per call of the compiled chain program (progress is reported between calls).
 SEGMENT = 100
 
@@ -451,6 +473,7 @@ def sample(
     inputs: dict[str, Any],
     config: SamplerConfig,
     progress: Callable[[int, int], None] | None = None,
+    starts: np.ndarray | None = None,
 ) -> SamplingResult:
     """Run the whole sampling procedure of the module docstring.
 
@@ -465,6 +488,10 @@ def sample(
         Sampler settings.
     progress : callable, optional
         Called as ``progress(done, total)`` as the chains iterate.
+    starts : np.ndarray, optional
+        Starting points of the optimiser (flat unconstrained, one per row), e.g. the optimum
+        of a nested model; by default the prior median and prior draws pulled half-way
+        towards it.
 
     Returns
     -------
@@ -489,9 +516,10 @@ def sample(
     z_prior = np.asarray(jax.vmap(fns.unconstrain)(latent))
     z_median = np.median(z_prior, axis=0)
     n_random = max(config.num_starts - 1, 0)
-    picks = rng.choice(z_prior.shape[0], size=n_random, replace=False)
-    starts = np.vstack([z_median[None], z_median + 0.5 * (z_prior[picks] - z_median)])
-    optima = find_optima(value_and_grad, starts)
+    if starts is None:
+        picks = rng.choice(z_prior.shape[0], size=n_random, replace=False)
+        starts = np.vstack([z_median[None], z_median + 0.5 * (z_prior[picks] - z_median)])
+    optima = find_optima(value_and_grad, np.atleast_2d(starts), max_iter=config.max_iter)
     if not optima:
         raise FloatingPointError(
             "the posterior density is not finite at any starting point (prior median and "
@@ -505,6 +533,7 @@ def sample(
         factor = np.diag(np.std(z_prior, axis=0))
         notes.append(f"{err}: chains whitened by the prior's spread instead")
     inits, how = chain_starts(optima, factor, config.num_chains, config.overdispersion, rng)
+    inits = np.stack([finite_start(value_and_grad, z_best, factor, u) for u in inits])
     seconds["optimize"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -535,6 +564,7 @@ def sample(
         chain_starts=how,
         hessian=hess,
         notes=notes,
+        unconstrained=flat,
     )
 
 

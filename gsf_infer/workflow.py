@@ -241,6 +241,7 @@ class Sampler:
         self.data = build_model_data(records)
         self.built = build_model(self.data, settings, priors)
         self.fns = model_functions(self.built)
+        self.optima: list[Any] = []
 
     @property
     def deviations(self) -> tuple[str, ...]:
@@ -270,11 +271,22 @@ class Sampler:
             config = replace(config, target_accept_prob=max(config.target_accept_prob, 0.95))
         inputs = dict(self.built.inputs)
         inputs["deviation_mask"] = jax.numpy.asarray(1.0 if model == "deviation" else 0.0)
-        result = sample(self.fns, inputs, config, progress)
+        # the deviation model nests gsf: its optimiser starts from gsf's optima (deviations 0)
+        starts = None
+        if model == "deviation" and self.optima:
+            starts = np.stack([o.z for o in self.optima])
+            for i, name in enumerate(self.fns.names):
+                if name.startswith("deviation_z"):
+                    starts[:, i] = 0.0
+        result = sample(self.fns, inputs, config, progress, starts=starts)
+        if model != "deviation":
+            self.optima = result.optima
+        tic = time.perf_counter()
         loglik, pred = pointwise(
             self.fns, inputs, result.posterior, jax.random.key(config.seed + 1)
         )
         curvature = curvature_shares(self.fns, inputs, result.optima[0].z, result.hessian)
+        result.seconds["pointwise"] = time.perf_counter() - tic
         hidden = () if model == "deviation" else HIDDEN_DEVIATION_SITES
         if model != "deviation":
             curvature = [c for c in curvature
@@ -287,6 +299,8 @@ class Sampler:
         }
         extra = dict(info)
         extra["deviations"] = list(self.deviations) if model == "deviation" else []
+        extra["deviation_scale"] = float(self.built.inputs["deviation_scale"][0]) if len(
+            self.deviations) else None
         attrs = _model_attrs(self.records, self.data, settings, self.priors, config, ci_prob,
                              command, extra)
         dt = build_datatree(
@@ -434,6 +448,7 @@ def fit(
     inv_settings = InvariantSettings(rope=rope, ci_prob=ci_prob)
     deviation_dt = None
     deviation_curvature: list[dict[str, Any]] = []
+    dev_seconds: dict[str, float] = {}
     if settings.model == "chinchilla" or not identification.invariant_testable:
         missing = list(identification.missing) or ["loss records (chinchilla fits loss only)"]
         invariant = untestable(missing, inv_settings)
@@ -447,6 +462,8 @@ def fit(
         else:
             dev = sampler.run("deviation", config, ci_prob, command, stage("deviation"))
         deviation_dt, deviation_curvature = dev.dt, dev.curvature
+        if dev is not main:
+            dev_seconds = dev.info["seconds"]
         dev_problems = convergence_problems(diagnostics(dev.dt))
         draws_ = flat_draws(dev.dt["posterior"], VERDICT_VARIABLES)
         invariant = verdict(draws_, inv_settings, dev_problems)
@@ -527,6 +544,11 @@ def fit(
             for k in ("status", "delta", "p_in_rope", "rope", "missing", "trusted",
                       "why_untrusted", "delta_over_rho", "deviations", "prior_sensitivity")
             if k in invariant
+        },
+        "timings": {
+            settings.model: {k: round(v, 2) for k, v in main.info["seconds"].items()},
+            **({"deviation": {k: round(v, 2) for k, v in dev_seconds.items()}}
+               if dev_seconds else {}),
         },
         "identification": {
             "weak_directions": soft_directions(main.curvature),

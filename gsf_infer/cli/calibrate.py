@@ -12,10 +12,10 @@ from gsf_infer.cli.app import app, report_errors
 
 @app.command(
     help=(
-        "Simulation-based calibration (Talts et al. 2018) of the gsf model's fit: draw "
+        "Simulation-based calibration (Talts et al. 2018) of the deviation model's fit (the gsf model where the design cannot test the invariant): draw "
         "parameters and records from the model's prior and likelihood on a fixed design, fit "
         "each simulated data set with the tool's sampler (MAP starts, whitened NUTS), rank the "
-        "true a, b and rho among thinned posterior draws and test the ranks for uniformity "
+        "true a, b, rho and delta/rho among thinned posterior draws and test the ranks for uniformity "
         "(chi-square on equal-probability rank bins, the decision test; Kolmogorov-Smirnov "
         "also reported). Writes ranks.csv, calibration.json and ranks.png in --out. Fits with "
         "divergences, high R-hat or low ESS are flagged and counted, never dropped."
