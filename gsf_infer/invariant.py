@@ -216,7 +216,8 @@ def prior_sensitivity(
     for name in names:
         x = np.asarray(draws[name], dtype=float).ravel()
         log_w += 0.5 * x**2 / deviation_scale**2 * (1.0 - 1.0 / factor**2)
-    log_w, khat = array_stats.psislw(log_w)
+    # ArviZ's psislw takes the negative log ratios (the log-likelihood, for LOO)
+    log_w, khat = array_stats.psislw(-log_w)
     w = np.exp(np.asarray(log_w) - np.max(log_w))
     w /= w.sum()
     rng = np.random.default_rng(0)

@@ -159,9 +159,12 @@ def diagnostics(
     """
     thresholds = thresholds or ConvergenceThresholds()
     post = dt["posterior"]
-    rhat = az.rhat(dt, group="posterior")
-    ess_bulk = az.ess(dt, group="posterior", method="bulk")
-    ess_tail = az.ess(dt, group="posterior", method="tail")
+    # a variable constant over the draws (gamma = 0 where quantization saturates) has no
+    # R-hat or ESS: NaN, skipped below, not a warning
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhat = az.rhat(dt, group="posterior")
+        ess_bulk = az.ess(dt, group="posterior", method="bulk")
+        ess_tail = az.ess(dt, group="posterior", method="tail")
 
     def extreme(ds, fn):
         vals = {}

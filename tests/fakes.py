@@ -13,30 +13,39 @@ marked divergent, or the chains are centred at different values (``split_chains`
 
 The named spectral parameters (``a``, ``b``, ``m``, ``n`` and what derives from them) are drawn
 around a chosen world, independently of the records' fake posterior (only checks, plots and
-report read them); the ``free`` model's copies carry one world per kind.
+report read them). A ``deviation`` fake adds the deviation parameters (``delta_Q``, ``eps_F``,
+and ``delta_L`` when asked for) drawn around chosen values, and derives ``delta_over_rho =
+(1 + (delta_L + delta_Q)/b) exp(-eps_F) - 1`` and ``delta = delta_over_rho rho exp(eps_F)``
+from them here, in NumPy; its records follow the exponents the deviations imply. The
+records are validated by :func:`gsf_infer.records.records_from_frame` and the DataTree is
+assembled by the tool's own :func:`gsf_infer.datatree.build_datatree`, so its layout is the
+tool's.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import arviz as az  # noqa: E402
 import numpy as np
 import numpyro  # noqa: F401  (before arviz)
+import pandas as pd
 import xarray as xr  # noqa: E402
 
 #: Log-scale noise of every fake observation.
 SIGMA = 0.05
 #: The standardization references of every fake fit (attrs["scales"]).
 SCALES = {"t_ref": 1000.0, "params_ref": 1e7, "k_ref": 10.0, "bits_ref": 4.5}
+#: The deviation parameters of every ``deviation`` fake, at these centres unless asked otherwise.
+DEFAULT_DEVIATIONS = {"delta_Q": 0.0, "eps_F": 0.0}
+#: Prior standard deviation of the deviation parameters (the tool's default).
+DEVIATION_PRIOR_SD = 0.5
 
 
 @dataclass(frozen=True)
 class World:
-    """Spectral exponents of one (copy of the) model."""
+    """Spectral exponents of a fake world."""
 
     a: float = 1.6
     b: float = 1.4
@@ -72,13 +81,15 @@ class FakeSpec:
     chains, draws : int
         Posterior draws.
     model : str
-        ``gsf`` (one world) or ``free`` (one copy per kind).
+        ``gsf`` or ``deviation`` (``gsf`` plus deviation parameters).
     world : World
-        The world of ``gsf``; of each copy of ``free`` unless ``copies`` says otherwise.
-    copies : dict
-        ``free`` only: per kind, its own world.
+        The spectral exponents the draws are centred on.
+    deviations : dict
+        ``deviation`` only: centres of the deviation parameters, added to (or replacing)
+        :data:`DEFAULT_DEVIATIONS`.
     sd : float
-        Posterior standard deviation of the spectral parameters (prior: ``prior_sd``).
+        Posterior standard deviation of the spectral and deviation parameters (prior:
+        ``prior_sd``).
     prior_sd : float
         Prior standard deviation of the spectral parameters.
     bias : float
@@ -98,7 +109,7 @@ class FakeSpec:
     draws: int = 100
     model: str = "gsf"
     world: World = field(default_factory=World)
-    copies: dict[str, World] = field(default_factory=dict)
+    deviations: dict[str, float] = field(default_factory=dict)
     sd: float = 0.01
     prior_sd: float = 0.5
     bias: float = 0.0
@@ -107,13 +118,32 @@ class FakeSpec:
     split_chains: bool = False
     ridge: tuple[str, str] | None = None
 
+    def deviation_centres(self) -> dict[str, float]:
+        """The deviation parameters of the fake and their centres (empty for ``gsf``)."""
+        if self.model != "deviation":
+            return {}
+        centres = {**DEFAULT_DEVIATIONS, **self.deviations}
+        # in the tool's order
+        return {n: centres[n] for n in ("delta_Q", "eps_F", "delta_L") if n in centres}
+
+
+def deviation_ratio(b, delta_L, delta_Q, eps_F):
+    """``delta/rho = (1 + (delta_L + delta_Q)/b) exp(-eps_F) - 1`` (NumPy)."""
+    return (1.0 + (delta_L + delta_Q) / b) * np.exp(-eps_F) - 1.0
+
 
 # ------------------------------------------------------------------------------ records
 
 
-def _records(kind: str, rng: np.random.Generator, world: World) -> dict[str, Any]:
-    """Covariates (data's units), design matrix on the likelihood scale, true mean."""
+def _records(kind: str, world: World, deviations: dict[str, float]) -> dict[str, Any]:
+    """Covariates (data's units), design matrix on the likelihood scale, true mean.
+
+    The slopes follow the world's exponents as the deviation parameters change them:
+    ``chi_L`` for loss, ``gamma_Q`` for quantization, ``rho_F/b`` for density.
+    """
     t_ref, p_ref = SCALES["t_ref"], SCALES["params_ref"]
+    d_l, d_q = deviations.get("delta_L", 0.0), deviations.get("delta_Q", 0.0)
+    rate = world.rho_over_b * np.exp(deviations.get("eps_F", 0.0))
     if kind == "loss":
         params = np.repeat([1e6, 1e7], 15)
         t = np.tile(np.logspace(1, 5, 15), 2)
@@ -121,14 +151,16 @@ def _records(kind: str, rng: np.random.Generator, world: World) -> dict[str, Any
         # a loss curve that bends towards a floor: quadratic in log t, one intercept per run
         log_t = np.log(t / t_ref)
         X = np.column_stack([run == "P1e+06", run == "P1e+07", log_t, log_t**2]).astype(float)
-        mean = X @ np.array([np.log(2.5), np.log(1.2), -world.chi, 0.02])
+        chi = (world.a + d_l - 1.0) * world.rho_over_b
+        mean = X @ np.array([np.log(2.5), np.log(1.2), -chi, 0.02])
         cov = {"t": t, "params": params}
     elif kind == "quantization":
         t = np.tile(np.logspace(1, 4, 8), 3)
         bits = np.repeat([3.0, 4.0, 6.0], 8)
         params = np.full(t.size, 1e8)
         run = np.full(t.size, "P1e+08")
-        mean = np.log(0.1) + world.gamma * np.log(t / t_ref) - (bits - 4.5) * np.log(4.0)
+        gamma = max(1.0 + world.b - world.a + d_q, 0.0) * world.rho_over_b
+        mean = np.log(0.1) + gamma * np.log(t / t_ref) - (bits - 4.5) * np.log(4.0)
         X = np.column_stack([np.ones(t.size), np.log(t / t_ref), bits - 4.5])
         cov = {"t": t, "params": params, "bits": bits}
     elif kind == "pruning":
@@ -144,8 +176,7 @@ def _records(kind: str, rng: np.random.Generator, world: World) -> dict[str, Any
         compute = np.tile(np.logspace(7, 10, 10), 2)
         params = np.repeat([1e6, 1e7], 10)
         run = np.where(params == 1e6, "P1e+06", "P1e+07")
-        rb = world.rho_over_b
-        mean = np.log(1e-3) + rb * np.log(compute / 1e9) - (1 + rb) * np.log(params / p_ref)
+        mean = np.log(1e-3) + rate * np.log(compute / 1e9) - (1 + rate) * np.log(params / p_ref)
         X = np.column_stack([np.ones(compute.size), np.log(compute / 1e9), np.log(params / p_ref)])
         cov = {"compute": compute, "params": params}
     elif kind == "spectrum":
@@ -153,7 +184,7 @@ def _records(kind: str, rng: np.random.Generator, world: World) -> dict[str, Any
         run = np.full(k.size, "spectrum")
         mean = -world.b * np.log(k)
         X = np.column_stack([np.ones(k.size), np.log(k)])
-        cov = {"k": k, "params": np.full(k.size, np.nan)}
+        cov = {"k": k}
     elif kind == "modes":
         k = np.repeat([1.0, 5.0, 20.0], 8)
         t = np.tile(np.logspace(1, 4, 8), 3)
@@ -226,14 +257,33 @@ def _world_draws(world: World, spec: FakeSpec, rng: np.random.Generator, sd: flo
     return out
 
 
-def _posterior(spec: FakeSpec, rng: np.random.Generator, sd: float) -> dict[str, Any]:
+def _deviation_draws(
+    post: dict[str, np.ndarray], centres: dict[str, float], sd: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Draws of the deviation parameters around ``centres`` and what derives from them."""
+    shape = post["b"].shape
+    out = {name: centre + sd * rng.standard_normal(shape) for name, centre in centres.items()}
+    zero = np.zeros(shape)
+    # the model's latent coordinates: one standard normal per deviation parameter
+    out["deviation_z"] = np.stack([out[n] / DEVIATION_PRIOR_SD for n in centres], axis=-1)
+    eps = out.get("eps_F", zero)
+    out["delta_over_rho"] = deviation_ratio(
+        post["b"], out.get("delta_L", zero), out.get("delta_Q", zero), eps
+    )
+    out["delta"] = out["delta_over_rho"] * post["rho"] * np.exp(eps)
+    return out
+
+
+def _posterior(spec: FakeSpec, rng: np.random.Generator, sd: float, prior: bool) -> dict:
     shape = (spec.chains, spec.draws)
-    if spec.model == "free":
-        copies = list(spec.kinds)
-        per = [_world_draws(spec.copies.get(c, spec.world), spec, rng, sd) for c in copies]
-        post = {name: np.stack([p[name] for p in per], axis=-1) for name in per[0]}
-    else:
-        post = _world_draws(spec.world, spec, rng, sd)
+    post = _world_draws(spec.world, spec, rng, sd)
+    centres = spec.deviation_centres()
+    if centres:
+        if prior:  # the deviation parameters' prior: Normal(0, DEVIATION_PRIOR_SD)
+            zero = dict.fromkeys(centres, 0.0)
+            post.update(_deviation_draws(post, zero, DEVIATION_PRIOR_SD, rng))
+        else:
+            post.update(_deviation_draws(post, centres, sd, rng))
     for kind in spec.kinds:
         post[f"sigma_{kind}"] = SIGMA * spec.narrow * np.exp(0.05 * rng.standard_normal(shape))
     post["loss_scale"] = 2.0 * np.exp(0.01 * rng.standard_normal(shape))
@@ -241,6 +291,17 @@ def _posterior(spec: FakeSpec, rng: np.random.Generator, sd: float) -> dict[str,
 
 
 # ---------------------------------------------------------------------------- builder
+
+#: The observed column of each kind in a records table.
+OBSERVED = {
+    "loss": "loss",
+    "quantization": "delta_loss",
+    "pruning": "delta_loss",
+    "density": "density",
+    "spectrum": "eigenvalue",
+    "modes": "learned_fraction",
+    "data_scaling": "loss",
+}
 
 
 def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: Any) -> xr.DataTree:
@@ -253,71 +314,46 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
     spec : FakeSpec, optional
         What to build; ``changes`` override its fields.
     """
+    from gsf_infer.dataset import Scales, build_model_data
+    from gsf_infer.datatree import build_datatree
+    from gsf_infer.records import records_from_frame
+
     spec = replace(spec or FakeSpec(), **changes)
-    groups: dict[str, dict[str, Any]] = {
-        "posterior_predictive": {},
-        "log_likelihood": {},
-        "observed_data": {},
-        "constant_data": {},
-        "prior_predictive": {},
-    }
-    dims: dict[str, list[str]] = {}
-    coords: dict[str, Any] = {}
-    runs: list[str] = []
-    line = 2
+    if spec.model not in ("gsf", "deviation"):
+        raise ValueError(f"a fake fit is gsf or deviation, not {spec.model!r}")
+    centres = spec.deviation_centres()
+    loglik: dict[str, np.ndarray] = {}
+    predictive: dict[str, np.ndarray] = {}
+    prior_predictive: dict[str, np.ndarray] = {}
+    tables = []
     for kind in spec.kinds:
-        world = spec.copies.get(kind, spec.world)
-        rec = _records(kind, rng, world)
+        rec = _records(kind, spec.world, centres)
         n = rec["X"].shape[0]
-        dim = f"{kind}_obs"
-        coords[dim] = np.arange(n)
         z_fit = rec["mean"] + SIGMA * rng.standard_normal(n)
         z_obs = z_fit + spec.bias
-        pred, loglik = _exact_fit(rec["X"], z_fit, z_obs, spec, rng)
-        groups["observed_data"][kind] = _natural(kind, z_obs)
-        groups["posterior_predictive"][kind] = _natural(kind, pred)
-        groups["log_likelihood"][kind] = loglik
-        prior_pred = rec["mean"] + 1.0 * rng.standard_normal((1, 2 * spec.draws, n))
-        groups["prior_predictive"][kind] = _natural(kind, prior_pred)
-        dims[kind] = [dim]
-        for col, values in rec["cov"].items():
-            groups["constant_data"][f"{kind}_{col}"] = np.asarray(values, dtype=float)
-            dims[f"{kind}_{col}"] = [dim]
-        constants = {
-            f"{kind}_stderr": np.zeros(n),
-            f"{kind}_run": rec["run"],
-            f"{kind}_group": np.full(n, "all"),
-            f"{kind}_line": np.arange(line, line + n, dtype=np.int64),
-        }
-        line += n
-        for name, values in constants.items():
-            groups["constant_data"][name] = values
-            dims[name] = [dim]
-        for r in rec["run"]:
-            if r not in runs:
-                runs.append(r)
+        pred, ll = _exact_fit(rec["X"], z_fit, z_obs, spec, rng)
+        predictive[kind], loglik[kind] = pred, ll
+        prior_predictive[kind] = rec["mean"] + 1.0 * rng.standard_normal((1, 2 * spec.draws, n))
+        table = pd.DataFrame({"kind": kind, "run": rec["run"], "group": "all", **rec["cov"]})
+        table[OBSERVED[kind]] = _natural(kind, z_obs)
         if kind == "spectrum":
-            target_mean = -world.a * np.log(rec["cov"]["k"])
+            target_mean = -(spec.world.a + centres.get("delta_L", 0.0)) * np.log(rec["cov"]["k"])
             z_t = target_mean + SIGMA * rng.standard_normal(n) + spec.bias
             pred_t, ll_t = _exact_fit(rec["X"], z_t - spec.bias, z_t, spec, rng)
-            # as in the tool's DataTree: a record's target power adds to its eigenvalue's term
-            groups["log_likelihood"]["spectrum"] = groups["log_likelihood"]["spectrum"] + ll_t
-            groups["observed_data"]["spectrum_target"] = np.exp(z_t)
-            groups["posterior_predictive"]["spectrum_target"] = np.exp(pred_t)
-            groups["prior_predictive"]["spectrum_target"] = np.exp(
-                target_mean + rng.standard_normal((1, 2 * spec.draws, n))
+            table["target_power"] = np.exp(z_t)
+            predictive["spectrum_target"], loglik["spectrum_target"] = pred_t, ll_t
+            prior_predictive["spectrum_target"] = target_mean + rng.standard_normal(
+                (1, 2 * spec.draws, n)
             )
-            coords["spectrum_target_obs"] = np.arange(n)
-            dims["spectrum_target"] = ["spectrum_target_obs"]
+        tables.append(table)
+    records = records_from_frame(pd.concat(tables, ignore_index=True), path="fake.csv")
+    data = build_model_data(records, scales=Scales(**SCALES))
+    for kind in spec.kinds:  # the tool keeps each kind's records in the table's order
+        assert data.kinds[kind].size == predictive[kind].shape[-1]
 
-    posterior = _posterior(spec, rng, spec.sd)
+    posterior = _posterior(spec, rng, spec.sd, prior=False)
     prior_spec = replace(spec, chains=1, draws=2 * spec.draws, ridge=None, split_chains=False)
-    prior = _posterior(prior_spec, rng, spec.prior_sd)
-    if spec.model == "free":
-        coords["copy"] = list(spec.kinds)
-        for name, value in posterior.items():
-            if value.ndim == 3:
-                dims[name] = ["copy"]
+    prior = _posterior(prior_spec, rng, spec.prior_sd, prior=True)
     diverging = np.zeros((spec.chains, spec.draws), dtype=bool)
     if spec.divergences:
         flat = rng.choice(diverging.size, size=spec.divergences, replace=False)
@@ -331,7 +367,6 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
         "step_size": np.full(shape, 0.1),
         "lp": rng.standard_normal(shape),
     }
-    records = {kind: len(coords[f"{kind}_obs"]) for kind in spec.kinds}
     attrs = {
         "gsf_infer_version": "0.1.0",
         "command": "gsf-infer fit fake.csv",
@@ -339,61 +374,61 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
         "input_sha256": "0" * 64,
         "seed": 0,
         "ci_prob": 0.94,
-        "model_settings": json.dumps(
-            {
-                "model": spec.model,
-                "g": "monomial",
-                "tier": "continuum",
-                "likelihood": "lognormal",
-                "pruning_metric": "seed",
-                "student_df": 4.0,
-            }
-        ),
-        "sampler": json.dumps(
-            {"chains": spec.chains, "warmup": spec.draws, "draws": spec.draws, "seed": 0}
-        ),
-        "scales": json.dumps(SCALES),
-        "priors": json.dumps({}),
-        "fixed_parameters": json.dumps({"nu": 1.0}),
-        "runs": json.dumps(runs),
-        "groups": json.dumps(["all"]),
-        "quant_units": json.dumps(["group:all"]),
-        "kinds": json.dumps(list(spec.kinds)),
-        "records": json.dumps(records),
-        "seconds": json.dumps({"sampling": 1.0}),
-        "provenance": json.dumps({}),
+        "model_settings": {
+            "model": spec.model,
+            "g": "monomial",
+            "tier": "continuum",
+            "likelihood": "lognormal",
+            "pruning_metric": "seed",
+            "student_df": 4.0,
+        },
+        "sampler": {"chains": spec.chains, "warmup": spec.draws, "draws": spec.draws, "seed": 0},
+        "scales": data.scales.as_attrs(),
+        "priors": {},
+        "fixed_parameters": {"nu": 1.0},
+        "runs": list(data.runs),
+        "groups": list(data.groups),
+        "quant_units": list(data.quant_units),
+        "kinds": list(data.kinds),
+        "records": {k: v.size for k, v in data.kinds.items()},
+        "seconds": {"sampling": 1.0},
+        "provenance": {},
+        "deviations": list(centres),
     }
-    all_groups = {
-        "posterior": posterior,
-        "prior": prior,
-        "sample_stats": sample_stats,
-        **{k: v for k, v in groups.items() if v},
-    }
-    return az.from_dict(all_groups, dims=dims, coords=coords, attrs={"/": attrs})
+    if centres:
+        attrs["deviation_scale"] = DEVIATION_PRIOR_SD
+    return build_datatree(
+        data, posterior, sample_stats, loglik, predictive, prior, prior_predictive, attrs
+    )
 
 
 # ------------------------------------------------------------------------------ folders
 
 
-def fake_summary(dt: xr.DataTree, free_dt: xr.DataTree | None = None, rope: float = 0.1) -> dict:
-    """summary.json of a fake fit, computed by the tool's own functions."""
+def fake_summary(
+    dt: xr.DataTree, deviation_dt: xr.DataTree | None = None, rope: float = 0.1
+) -> tuple[dict, dict, dict]:
+    """summary.json of a fake fit, its diagnostics and invariant, by the tool's own functions.
+
+    The invariant is the verdict of the deviation posterior (``dt``'s own for a ``deviation``
+    fake, else ``deviation_dt``'s), untested without one.
+    """
     from gsf_infer.datatree import read_attrs
-    from gsf_infer.invariant import (
-        InvariantSettings,
-        components,
-        copies_from_posterior,
-        untestable,
-        verdict,
-    )
-    from gsf_infer.summary import diagnostics, parameter_table
+    from gsf_infer.invariant import VERDICT_VARIABLES, InvariantSettings, flat_draws, untestable
+    from gsf_infer.invariant import verdict as invariant_verdict
+    from gsf_infer.summary import convergence_problems, diagnostics, parameter_table
 
     attrs = read_attrs(dt)
     model = attrs["model_settings"]["model"]
     diag = diagnostics(dt)
-    source = dt if model == "free" else free_dt
+    source = dt if model == "deviation" else deviation_dt
     settings = InvariantSettings(rope=rope)
-    parts = components(copies_from_posterior(source["posterior"])) if source is not None else None
-    invariant = verdict(parts, settings) if parts else untestable(["quantization"], settings)
+    if source is not None:
+        problems = convergence_problems(diagnostics(source))
+        draws = flat_draws(source["posterior"], VERDICT_VARIABLES)
+        invariant = invariant_verdict(draws, settings, problems)
+    else:
+        invariant = untestable(["quantization"], settings)
     summary = {
         "version": "0.1.0",
         "data": {"path": "fake.csv", "sha256": "0" * 64, "records": attrs["records"]},
@@ -404,15 +439,23 @@ def fake_summary(dt: xr.DataTree, free_dt: xr.DataTree | None = None, rope: floa
         "diagnostics": {
             k: diag[k] for k in ("divergences", "max_r_hat", "min_ess_bulk", "converged")
         },
-        "invariant": {k: invariant[k] for k in ("status", "delta", "p_in_rope", "rope", "missing")},
+        "invariant": {
+            k: invariant[k]
+            for k in ("status", "delta", "p_in_rope", "rope", "missing", "trusted",
+                      "why_untrusted", "delta_over_rho", "deviations")
+            if k in invariant
+        },
     }
     return summary, diag, invariant
 
 
 def write_fake_folder(
-    folder: Path, dt: xr.DataTree, free_dt: xr.DataTree | None = None, full_checks: bool = False
+    folder: Path,
+    dt: xr.DataTree,
+    deviation_dt: xr.DataTree | None = None,
+    full_checks: bool = False,
 ) -> Path:
-    """A fit folder (posterior.nc, posterior_free.nc, summary.json, checks.json) of fakes.
+    """A fit folder (posterior.nc, posterior_deviation.nc, summary.json, checks.json) of fakes.
 
     ``checks.json`` is the minimal one :func:`gsf_infer.artifacts.write_fit` writes unless
     ``full_checks`` (then :func:`gsf_infer.checks.build_checks`'s).
@@ -420,11 +463,11 @@ def write_fake_folder(
     from gsf_infer import artifacts
     from gsf_infer.checks import build_checks
 
-    summary, diag, invariant = fake_summary(dt, free_dt)
+    summary, diag, invariant = fake_summary(dt, deviation_dt)
     folder.mkdir(parents=True, exist_ok=True)
     artifacts.write_datatree(dt, folder / "posterior.nc")
-    if free_dt is not None:
-        artifacts.write_datatree(free_dt, folder / "posterior_free.nc")
+    if deviation_dt is not None:
+        artifacts.write_datatree(deviation_dt, folder / "posterior_deviation.nc")
     artifacts.write_json(summary, folder / "summary.json")
     if full_checks:
         checks = build_checks(
@@ -432,7 +475,7 @@ def write_fake_folder(
             invariant=invariant,
             diagnostics=diag,
             parameters=summary["parameters"],
-            free_dt=free_dt,
+            deviation_dt=deviation_dt,
         )
     else:
         checks = {"invariant": invariant, "diagnostics": diag, "warnings": []}
@@ -445,7 +488,7 @@ def write_fake_folder(
 
 def design(kind: str) -> np.ndarray:
     """The design matrix of a kind's fake records (it does not depend on the world)."""
-    return _records(kind, np.random.default_rng(0), World())["X"]
+    return _records(kind, World(), {})["X"]
 
 
 def _z(kind: str, y: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Checks: negative controls that must be flagged, a calibrated fake that must not, the
-invariant's verdicts on fake free posteriors, identifiability sentences, checks.json, and the
-``check`` command on fake folders.
+invariant's verdicts on fake deviation-model posteriors, identifiability sentences, checks.json,
+and the ``check`` command on fake folders.
 
 Every fake is an exact posterior (tests/fakes.py), so "calibrated" is a fact, not a hope.
 """
@@ -22,6 +22,11 @@ from gsf_infer.invariant import InvariantSettings
 from gsf_infer.summary import convergence_problems, diagnostics
 
 ALL_KINDS = ("loss", "quantization", "pruning", "density", "spectrum", "modes", "data_scaling")
+#: What every tested invariant carries (untestable ones: only the first five and ``trusted``).
+INVARIANT_KEYS = {
+    "status", "delta", "p_in_rope", "rope", "missing", "trusted", "why_untrusted",
+    "delta_over_rho", "deviations",
+}
 runner = CliRunner()
 
 
@@ -32,9 +37,9 @@ def calibrated():
 
 
 @pytest.fixture(scope="module")
-def free_consistent():
-    """A free-model fake whose copies all share one world (the invariant holds)."""
-    return fake_fit(np.random.default_rng(102), model="free", draws=250)
+def deviation_consistent():
+    """A deviation-model fake whose deviation parameters sit at zero (the invariant holds)."""
+    return fake_fit(np.random.default_rng(102), model="deviation", draws=250)
 
 
 # --------------------------------------------------------------- calibrated: no flag
@@ -156,51 +161,120 @@ def test_predictive_equal_to_the_data_is_flagged_as_not_sampled():
     assert "binomial" not in entry["reason"] and "LOO-PIT not uniform" not in entry["reason"]
 
 
-def test_unconverged_free_fit_makes_the_verdict_untrusted(calibrated):
-    free = fake_fit(np.random.default_rng(17), model="free", draws=250, split_chains=True)
-    out = checks.build_checks(calibrated, free_dt=free)
-    assert not out["diagnostics_free"]["converged"]
+def test_unconverged_deviation_fit_makes_the_verdict_untrusted(calibrated):
+    deviation = fake_fit(
+        np.random.default_rng(17), model="deviation", draws=250, split_chains=True
+    )
+    out = checks.build_checks(calibrated, deviation_dt=deviation)
+    assert not out["diagnostics_deviation"]["converged"]
     assert any(
-        w.startswith(checks.FREE_NOT_CONVERGED) and w.endswith("the verdict is not trusted")
+        w.startswith(checks.DEVIATION_NOT_CONVERGED) and w.endswith("the verdict is not trusted")
         for w in out["warnings"]
     )
+    assert out["invariant"]["trusted"] is False
+    assert "R-hat" in out["invariant"]["why_untrusted"]
+
+
+def test_divergent_deviation_fit_gives_an_untrusted_verdict_and_says_so(calibrated):
+    from gsf_infer.console import invariant_lines
+
+    deviation = fake_fit(np.random.default_rng(23), model="deviation", draws=250, divergences=9)
+    result = checks.invariant_result(calibrated, deviation, InvariantSettings())
+    # the deviation parameters sit at zero: the status alone would be a finding
+    assert result["status"] in ("supported", "inconclusive")
+    assert result["trusted"] is False
+    assert "9 divergent transitions" in result["why_untrusted"]
+    lines = invariant_lines(result)
+    assert "UNTRUSTED" in lines[0] and lines[0].startswith("invariant chi + gamma = rho:")
+    assert any("did not converge" in line and "not a finding" in line for line in lines)
+    # the same posterior without divergences is trusted, and its line says nothing of the kind
+    clean = fake_fit(np.random.default_rng(23), model="deviation", draws=250)
+    trusted = checks.invariant_result(calibrated, clean, InvariantSettings())
+    assert trusted["trusted"] is True and trusted["why_untrusted"] == ""
+    assert "UNTRUSTED" not in invariant_lines(trusted)[0]
 
 
 # ------------------------------------------------------------------------ invariant
 
 
-def _components_from_worlds(loss: World, quant: World, pruning: World, spectrum: World):
-    """delta/rho from the closed forms of the worlds each copy was drawn around."""
-    rho = spectrum.b * pruning.rho_over_b
-    return (loss.chi + quant.gamma - rho) / rho
+def _ratio_from_definitions(
+    world: World, delta_L: float = 0.0, delta_Q: float = 0.0, eps_F: float = 0.0
+) -> float:
+    """delta/rho_F from the exponents each kind measures when the deviations are at work.
+
+    ``chi_L = (a + delta_L - 1) rho/b``, ``gamma_Q = (1 + b - a + delta_Q) rho/b`` and
+    ``rho_F = rho exp(eps_F)``: the definitions, not the simplified ratio the fake draws from.
+    """
+    chi_l = (world.a + delta_L - 1.0) * world.rho / world.b
+    gamma_q = (1.0 + world.b - world.a + delta_Q) * world.rho / world.b
+    rho_f = world.rho * math.exp(eps_F)
+    return (chi_l + gamma_q - rho_f) / rho_f
 
 
-def test_invariant_violated_when_gamma_comes_from_another_spectrum(free_consistent):
-    other = World(a=1.2, b=1.8)
-    free = fake_fit(
-        np.random.default_rng(21), model="free", draws=250, copies={"quantization": other}
+@pytest.mark.parametrize(
+    "deviations",
+    [
+        {"delta_Q": 0.5},
+        {"eps_F": 0.4},
+        {"eps_F": -0.4},
+        {"delta_Q": 0.2, "eps_F": -0.3, "delta_L": 0.1},
+    ],
+    ids=["quantization-weighting", "fast-frontier", "slow-frontier", "all-three"],
+)
+def test_invariant_violated_by_a_deviation_world(deviations):
+    deviation = fake_fit(
+        np.random.default_rng(21), model="deviation", draws=250, deviations=deviations
     )
     dt = fake_fit(np.random.default_rng(22), draws=250)
-    result = checks.invariant_result(dt, free, InvariantSettings(rope=0.1))
+    result = checks.invariant_result(dt, deviation, InvariantSettings(rope=0.1))
+    expected = _ratio_from_definitions(World(), **deviations)
+    assert abs(expected) > 0.3
     assert result["status"] == "violated"
-    expected = _components_from_worlds(World(), other, World(), World())
-    assert expected > 0.3
-    assert result["delta_over_rho"]["mean"] == pytest.approx(expected, abs=0.02)
-    assert result["sources"] == {
-        "chi": "loss",
-        "gamma": "quantization",
-        "rho_over_b": "pruning",
-        "b": "spectrum",
-    }
+    assert result["trusted"] is True
+    # draws: sd 0.01 on each deviation and on b; the mean of 1000 draws is within 0.001
+    assert result["delta_over_rho"]["mean"] == pytest.approx(expected, abs=0.01)
+    rho_f = World().rho * math.exp(deviations.get("eps_F", 0.0))
+    assert result["delta"]["mean"] == pytest.approx(expected * rho_f, abs=0.02)
+    assert result["p_in_rope"] == 0.0
+    names = {"delta_Q", "eps_F"} | set(deviations)
+    assert set(result["deviations"]) == names
+    for name in names:
+        entry = result["deviations"][name]
+        assert entry["mean"] == pytest.approx(deviations.get(name, 0.0), abs=0.005)
+        assert entry["hdi_low"] < entry["mean"] < entry["hdi_high"]
+
+
+def test_deviations_that_cancel_keep_the_invariant():
+    # quantization weights the modes otherwise AND the frontier runs faster, by just as much:
+    # (1 + delta_Q/b) exp(-eps_F) = 1. The verdict is on the combination, not on each one.
+    delta_q = 0.3
+    eps_f = math.log(1.0 + delta_q / World().b)
+    assert _ratio_from_definitions(World(), delta_Q=delta_q, eps_F=eps_f) == pytest.approx(0.0)
+    deviation = fake_fit(
+        np.random.default_rng(24),
+        model="deviation",
+        draws=250,
+        deviations={"delta_Q": delta_q, "eps_F": eps_f},
+    )
+    dt = fake_fit(np.random.default_rng(25), draws=250)
+    result = checks.invariant_result(dt, deviation, InvariantSettings(rope=0.1))
+    assert result["status"] == "supported"
+    assert result["deviations"]["delta_Q"]["hdi_low"] > 0.25
+    assert result["deviations"]["eps_F"]["hdi_low"] > 0.15
 
 
 @pytest.mark.parametrize("seed", [31, 32, 33])
 def test_invariant_consistent_is_never_violated(seed):
-    free = fake_fit(np.random.default_rng(seed), model="free", draws=250)
+    deviation = fake_fit(np.random.default_rng(seed), model="deviation", draws=250)
     dt = fake_fit(np.random.default_rng(seed + 100), draws=250)
-    result = checks.invariant_result(dt, free, InvariantSettings(rope=0.1))
+    result = checks.invariant_result(dt, deviation, InvariantSettings(rope=0.1))
     assert result["status"] in ("supported", "inconclusive")
     assert abs(result["delta_over_rho"]["mean"]) < 0.05
+    # the deviations' prior (sd 0.5) is far wider than their posterior (sd 0.01): widening it
+    # leaves the verdict where it was, and the reweighting is trustworthy
+    sens = result["prior_sensitivity"]
+    assert sens["factor"] == 2.0 and sens["reliable"]
+    assert sens["status"] == result["status"]
 
 
 def test_invariant_untestable_with_loss_only_names_the_missing_kinds():
@@ -212,30 +286,49 @@ def test_invariant_untestable_with_loss_only_names_the_missing_kinds():
     assert result["delta"] == {"mean": None, "hdi_low": None, "hdi_high": None}
 
 
-def test_invariant_untestable_from_free_copies_missing_a_kind():
-    free = fake_fit(np.random.default_rng(42), model="free", kinds=("loss", "pruning", "spectrum"))
-    assert checks.missing_copies({"loss": {}, "pruning": {}, "spectrum": {}}) == ["quantization"]
-    dt = fake_fit(np.random.default_rng(43))
-    result = checks.invariant_result(dt, free, InvariantSettings())
+def test_invariant_untestable_when_the_fit_lacks_a_kind_even_with_a_deviation_fit():
+    kinds = ("loss", "pruning", "spectrum")
+    deviation = fake_fit(np.random.default_rng(42), model="deviation", kinds=kinds)
+    dt = fake_fit(np.random.default_rng(43), kinds=kinds)
+    result = checks.invariant_result(dt, deviation, InvariantSettings())
     assert result["status"] == "untestable"
     assert result["missing"] == ["quantization"]
 
 
+def test_invariant_untestable_from_a_deviation_fit_without_deviation_parameters():
+    deviation = fake_fit(np.random.default_rng(46), model="deviation", draws=100)
+    dropped = ["delta_Q", "eps_F", "deviation_z", "delta_over_rho", "delta"]
+    deviation["posterior"] = deviation["posterior"].to_dataset().drop_vars(dropped)
+    dt = fake_fit(np.random.default_rng(47), draws=100)
+    result = checks.invariant_result(dt, deviation, InvariantSettings())
+    assert result["status"] == "untestable"
+    assert result["missing"] == ["(the deviation model has no deviation parameters)"]
+
+
 def test_invariant_out_of_domain_when_quantization_saturates():
     saturated = World(a=2.6, b=1.4)  # 1 + b - a = -0.2
-    free = fake_fit(
-        np.random.default_rng(44), model="free", draws=250, copies={"quantization": saturated}
-    )
+    deviation = fake_fit(np.random.default_rng(44), model="deviation", draws=250, world=saturated)
     dt = fake_fit(np.random.default_rng(45), draws=100)
-    result = checks.invariant_result(dt, free, InvariantSettings())
+    result = checks.invariant_result(dt, deviation, InvariantSettings())
     assert result["status"] == "out_of_domain"
     assert result["p_saturated"] > 0.99
 
 
-def test_invariant_without_a_free_fit_says_so(calibrated):
+def test_invariant_without_a_deviation_fit_says_so(calibrated):
     result = checks.invariant_result(calibrated, None, InvariantSettings())
     assert result["status"] == "untestable"
-    assert result["missing"] == ["(the free-model check was not run)"]
+    assert result["missing"] == ["(the deviation-model check was not run)"]
+
+
+def test_a_deviation_fit_carries_its_own_verdict():
+    deviation = fake_fit(
+        np.random.default_rng(48), model="deviation", draws=250, deviations={"delta_Q": 0.5}
+    )
+    result = checks.invariant_result(deviation, None, InvariantSettings())
+    assert result["status"] == "violated"
+    out = checks.build_checks(deviation)
+    assert out["invariant"]["status"] == "violated"
+    assert "gsf_vs_deviation" not in out["loo"]
 
 
 # ------------------------------------------------------------------ identifiability
@@ -288,8 +381,8 @@ def test_sentences_for_parameters_a_model_lacks(calibrated):
 # ----------------------------------------------------------------------- checks.json
 
 
-def test_build_checks_schema_and_json(tmp_path, calibrated, free_consistent):
-    out = checks.build_checks(calibrated, free_dt=free_consistent, excluded={"t = 0": 3})
+def test_build_checks_schema_and_json(tmp_path, calibrated, deviation_consistent):
+    out = checks.build_checks(calibrated, deviation_dt=deviation_consistent, excluded={"t = 0": 3})
     assert set(out) == {
         "invariant",
         "ppc",
@@ -297,13 +390,14 @@ def test_build_checks_schema_and_json(tmp_path, calibrated, free_consistent):
         "unidentified",
         "loo",
         "diagnostics",
-        "diagnostics_free",
+        "diagnostics_deviation",
         "data",
         "rules",
         "warnings",
     }
     inv = out["invariant"]
-    assert set(inv) >= {"status", "delta", "p_in_rope", "rope", "missing", "delta_over_rho"}
+    assert set(inv) == INVARIANT_KEYS | {"p_saturated", "prior_sensitivity"}
+    assert inv["trusted"] is True
     for entry in out["ppc"].values():
         assert set(entry) == {
             "n",
@@ -315,8 +409,10 @@ def test_build_checks_schema_and_json(tmp_path, calibrated, free_consistent):
             "reason",
         }
         assert set(entry["loo_pit"]) == {"p_value", "test", "mean", "sd", "pareto_k_bad"}
-    loo = out["loo"]["gsf_vs_free"]
-    assert [row["name"] for row in loo["models"]] in (["gsf", "free"], ["free", "gsf"])
+    assert out["diagnostics_deviation"]["converged"]
+    assert out["diagnostics_deviation"]["problems"] == []
+    loo = out["loo"]["gsf_vs_deviation"]
+    assert [row["name"] for row in loo["models"]] in (["gsf", "deviation"], ["deviation", "gsf"])
     assert loo["models"][0]["elpd_diff"] == 0.0
     assert out["data"]["records"]["loss"] == 30
     assert out["data"]["excluded"] == {"t = 0": 3}
@@ -337,27 +433,29 @@ def test_flags_become_warnings():
 # ------------------------------------------------------------------------------ CLI
 
 
-def test_check_dir_updates_the_folder(tmp_path, calibrated, free_consistent):
-    folder = write_fake_folder(tmp_path / "fit", calibrated, free_consistent)
+def test_check_dir_updates_the_folder(tmp_path, calibrated, deviation_consistent):
+    folder = write_fake_folder(tmp_path / "fit", calibrated, deviation_consistent)
+    saved_deviation = (folder / "posterior_deviation.nc").read_bytes()
     result = runner.invoke(app, ["check", str(folder), "--rope", "0.2"])
     assert result.exit_code == 0, (result.output, result.exception)
     saved = json.loads((folder / "checks.json").read_text())
     assert saved["invariant"]["rope"] == 0.2
     assert saved["invariant"]["status"] in ("supported", "inconclusive")
-    assert "ppc" in saved and "gsf_vs_free" in saved["loo"]
+    assert "ppc" in saved and "gsf_vs_deviation" in saved["loo"]
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["invariant"] == {
-        k: saved["invariant"][k] for k in ("status", "delta", "p_in_rope", "rope", "missing")
-    }
+    assert set(summary["invariant"]) == INVARIANT_KEYS | {"prior_sensitivity"}
+    assert summary["invariant"] == {k: saved["invariant"][k] for k in summary["invariant"]}
     assert "invariant chi + gamma = rho:" in result.stdout
-    assert "PSIS-LOO gsf vs free" in result.stdout
+    assert "PSIS-LOO gsf vs deviation" in result.stdout
+    # the folder had its deviation fit: it was used, not refitted
+    assert (folder / "posterior_deviation.nc").read_bytes() == saved_deviation
 
 
 def test_check_dir_re_renders_an_existing_report(tmp_path):
     kinds = ("loss", "quantization", "pruning")
     dt = fake_fit(np.random.default_rng(18), kinds=kinds, draws=100)
-    free = fake_fit(np.random.default_rng(19), model="free", kinds=kinds, draws=100)
-    folder = write_fake_folder(tmp_path / "fit", dt, free)
+    deviation = fake_fit(np.random.default_rng(19), model="deviation", kinds=kinds, draws=100)
+    folder = write_fake_folder(tmp_path / "fit", dt, deviation)
     assert runner.invoke(app, ["report", str(folder)]).exit_code == 0
     assert "|delta/rho| <= 0.25" not in (folder / "report.md").read_text()
     result = runner.invoke(app, ["check", str(folder), "--rope", "0.25"])
@@ -366,8 +464,8 @@ def test_check_dir_re_renders_an_existing_report(tmp_path):
     assert "|delta/rho| <= 0.25" in md
 
 
-def test_check_dir_to_another_folder(tmp_path, calibrated, free_consistent):
-    folder = write_fake_folder(tmp_path / "fit", calibrated, free_consistent)
+def test_check_dir_to_another_folder(tmp_path, calibrated, deviation_consistent):
+    folder = write_fake_folder(tmp_path / "fit", calibrated, deviation_consistent)
     before = (folder / "checks.json").read_text()
     result = runner.invoke(app, ["check", str(folder), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, (result.output, result.exception)
@@ -377,7 +475,7 @@ def test_check_dir_to_another_folder(tmp_path, calibrated, free_consistent):
     assert again.exit_code == 2 and "--force" in again.stderr
 
 
-def test_check_dir_without_free_fit_or_input_is_refused(tmp_path, calibrated):
+def test_check_dir_without_deviation_fit_or_input_is_refused(tmp_path, calibrated):
     folder = write_fake_folder(tmp_path / "fit", calibrated)
     result = runner.invoke(app, ["check", str(folder)])
     assert result.exit_code == 2
@@ -398,7 +496,7 @@ def test_check_data_untestable_names_missing_kinds_without_fitting(tmp_path):
     saved = json.loads((out / "checks.json").read_text())
     assert saved["invariant"]["status"] == "untestable"
     assert "quantization" in saved["invariant"]["missing"]
-    assert not (out / "posterior_free.nc").exists()
+    assert not (out / "posterior_deviation.nc").exists()
 
 
 def test_check_bad_rope_is_refused(tmp_path, calibrated):

@@ -97,15 +97,16 @@ def test_models_on_different_records_are_refused(good):
 
 def test_candidate_names():
     plain = compare.candidates(
-        ["gsf", "free", "chinchilla"], ["monomial", "ridge"], ["seed"], False
+        ["gsf", "deviation", "chinchilla"], ["monomial", "ridge"], ["seed"], False
     )
     assert [c.name for c in plain] == [
         "gsf/monomial",
         "gsf/ridge",
-        "free/monomial",
-        "free/ridge",
+        "deviation/monomial",
+        "deviation/ridge",
         "chinchilla",
     ]
+    assert compare.DEFAULT_MODELS == ("gsf", "deviation", "chinchilla")
     metric = compare.candidates(["gsf"], ["monomial"], ["seed", "function"], True)
     assert [c.name for c in metric] == ["gsf/monomial/seed", "gsf/monomial/function"]
     assert [c.pruning_metric for c in metric] == ["seed", "function"]
@@ -113,10 +114,11 @@ def test_candidate_names():
 
 
 def test_parse_list():
-    assert compare.parse_list("gsf, free,gsf", ("gsf", "free"), "--models") == ["gsf", "free"]
+    models = ("gsf", "deviation")
+    assert compare.parse_list("gsf, deviation,gsf", models, "--models") == ["gsf", "deviation"]
     with pytest.raises(InputError) as err:
-        compare.parse_list("gsf,bogus,worse", ("gsf", "free"), "--models")
-    assert [p.value for p in err.value.problems] == ["bogus", "worse"]
+        compare.parse_list("gsf,bogus,free", models, "--models")
+    assert [p.value for p in err.value.problems] == ["bogus", "free"]
     with pytest.raises(InputError, match="at least one"):
         compare.parse_list(" , ", ("gsf",), "--models")
 
@@ -193,3 +195,28 @@ def test_compare_fits_with_the_likelihood_the_records_declare(tmp_path, monkeypa
     assert seen == [("student", 0.95), ("lognormal", 0.9)]
     with pytest.raises(InputError, match="--target-accept"):
         compare.compare_models(data, models=["chinchilla", "gsf"], target_accept=1.0)
+
+
+def test_deviation_is_skipped_where_the_records_cannot_test_the_invariant(tmp_path, monkeypatch):
+    """Without quantization records the deviation model has no deviation parameters: it
+    would be gsf again, so compare leaves it out and says so (before fitting anything)."""
+    from gsf_infer import workflow
+
+    data = _loss_csv(tmp_path / "loss.csv", pruning=True)
+    with pytest.raises(InputError, match="at least two models"):
+        compare.compare_models(data, models=["gsf", "deviation"], gs=["monomial"])
+    fitted = []
+    rng = np.random.default_rng(206)
+
+    def fake_run(records, *, settings, **_):
+        # no sampling: a fake fit stands in for each model compare asks for
+        fitted.append(settings.model)
+        return fake_fit(rng, kinds=("loss",), draws=100), {}
+
+    monkeypatch.setattr(workflow, "run_model", fake_run)
+    result = compare.compare_models(
+        data, models=["gsf", "deviation", "chinchilla"], gs=["monomial"]
+    )
+    assert fitted == ["gsf", "chinchilla"]
+    assert {row["name"] for row in result["models"]} == {"gsf/monomial", "chinchilla"}
+    assert any(w.startswith("deviation skipped") for w in result["warnings"])

@@ -217,7 +217,9 @@ def test_every_combination_against_jacobian_rank(several: bool, target_power: bo
             # attribution: the kinds of the minimal identifying subsets
             kinds = set().union(*(t for t in subsets if t <= subset and minimal[t, name]))
             assert set(by) == kinds, (sorted(subset), name)
-        # the invariant's own rule (SPEC §4), restated
+        # the invariant's own rule, restated: chi from loss, gamma from
+        # quantization, rho/b from pruning or density, b from the spectrum or the pruning slope
+        # with a from several loss sizes
         b_ok = "spectrum" in subset or ("pruning" in subset and several)
         frontier_ok = bool(subset & {"pruning", "density"})
         testable = "loss" in subset and "quantization" in subset and frontier_ok and b_ok

@@ -22,8 +22,10 @@ def gsf_fit():
 
 
 @pytest.fixture(scope="module")
-def free_fit():
-    return fake_fit(np.random.default_rng(302), model="free", draws=100)
+def deviation_fit():
+    return fake_fit(
+        np.random.default_rng(302), model="deviation", draws=100, deviations={"delta_Q": 0.3}
+    )
 
 
 def _dashed_x(fig) -> list[float]:
@@ -35,9 +37,9 @@ def _dashed_x(fig) -> list[float]:
     ]
 
 
-def test_write_plots_gsf(tmp_path, gsf_fit, free_fit):
+def test_write_plots_gsf(tmp_path, gsf_fit, deviation_fit):
     paths = plots.write_plots(
-        gsf_fit, tmp_path / "plots", free_dt=free_fit, invariant={"rope": 0.1}
+        gsf_fit, tmp_path / "plots", deviation_dt=deviation_fit, invariant={"rope": 0.1}
     )
     names = [p.name for p in paths]
     expected = [f"ppc_{v}.png" for v in ("loss", "quantization", "pruning", "density", "spectrum")]
@@ -50,17 +52,15 @@ def test_write_plots_gsf(tmp_path, gsf_fit, free_fit):
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(names)
 
 
-def test_write_plots_free_model(tmp_path, free_fit):
-    paths = plots.write_plots(free_fit, tmp_path)
+def test_write_plots_deviation_model(tmp_path, deviation_fit):
+    paths = plots.write_plots(deviation_fit, tmp_path)
     names = {p.name for p in paths}
-    # one pair plot per copy; the delta posterior from the fit's own copies
-    assert {
-        f"pair_a_b_rho_{c}.png" for c in ("loss", "quantization", "pruning", "density", "spectrum")
-    } <= names
-    assert "invariant_delta.png" in names
+    # one pair plot of the shared exponents; the delta posterior from the fit's own draws
+    assert {"pair_a_b_rho.png", "invariant_delta.png"} <= names
+    assert not any(n.startswith("pair_a_b_rho_") for n in names)
 
 
-def test_no_invariant_plot_without_free_fit(tmp_path):
+def test_no_invariant_plot_without_deviation_fit(tmp_path):
     loss_only = fake_fit(np.random.default_rng(303), kinds=("loss",), draws=100)
     names = {p.name for p in plots.write_plots(loss_only, tmp_path)}
     assert "invariant_delta.png" not in names and "ppc_loss.png" in names
@@ -114,19 +114,26 @@ def test_chinchilla_like_posterior_has_no_frontier(gsf_fit):
     assert _dashed_x(fig) == []
 
 
-def test_delta_tree_reshapes_by_chain(free_fit):
-    tree = plots.delta_tree(free_fit["posterior"].to_dataset())
+def test_delta_tree_keeps_the_deviation_posterior_by_chain(deviation_fit):
+    tree = plots.delta_tree(deviation_fit["posterior"].to_dataset())
     assert tree["posterior"]["delta_over_rho"].shape == (4, 100)
-    post = free_fit["posterior"]
-    chi = post["chi"].sel(copy="loss").values
-    gamma = post["gamma"].sel(copy="quantization").values
-    rho = post["b"].sel(copy="spectrum").values * post["rho_over_b"].sel(copy="pruning").values
-    np.testing.assert_allclose(tree["posterior"]["delta"].values, chi + gamma - rho)
+    post = deviation_fit["posterior"]
+    a, b, rho = (post[n].values for n in ("a", "b", "rho"))
+    # delta = chi_L + gamma_Q - rho_F, draw by draw, from the definitions
+    chi_l = (a - 1.0) * rho / b
+    gamma_q = (1.0 + b - a + post["delta_Q"].values) * rho / b
+    rho_f = rho * np.exp(post["eps_F"].values)
+    np.testing.assert_allclose(tree["posterior"]["delta"].values, chi_l + gamma_q - rho_f)
+    np.testing.assert_allclose(
+        tree["posterior"]["delta_over_rho"].values, (chi_l + gamma_q - rho_f) / rho_f
+    )
+    # a posterior without the deviation model's sites has no invariant to plot
+    assert plots.delta_tree(post.to_dataset().drop_vars(["delta", "delta_over_rho"])) is None
 
 
 def test_captions_name_every_figure():
     for stem in ("ppc_loss", "ppc_pruning", "ppc_density", "loo_pit", "trace", "rank"):
         assert plots.caption(stem)
     assert "k_*(t) = K(P)" in plots.caption("ppc_loss")
-    assert "the quantization copy" in plots.caption("pair_a_b_rho_quantization")
+    assert "deviation model" in plots.caption("invariant_delta")
     assert "|delta/rho| <= 0.2" in plots.caption("invariant_delta", {"rope": 0.2})

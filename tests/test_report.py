@@ -33,14 +33,15 @@ SECTIONS = (
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    """A fake fit folder (gsf + free, minimal checks.json) after ``gsf-infer report DIR``."""
+    """A fake fit folder (gsf + deviation, minimal checks.json) after ``gsf-infer report DIR``."""
     dt = fake_fit(np.random.default_rng(401), kinds=("loss", "quantization", "pruning", "spectrum"))
-    free = fake_fit(
+    deviation = fake_fit(
         np.random.default_rng(402),
-        model="free",
+        model="deviation",
         kinds=("loss", "quantization", "pruning", "spectrum"),
+        draws=250,  # 4 x 100 iid draws fall short of 400 bulk ESS by chance: untrusted
     )
-    folder = write_fake_folder(tmp_path_factory.mktemp("fit") / "fit", dt, free)
+    folder = write_fake_folder(tmp_path_factory.mktemp("fit") / "fit", dt, deviation)
     result = runner.invoke(app, ["report", str(folder)])
     assert result.exit_code == 0, (result.output, result.exception)
     return folder, result
@@ -54,7 +55,9 @@ def test_report_files_and_sections(rendered):
     assert positions == sorted(positions)
     assert "| a |" in md and "decided by" in md
     assert "invariant chi + gamma = rho: SUPPORTED" in md or "INCONCLUSIVE" in md
-    assert "PSIS-LOO of gsf (shared exponents) against free" in md
+    assert "PSIS-LOO of gsf (the theory) against deviation" in md
+    assert "Sampler (deviation model): converged" in md
+    assert "did NOT converge" not in md and "UNTRUSTED" not in md
     assert "| loss | 30 |" in md  # PPC table row: variable, n
     for png in (folder / "plots").glob("*.png"):
         assert f"(plots/{png.name})" in md
@@ -101,6 +104,23 @@ def test_untestable_report_names_missing_kinds(tmp_path):
     assert "To make it testable, add records of:\n\n- quantization\n- pruning or density" in md
 
 
+def test_report_of_an_unconverged_deviation_fit_does_not_trust_the_verdict(tmp_path):
+    kinds = ("loss", "quantization", "pruning", "spectrum")
+    dt = fake_fit(np.random.default_rng(406), kinds=kinds)
+    deviation = fake_fit(
+        np.random.default_rng(407), model="deviation", kinds=kinds, draws=250, divergences=5
+    )
+    folder = write_fake_folder(tmp_path / "fit", dt, deviation)
+    report.render_folder(folder)
+    md = (folder / "report.md").read_text()
+    assert "Sampler (deviation model): NOT CONVERGED" in md
+    assert "invariant chi + gamma = rho: UNTRUSTED" in md
+    assert "The deviation-model fit behind this verdict did NOT converge" in md
+    text = report.format_checks(report.complete_checks(report.read_folder(folder)))
+    assert "UNTRUSTED" in text.splitlines()[0]
+    assert "the deviation-model fit did NOT converge: the verdict is not trusted" in text
+
+
 def test_report_refuses_a_folder_that_is_not_a_fit(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
@@ -120,11 +140,11 @@ def test_markdown_and_html_escape_their_cells():
     assert "<code>gsf-infer check</code>" in page
 
 
-def _fit_result(dt, free_dt=None):
-    summary, diag, invariant = fake_summary(dt, free_dt)
+def _fit_result(dt, deviation_dt=None):
+    summary, diag, invariant = fake_summary(dt, deviation_dt)
     return SimpleNamespace(
         dt=dt,
-        free_dt=free_dt,
+        deviation_dt=deviation_dt,
         summary=summary,
         diagnostics=diag,
         invariant_detail=invariant,
@@ -176,7 +196,7 @@ def test_format_checks(rendered):
     text = report.format_checks(report.complete_checks(saved))
     assert text.startswith("invariant chi + gamma = rho:")
     assert re.search(r"^loss\s+30\s+\d+%", text, flags=re.M)
-    assert "PSIS-LOO gsf vs free:" in text
+    assert "PSIS-LOO gsf vs deviation:" in text
 
 
 def test_figures_are_ordered():

@@ -1,0 +1,92 @@
+"""``gsf_infer.inference`` without NUTS: the curvature shares at an optimum.
+
+Reference: a two-parameter normal model whose Hessian is known in closed form. With standard
+normal priors on ``x`` and ``y`` and ``n`` observations ``Normal(u . (x, y), sigma)``, the
+potential's Hessian is ``I + (n / sigma^2) u u'``: along ``u`` the likelihood's share of the
+curvature is ``(n/sigma^2 |u|^2) / (1 + n/sigma^2 |u|^2)``, across it zero.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+from gsf_infer import inference
+
+SIGMA = 0.01
+N_OBS = 5
+
+
+def _built(u: tuple[float, float]) -> SimpleNamespace:
+    """A model-like object (``fn`` and ``inputs``) whose data see only ``u . (x, y)``."""
+
+    def fn(inputs, predict=False, likelihood=True):
+        x = numpyro.sample("x", dist.Normal(0.0, 1.0))
+        y = numpyro.sample("y", dist.Normal(0.0, 1.0))
+        if likelihood:
+            numpyro.sample(
+                "obs",
+                dist.Normal(u[0] * x + u[1] * y, SIGMA).expand((N_OBS,)).to_event(1),
+                obs=None if predict else inputs["obs"],
+            )
+
+    return SimpleNamespace(fn=fn, inputs={"obs": jnp.full(N_OBS, 0.3)})
+
+
+def _hessian(u: tuple[float, float]) -> np.ndarray:
+    v = np.asarray(u)
+    return np.eye(2) + N_OBS / SIGMA**2 * np.outer(v, v)
+
+
+def test_a_parameter_pinned_by_the_data_and_one_left_to_the_prior():
+    u = (1.0, 0.0)
+    fns = inference.model_functions(_built(u))
+    assert fns.names == ("x", "y") and fns.observed == ("obs",)
+    z = np.array([0.3, 0.0])  # the optimum: x at the data (to 1/(1 + n/sigma^2)), y at 0
+    shares = inference.curvature_shares(fns, _built(u).inputs, z, _hessian(u))
+    assert len(shares) == 2
+    soft, stiff = shares  # softest first
+    assert soft["curvature"] == pytest.approx(1.0, rel=1e-9)
+    assert soft["likelihood_share"] == pytest.approx(0.0, abs=1e-9)
+    assert [name for name, _ in soft["loadings"]] == ["y"]
+    data_curvature = N_OBS / SIGMA**2
+    assert stiff["curvature"] == pytest.approx(1.0 + data_curvature, rel=1e-9)
+    assert stiff["likelihood_share"] == pytest.approx(
+        data_curvature / (1.0 + data_curvature), rel=1e-9
+    )
+    assert stiff["likelihood_share"] > 0.9999
+    assert [name for name, _ in stiff["loadings"]] == ["x"]
+
+
+def test_a_combination_pinned_by_the_data_and_the_other_left_to_the_prior():
+    # the data see x + y only: the direction (1, 1) is theirs, (1, -1) the prior's
+    u = (1.0, 1.0)
+    built = _built(u)
+    fns = inference.model_functions(built)
+    shares = inference.curvature_shares(fns, built.inputs, np.array([0.15, 0.15]), _hessian(u))
+    soft, stiff = shares
+    assert soft["likelihood_share"] == pytest.approx(0.0, abs=1e-9)
+    data_curvature = 2 * N_OBS / SIGMA**2
+    assert stiff["likelihood_share"] == pytest.approx(
+        data_curvature / (1.0 + data_curvature), rel=1e-9
+    )
+    for entry, sign in ((soft, -1.0), (stiff, 1.0)):
+        weights = dict(entry["loadings"])
+        assert set(weights) == {"x", "y"}
+        assert abs(weights["x"]) == pytest.approx(np.sqrt(0.5), rel=1e-9)
+        assert weights["y"] == pytest.approx(sign * weights["x"], rel=1e-9)
+
+
+def test_the_hessian_by_differences_of_the_compiled_gradient_matches_the_closed_form():
+    # the Hessian the sampler hands to curvature_shares, against the closed form above
+    u = (1.0, 1.0)
+    built = _built(u)
+    fns = inference.model_functions(built)
+    compiled = inference.value_and_grad_of(fns)
+    hess = inference.hessian(lambda z: compiled(z, built.inputs), np.array([0.15, 0.15]))
+    np.testing.assert_allclose(hess, _hessian(u), rtol=1e-6)
