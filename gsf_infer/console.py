@@ -130,6 +130,15 @@ def invariant_lines(invariant: dict[str, Any]) -> list[str]:
     return out
 
 
+def action_lines(summary: dict[str, Any]) -> list[str]:
+    """What the sampler did by itself (``summary.json``'s ``automatic_actions``)."""
+    return [
+        f"  automatic ({model}): {action}"
+        for model, actions in (summary.get("automatic_actions") or {}).items()
+        for action in actions
+    ]
+
+
 def identification_lines(summary: dict[str, Any]) -> list[str]:
     """The directions at the optimum that the data leave to the prior."""
     ident = summary.get("identification", {})
@@ -160,6 +169,7 @@ def fit_report(result: Any, ci_prob: float) -> str:
     lines += parameter_lines(s, ci_prob, unidentified(result.dt), fixed)
     lines += identification_lines(s)
     lines += [""] + diagnostic_lines(result.diagnostics)
+    lines += action_lines(s)
     lines += invariant_lines(result.invariant_detail)
     if "holdout" in s:
         h = s["holdout"]

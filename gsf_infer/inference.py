@@ -62,6 +62,17 @@ class SamplerConfig:
         Spread of the chains' starting points, in Laplace standard deviations.
     max_iter : int
         L-BFGS iterations per start.
+    adaptive : bool
+        Act on what the first run shows: divergences rerun the chains once at
+        ``retry_target_accept``; otherwise an R-hat in ``(1.01, 1.05]`` or a bulk ESS below
+        ``min_ess`` extends the chains (same adaptation) by ``num_samples`` draws at a time,
+        up to ``max_draws`` per chain.
+    max_draws : int
+        Budget of kept draws per chain when extending.
+    retry_target_accept : float
+        Target acceptance of the rerun after divergences.
+    min_ess : float
+        Bulk ESS the extension aims at.
     """
 
     num_chains: int = 4
@@ -75,6 +86,10 @@ class SamplerConfig:
     prior_draws: int = 1000
     overdispersion: float = 2.0
     max_iter: int = 2000
+    adaptive: bool = True
+    max_draws: int = 3000
+    retry_target_accept: float = 0.97
+    min_ess: float = 400.0
 
     def as_attrs(self) -> dict[str, Any]:
         """As a flat dict (DataTree attributes, summary.json)."""
@@ -124,6 +139,8 @@ class SamplingResult:
         What the procedure had to do differently (e.g. a Laplace approximation that failed).
     unconstrained : np.ndarray
         The draws as flat unconstrained vectors, ``(chain, draw, dim)``.
+    actions : list of str
+        What the sampler did by itself (chains extended, target acceptance raised), in words.
     """
 
     posterior: dict[str, np.ndarray]
@@ -137,6 +154,7 @@ class SamplingResult:
     hessian: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     unconstrained: np.ndarray | None = None
+    actions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -425,47 +443,121 @@ class ChainProgram:
 STAT_NAMES = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size", "lp")
 
 
-def run_chains(
-    fns: ModelFunctions,
-    inputs: dict[str, Any],
-    z0: np.ndarray,
-    factor: np.ndarray,
-    inits: np.ndarray,
-    rng_key: jax.Array,
-    config: SamplerConfig,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Run NUTS in whitened coordinates; flat unconstrained draws and sampler statistics.
+class Chains:
+    """NUTS chains in whitened coordinates that can be advanced, then extended.
 
-    Returns
-    -------
-    tuple
-        ``(flat, stats)``: draws ``(chain, draw, dim)`` after warm-up and statistics
-        ``(chain, draw)`` (``lp`` is the log density).
+    Iterations run in segments of :data:`SEGMENT` through one compiled program
+    (:class:`ChainProgram`); the first ``num_warmup`` adapt the step size and the mass
+    matrix, later ones are draws. :meth:`advance` returns to Python between segments (for
+    progress) and can be called again to extend the chains with the same adaptation.
     """
-    key = ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
-           config.num_chains)
-    program = fns.program(key, lambda: ChainProgram.build(fns, config))
-    z0_j, factor_j = jnp.asarray(z0), jnp.asarray(factor)
-    keys = jax.random.split(rng_key, config.num_chains)
-    state = program.init(jnp.asarray(inits), keys, inputs, z0_j, factor_j)
+
+    def __init__(
+        self,
+        fns: ModelFunctions,
+        inputs: dict[str, Any],
+        z0: np.ndarray,
+        factor: np.ndarray,
+        inits: np.ndarray,
+        rng_key: jax.Array,
+        config: SamplerConfig,
+    ):
+        key = ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
+               config.num_chains)
+        self.program = fns.program(key, lambda: ChainProgram.build(fns, config))
+        self.inputs, self.config = inputs, config
+        self.z0, self.factor = np.asarray(z0), np.asarray(factor)
+        self._z0, self._factor = jnp.asarray(z0), jnp.asarray(factor)
+        keys = jax.random.split(rng_key, config.num_chains)
+        self.state = self.program.init(jnp.asarray(inits), keys, inputs, self._z0, self._factor)
+        self.done = 0
+        self._u: list[np.ndarray] = []
+        self._stats: list[list[np.ndarray]] = []
+
+    def advance(self, iterations: int, progress: Callable[[int, int], None] | None = None):
+        """Run at least ``iterations`` more iterations (whole segments)."""
+        target = self.done + iterations
+        start = self.done
+        while self.done < target:
+            self.state, (u, st) = self.program.segment(
+                self.state, self.inputs, self._z0, self._factor
+            )
+            self._u.append(np.asarray(u))
+            self._stats.append([np.asarray(v) for v in st])
+            self.done += SEGMENT
+            if progress is not None:
+                progress(min(self.done - start, iterations), iterations)
+
+    def draws(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Flat unconstrained draws ``(chain, draw, dim)`` after warm-up, and statistics."""
+        warm = self.config.num_warmup
+        u = np.concatenate(self._u, axis=1)[:, warm:]
+        flat = self.z0[None, None, :] + u @ self.factor.T
+        out = {
+            name: np.concatenate([s[j] for s in self._stats], axis=1)[:, warm:]
+            for j, name in enumerate(STAT_NAMES)
+        }
+        out["lp"] = -out["lp"]
+        return flat, out
+
+
+def max_r_hat(flat: np.ndarray) -> float:
+    """Largest rank-normalised split R-hat over the coordinates of ``(chain, draw, dim)``."""
+    from arviz_stats.base import array_stats
+
+    if flat.shape[0] < 2:
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.asarray(
+            array_stats.rhat(flat, chain_axis=0, draw_axis=1), dtype=float
+        )
+    return float(np.max(np.where(np.isnan(values), np.inf, values)))
+
+
+def min_ess(flat: np.ndarray) -> float:
+    """Smallest bulk ESS over the coordinates of ``(chain, draw, dim)``."""
+    from arviz_stats.base import array_stats
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.asarray(array_stats.ess(flat, chain_axis=0, draw_axis=1), dtype=float)
+    return float(np.nanmin(values)) if values.size else float("nan")
+
+
+def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progress):
+    """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says."""
+    from dataclasses import replace
+
     total = config.num_warmup + config.num_samples
-    n_segments = -(-total // SEGMENT)
-    zs, stats = [], []
-    for i in range(n_segments):
-        state, (z, st) = program.segment(state, inputs, z0_j, factor_j)
-        zs.append(np.asarray(z))
-        stats.append([np.asarray(v) for v in st])
-        if progress is not None:
-            progress(min((i + 1) * SEGMENT, total), total)
-    u = np.concatenate(zs, axis=1)[:, config.num_warmup:total]
-    flat = z0[None, None, :] + u @ np.asarray(factor).T
-    out = {
-        name: np.concatenate([s[j] for s in stats], axis=1)[:, config.num_warmup:total]
-        for j, name in enumerate(STAT_NAMES)
-    }
-    out["lp"] = -out["lp"]
-    return flat, out
+    chains = Chains(fns, inputs, z_best, factor, inits, rng_key, config)
+    chains.advance(total, progress)
+    flat, stats = chains.draws()
+    actions: list[str] = []
+    if not config.adaptive:
+        return flat, stats, actions
+    divergences = int(np.asarray(stats["diverging"]).sum())
+    if divergences and config.target_accept_prob < config.retry_target_accept:
+        retry = replace(config, target_accept_prob=config.retry_target_accept)
+        actions.append(
+            f"{divergences} divergent transitions at target acceptance "
+            f"{config.target_accept_prob:g}: chains rerun at {retry.target_accept_prob:g}"
+        )
+        chains = Chains(fns, inputs, z_best, factor, inits, rng_key, retry)
+        chains.advance(total, progress)
+        flat, stats = chains.draws()
+        divergences = int(np.asarray(stats["diverging"]).sum())
+    while divergences == 0 and flat.shape[1] < config.max_draws:
+        r_hat, ess = max_r_hat(flat), min_ess(flat)
+        if not ((1.01 < r_hat <= 1.05) or (r_hat <= 1.01 and ess < config.min_ess)):
+            break
+        more = min(config.num_samples, config.max_draws - flat.shape[1])
+        chains.advance(more, progress)
+        flat, stats = chains.draws()
+        divergences = int(np.asarray(stats["diverging"]).sum())
+        actions.append(
+            f"R-hat {r_hat:.3f}, bulk ESS {ess:.0f}: chains extended by {more} draws to "
+            f"{flat.shape[1]} per chain"
+        )
+    return flat, stats, actions
 
 
 def sample(
@@ -537,7 +629,9 @@ def sample(
     seconds["optimize"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    flat, stats = run_chains(fns, inputs, z_best, factor, inits, key_nuts, config, progress)
+    flat, stats, actions = _adaptive_chains(
+        fns, inputs, z_best, factor, inits, key_nuts, config, progress
+    )
     seconds["sampling"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -565,6 +659,7 @@ def sample(
         hessian=hess,
         notes=notes,
         unconstrained=flat,
+        actions=actions,
     )
 
 

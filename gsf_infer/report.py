@@ -207,6 +207,24 @@ def report_blocks(
         )
         if problems:
             blocks.append(Block("ul", text=f"Problems{label}:", items=tuple(problems)))
+    actions = [
+        f"{model}: {action}"
+        for model, items in (summary.get("automatic_actions") or {}).items()
+        for action in items
+    ]
+    if actions:
+        blocks.append(Block("ul", text="What the sampler did by itself:", items=tuple(actions)))
+    weak = [
+        f"{label}: {sentence}"
+        for key, label in (("weak_directions", "model"),
+                           ("weak_directions_deviation", "deviation model"))
+        for sentence in (summary.get("identification") or {}).get(key, [])
+    ]
+    if weak:
+        blocks.append(Block(
+            "ul", text="Directions the data barely curve at the optimum (the prior decides them):",
+            items=tuple(weak),
+        ))
 
     # parameters
     blocks.append(Block("h2", "Parameters"))

@@ -296,6 +296,7 @@ class Sampler:
             "chain_starts": result.chain_starts,
             "optima_potential": [o.potential for o in result.optima[:10]],
             "notes": result.notes,
+            "actions": result.actions,
         }
         extra = dict(info)
         extra["deviations"] = list(self.deviations) if model == "deviation" else []
@@ -449,6 +450,7 @@ def fit(
     deviation_dt = None
     deviation_curvature: list[dict[str, Any]] = []
     dev_seconds: dict[str, float] = {}
+    dev_actions: list[str] = []
     if settings.model == "chinchilla" or not identification.invariant_testable:
         missing = list(identification.missing) or ["loss records (chinchilla fits loss only)"]
         invariant = untestable(missing, inv_settings)
@@ -464,6 +466,7 @@ def fit(
         deviation_dt, deviation_curvature = dev.dt, dev.curvature
         if dev is not main:
             dev_seconds = dev.info["seconds"]
+            dev_actions = dev.info["actions"]
         dev_problems = convergence_problems(diagnostics(dev.dt))
         draws_ = flat_draws(dev.dt["posterior"], VERDICT_VARIABLES)
         invariant = verdict(draws_, inv_settings, dev_problems)
@@ -549,6 +552,10 @@ def fit(
             settings.model: {k: round(v, 2) for k, v in main.info["seconds"].items()},
             **({"deviation": {k: round(v, 2) for k, v in dev_seconds.items()}}
                if dev_seconds else {}),
+        },
+        "automatic_actions": {
+            settings.model: list(main.info["actions"]),
+            **({"deviation": list(dev_actions)} if dev_seconds else {}),
         },
         "identification": {
             "weak_directions": soft_directions(main.curvature),
