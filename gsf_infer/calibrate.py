@@ -32,7 +32,9 @@ Choices, and why:
   quantization; counted as ``out_of_domain``) are part of the prior, and SBC stays exact there.
 - *One compilation.* The data enter every compiled program as arguments
   (:func:`gsf_infer.inference.sample`), so the optimiser's gradient and the NUTS program are
-  compiled once for all simulations; each fit is the tool's own sampler, step for step.
+  compiled once for all simulations; each fit is the tool's own sampler, step for step,
+  without its automatic reruns and extensions (every simulation costs the same, and flags
+  say where a fit would have needed them).
 - *Failures are kept.* A fit with divergences, ``R-hat > max_r_hat`` or a bulk ESS of ``a``,
   ``b`` or ``rho`` below the number of ranked draws is *flagged* but still ranked; the test
   is run on all ranked simulations and, separately, on the unflagged ones (conditioning on
@@ -283,7 +285,7 @@ class _Fitter:
             num_chains=s.chains, num_warmup=s.warmup, num_samples=s.draws, seed=seed,
             target_accept_prob=s.target_accept_prob, max_tree_depth=s.max_tree_depth,
             num_starts=s.num_starts, prior_draws=s.prior_draws, overdispersion=s.overdispersion,
-            max_iter=s.max_iter,
+            max_iter=s.max_iter, adaptive=False,
         )
 
     def fit(self, ys: dict[str, Any], seed: int) -> dict[str, Any]:

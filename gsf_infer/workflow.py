@@ -375,6 +375,7 @@ def fit(
     draws: int = 1000,
     seed: int = 0,
     target_accept: float = 0.9,
+    max_draws: int = 3000,
     ci_prob: float = 0.94,
     rope: float = 0.1,
     check_invariant: bool = True,
@@ -423,7 +424,7 @@ def fit(
     priors = load_priors(priors_path)
     config = SamplerConfig(
         num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
-        target_accept_prob=target_accept,
+        target_accept_prob=target_accept, max_draws=max(int(max_draws), draws),
     )
     identification = identify(fit_records)
     tic = time.perf_counter()
