@@ -151,6 +151,15 @@ def write_text(text: str, path: str | Path, *, force: bool = False) -> Path:
     return path
 
 
+def safe_name(name: str) -> str:
+    """A folder name for a run or group name: characters other than letters, digits, ``.``,
+    ``-`` and ``_`` become ``_`` (and an empty or dot-only name becomes ``_``)."""
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(name))
+    return cleaned if cleaned.strip(".") else "_"
+
+
 def write_json(obj: Any, path: str | Path, *, force: bool = False) -> Path:
     """Write JSON atomically, with NaN and infinities written as ``null``."""
     return write_text(json.dumps(_json_safe(obj), indent=2) + "\n", path, force=force)

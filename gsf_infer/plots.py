@@ -494,6 +494,47 @@ def plot_loo_pits(dt: xr.DataTree):
     return _figure(pc)
 
 
+def plot_by(table, by: str):
+    """Each subset's exponents with their HDIs (``fit --by``), against model size if known.
+
+    ``table`` is the combined ``summary.csv`` (:func:`gsf_infer.workflow.by_row`). One panel
+    per exponent that some subset estimates; ``None`` when none does.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in ("chi", "alpha", "rho", "a", "b")
+             if f"{n}_mean" in table and table[f"{n}_mean"].notna().any()]
+    if not names:
+        return None
+    sizes = table["params"] if "params" in table else None
+    use_size = sizes is not None and sizes.notna().all() and sizes.nunique() > 1
+    x = sizes.to_numpy(float) if use_size else np.arange(len(table), dtype=float)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+    converged = table["converged"].fillna(False).astype(bool).to_numpy()
+    for ax, name in zip(axes[0], names, strict=True):
+        mean = table[f"{name}_mean"].to_numpy(float)
+        low, high = table[f"{name}_hdi_low"].to_numpy(float), table[f"{name}_hdi_high"].to_numpy(float)
+        for ok, color, label in ((True, "tab:blue", "converged"), (False, "tab:red", "not converged")):
+            sel = converged == ok
+            if sel.any():
+                ax.errorbar(x[sel], mean[sel], yerr=[mean[sel] - low[sel], high[sel] - mean[sel]],
+                            fmt="o", color=color, ms=4, capsize=2, label=label)
+        if use_size:
+            ax.set_xscale("log")
+            ax.set_xlabel("parameters")
+        else:
+            ax.set_xticks(x)
+            ax.set_xticklabels(table[by].astype(str), rotation=90, fontsize=6)
+        ax.set_ylabel(name)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"one fit per {by}: posterior mean and HDI", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- writing
 
 

@@ -48,6 +48,8 @@ class FitResult:
         Held-out rows with their predictive intervals.
     warnings : list of str
         Everything the user must hear (non-convergence, boundaries, …).
+    records_params : float or None
+        Geometric mean of the records' parameter counts (for tables over model size).
     """
 
     dt: Any
@@ -60,6 +62,7 @@ class FitResult:
     deviation_curvature: list[dict[str, Any]] = field(default_factory=list)
     holdout: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    records_params: float | None = None
 
 
 def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records | None]:
@@ -411,7 +414,7 @@ def fit(
 
     _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=rope,
                    target_accept=target_accept)
-    records = read_records(data_path)
+    records = data_path if isinstance(data_path, Records) else read_records(data_path)
     fit_records, held = split_holdout(records, holdout)
     settings = ModelSettings(
         model=model,
@@ -518,8 +521,8 @@ def fit(
     summary = {
         "version": __version__,
         "data": {
-            "path": str(data_path),
-            "sha256": records.sha256 or _sha256(str(data_path)),
+            "path": str(records.path),
+            "sha256": records.sha256 or _sha256(str(records.path)),
             "records": {k: int(v) for k, v in fit_records.counts().items()},
         },
         "model": {
@@ -565,7 +568,9 @@ def fit(
     }
     if holdout_summary is not None:
         summary["holdout"] = holdout_summary
+    params = fit_records.table["params"].dropna() if "params" in fit_records.table else []
     return FitResult(
+        records_params=float(np.exp(np.mean(np.log(params)))) if len(params) else None,
         dt=dt,
         summary=summary,
         diagnostics=diag,
@@ -577,6 +582,53 @@ def fit(
         holdout=holdout_table,
         warnings=warnings,
     )
+
+
+#: Columns of the combined table of ``fit --by``.
+BY_COLUMNS = ("a", "b", "rho", "chi", "gamma", "rho_over_b", "E", "alpha")
+
+
+def subsets(records: Records, by: str) -> list[tuple[str, Records]]:
+    """The records split by ``run`` or ``group``, in the order they first appear.
+
+    Raises
+    ------
+    InputError
+        If ``by`` is neither ``run`` nor ``group``.
+    """
+    if by not in ("run", "group"):
+        raise InputError(Problem("gsf-infer", "--by must be run or group", value=by))
+    table = records.table
+    out = []
+    for name in pd.unique(table[by].astype(str)):
+        part = table[table[by].astype(str) == name].reset_index(drop=True)
+        out.append((str(name), replace(records, table=part)))
+    return out
+
+
+def by_row(name: str, by: str, result: FitResult | None, seconds: float, error: str = "") -> dict:
+    """One row of the combined ``summary.csv`` of ``fit --by``."""
+    row: dict[str, Any] = {by: name}
+    if result is not None:
+        params = result.summary["parameters"]
+        table = result.summary["data"]["records"]
+        row["records"] = int(sum(table.values()))
+        for col in BY_COLUMNS:
+            entry = params.get(col)
+            for key in ("mean", "hdi_low", "hdi_high"):
+                row[f"{col}_{key}"] = None if entry is None else entry[key]
+        diag = result.summary["diagnostics"]
+        row.update(converged=diag["converged"], divergences=diag["divergences"],
+                   max_r_hat=diag["max_r_hat"], min_ess_bulk=diag["min_ess_bulk"],
+                   verdict=result.summary["invariant"]["status"],
+                   actions="; ".join(a for acts in result.summary["automatic_actions"].values()
+                                     for a in acts))
+        sizes = result.records_params
+        row["params"] = sizes
+    else:
+        row.update(converged=False, error=error)
+    row["seconds"] = round(seconds, 2)
+    return row
 
 
 def _check_numbers(**values: float) -> None:

@@ -42,6 +42,7 @@ def fit(
     draws: int = typer.Option(1000, "--draws", help="Kept draws per chain."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     target_accept: float = typer.Option(0.9, "--target-accept", help="NUTS target acceptance probability, in (0, 1): raise it (0.95, 0.99) when the fit reports divergent transitions; smaller steps, longer trees, slower sampling. The chinchilla model uses at least 0.95."),
+    by: str = typer.Option(None, "--by", help="Fit each run (or group) alone: one result folder per subset inside --out, a combined summary.csv with one row per subset (exponents with their HDIs, convergence, wall time), a figure of the exponents across subsets (against model size where params is given) and a count of converged fits. A subset whose fit fails is reported and the others are kept."),
     max_draws: int = typer.Option(3000, "--max-draws", help="Budget of draws per chain when the fit extends its chains by itself (R-hat in (1.01, 1.05] or bulk ESS under 400, no divergences: the chains go on from where they stopped, same adaptation). Divergences rerun the chains once at target acceptance 0.97. Every such action is printed and recorded in summary.json."),
     ci_prob: float = typer.Option(0.94, "--ci-prob", help="Probability of the highest-density intervals."),
     rope: float = typer.Option(0.1, "--rope", help="Region of practical equivalence for the invariant: |delta/rho| <= ROPE."),
@@ -61,8 +62,7 @@ def fit(
     from gsf_infer.workflow import fit as run_fit
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = run_fit(
-        data,
+    options = dict(
         model=model,
         g=g,
         tier=tier,
@@ -82,6 +82,10 @@ def fit(
         progress=progress_bars() if interactive(quiet) else None,
         command=command,
     )
+    if by is not None:
+        fit_each(data, by, out, force, quiet, options)
+        return
+    result = run_fit(data, **options)
     extras_failed = []
     artifacts.write_fit(result, out, force=force, extra=report_extra(result, data, extras_failed))
     if not quiet:
@@ -93,6 +97,47 @@ def fit(
         typer.echo(f"warning: {failure}", err=True)
     if strict and not result.diagnostics["converged"]:
         raise NotConvergedError("the sampler did not converge (--strict): see the warnings above")
+
+
+def fit_each(data: Path, by: str, out: Path, force: bool, quiet: bool, options: dict) -> None:
+    """``fit --by``: one fit per run or group, each written to its own folder, then a table."""
+    import time
+
+    import pandas as pd
+
+    from gsf_infer import artifacts
+    from gsf_infer.errors import GsfInferError
+    from gsf_infer.plots import plot_by
+    from gsf_infer.records import read_records
+    from gsf_infer.workflow import by_row, subsets
+    from gsf_infer.workflow import fit as run_fit
+
+    parts = subsets(read_records(data), by)
+    rows = []
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (name, records) in enumerate(parts, start=1):
+        folder = out / artifacts.safe_name(name)
+        tic = time.perf_counter()
+        try:
+            result = run_fit(records, **options)
+            failures: list[str] = []
+            artifacts.write_fit(result, folder, force=force,
+                                extra=report_extra(result, data, failures))
+            rows.append(by_row(name, by, result, time.perf_counter() - tic))
+            status = "converged" if result.diagnostics["converged"] else "NOT CONVERGED"
+        except GsfInferError as err:  # one bad subset must not cost the others
+            rows.append(by_row(name, by, None, time.perf_counter() - tic, error=str(err)))
+            status = f"failed: {err}"
+        if not quiet:
+            typer.echo(f"[{i}/{len(parts)}] {by} {name}: {status} "
+                       f"({time.perf_counter() - tic:.0f} s)", err=True)
+    table = pd.DataFrame(rows)
+    artifacts.write_text(table.to_csv(index=False), out / "summary.csv", force=True)
+    figure = plot_by(table, by)
+    if figure is not None:
+        artifacts.write_figure(figure, out / f"by_{by}.png", force=True)
+    converged = int(table["converged"].fillna(False).astype(bool).sum())
+    typer.echo(f"{converged} of {len(table)} fits converged; table in {out}/summary.csv")
 
 
 def progress_bars():
