@@ -356,10 +356,10 @@ def soft_directions(curvature: list[dict[str, Any]], threshold: float = 0.2) -> 
     for c in curvature:
         if c["likelihood_share"] < threshold and c["loadings"]:
             names = ", ".join(f"{n} ({w:+.2f})" for n, w in c["loadings"])
-            lines.append(
-                f"{c['likelihood_share']:.0%} of the curvature from the data along {names}: "
-                "the prior decides it"
-            )
+            share = c["likelihood_share"]
+            how = (f"{share:.0%} of the curvature from the data" if share >= 0 else
+                   f"no curvature from the data (likelihood share {share:.0%})")
+            lines.append(f"{how} along {names}: the prior decides it")
     return lines
 
 
@@ -582,6 +582,46 @@ def fit(
         holdout=holdout_table,
         warnings=warnings,
     )
+
+
+def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
+    """The directions at the default ``gsf`` model's optimum that the data barely curve.
+
+    Multi-start optimisation as in :func:`gsf_infer.inference.sample`, then the likelihood's
+    share of the curvature along each principal direction of the Hessian
+    (:func:`gsf_infer.inference.curvature_shares`); no sampling.
+    """
+    import jax
+
+    from gsf_infer.inference import (
+        SamplerConfig,
+        curvature_shares,
+        draw_prior,
+        find_optima,
+        hessian,
+        value_and_grad_of,
+    )
+    from gsf_infer.model import ModelSettings
+    from gsf_infer.priors import load_priors
+
+    sampler = Sampler(records, ModelSettings(likelihood=resolve_likelihood(None, records)),
+                      load_priors(None))
+    fns, inputs = sampler.fns, dict(sampler.built.inputs)
+    config = SamplerConfig()
+    prior, _ = draw_prior(fns, inputs, jax.random.key(0), config.prior_draws)
+    z_prior = np.asarray(jax.vmap(fns.unconstrain)({n: prior[n] for n in fns.supports}))
+    median = np.median(z_prior, axis=0)
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(z_prior), size=config.num_starts - 1, replace=False)
+    starts = np.vstack([median[None], median + 0.5 * (z_prior[picks] - median)])
+    compiled = value_and_grad_of(fns)
+    optima = find_optima(lambda z: compiled(z, inputs), starts)
+    if not optima:
+        return ["the posterior density is not finite at any start: nothing to analyse"]
+    hess = hessian(lambda z: compiled(z, inputs), optima[0].z)
+    shares = curvature_shares(fns, inputs, optima[0].z, hess)
+    shares = [c for c in shares if not any(n.startswith("deviation_z") for n, _ in c["loadings"])]
+    return soft_directions(shares, threshold)
 
 
 #: Columns of the combined table of ``fit --by``.
