@@ -397,24 +397,22 @@ def _identification(dt: xr.DataTree):
     return identify_kinds(kinds, loss_sizes=loss_sizes, target_power=target)
 
 
-def _columns(post: xr.Dataset, names: tuple[str, ...]) -> dict[str, tuple[np.ndarray, str | None]]:
+def _columns(post: xr.Dataset, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Flatten draws of each variable and coordinate, labelled ``name`` or ``name[coord]``."""
-    out: dict[str, tuple[np.ndarray, str | None]] = {}
+    out: dict[str, np.ndarray] = {}
     for name in names:
         if name not in post.data_vars:
             continue
         var = post[name]
         extra = [d for d in var.dims if d not in ("chain", "draw")]
         if not extra:
-            out[name] = (np.asarray(var.values, dtype=float).ravel(), None)
+            out[name] = np.asarray(var.values, dtype=float).ravel()
             continue
         stacked = var.stack(_cell=extra)
         for i in range(stacked.sizes["_cell"]):
             cell = stacked.isel(_cell=i)
             coords = [str(cell.coords[d].values) for d in extra]
-            copy = str(cell.coords["copy"].values) if "copy" in extra else None
-            label = f"{name}[{','.join(coords)}]"
-            out[label] = (np.asarray(cell.values, dtype=float).ravel(), copy)
+            out[f"{name}[{','.join(coords)}]"] = np.asarray(cell.values, dtype=float).ravel()
     return out
 
 
@@ -427,21 +425,18 @@ def ridges(dt: xr.DataTree, threshold: float = 0.9) -> list[tuple[str, str, floa
 
     cols = _columns(dt["posterior"].to_dataset(), RIDGE_BASIS)
     usable = {
-        label: (values, copy)
-        for label, (values, copy) in cols.items()
+        label: values
+        for label, values in cols.items()
         if np.all(np.isfinite(values)) and np.ptp(values) > 0
     }
     labels = list(usable)
     if len(labels) < 2:
         return []
-    ranks = np.array([rankdata(usable[label][0]) for label in labels])
+    ranks = np.array([rankdata(usable[label]) for label in labels])
     corr = np.corrcoef(ranks)
     out = []
     for i in range(len(labels)):
         for j in range(i + 1, len(labels)):
-            ci, cj = usable[labels[i]][1], usable[labels[j]][1]
-            if ci is not None and cj is not None and ci != cj:
-                continue
             r = float(corr[i, j])
             if abs(r) >= threshold:
                 out.append((labels[i], labels[j], r))

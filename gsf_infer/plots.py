@@ -84,7 +84,7 @@ CAPTIONS = {
         "Rank plots: the ECDF of each chain's ranks minus uniform with a simultaneous band; "
         "chains that explore the same distribution stay inside it."
     ),
-    "pair": "Pairwise posterior of a, b and rho{copy}: ridges show as thin diagonal clouds.",
+    "pair": "Pairwise posterior of a, b and rho: ridges show as thin diagonal clouds.",
     "invariant_delta": (
         "The invariant check: posterior of delta/rho = (chi + gamma - rho)/rho from the "
         "deviation model (gsf plus the ways the invariant can break), with the region of practical "
@@ -101,8 +101,7 @@ def caption(stem: str, invariant: dict[str, Any] | None = None, ci_prob: float =
         text = CAPTIONS["ppc"].format(var=var)
         return text + CAPTIONS.get(stem, "")
     if stem.startswith("pair"):
-        copy = stem.split("_", 4)[4] if stem.count("_") >= 4 else ""
-        return CAPTIONS["pair"].format(copy=f" (the {copy} copy of the free model)" if copy else "")
+        return CAPTIONS["pair"]
     if stem == "invariant_delta":
         rope = (invariant or {}).get("rope", 0.1)
         return CAPTIONS["invariant_delta"].format(rope=rope, ci=ci_prob)
@@ -113,14 +112,8 @@ def caption(stem: str, invariant: dict[str, Any] | None = None, ci_prob: float =
 
 
 def _posterior_for(dt: xr.DataTree, kind: str) -> xr.Dataset | None:
-    """Select the posterior a kind's predictions use (its copy in the ``free`` model)."""
-    post = dt["posterior"].to_dataset()
-    if "copy" in post.dims:
-        copies = [str(c) for c in post.coords["copy"].values]
-        if kind not in copies:
-            return None
-        post = post.sel(copy=kind)
-    return post
+    """The posterior a kind's predictions use (every kind shares the model's parameters)."""
+    return dt["posterior"].to_dataset()
 
 
 def _flat(var: xr.DataArray, group: str | None) -> np.ndarray:
@@ -140,7 +133,7 @@ def frontier_draws(
     dt : xarray.DataTree
         The fit.
     kind : str
-        Whose parameters (the kind's copy in the ``free`` model).
+        Whose predictions (every kind shares the model's parameters).
     t : numpy.ndarray
         Times (data's units), shape ``(n,)``.
     params : float
@@ -179,7 +172,7 @@ def capacity_times(dt: xr.DataTree, params: float, group: str | None = None) -> 
     """Draw the time (data's units) at which the frontier reaches capacity, ``k_*(t) = K(P)``.
 
     From ``k_*(t) = k_star (t/t_ref)^(rho/b)``: ``t = t_ref (K(P)/k_star)^(b/rho)``, with the
-    ``loss`` parameters (its copy in the ``free`` model). ``None`` without frontier or capacity.
+    model's parameters. ``None`` without frontier or capacity.
     """
     t_ref = float(read_attrs(dt).get("scales", {}).get("t_ref", 1.0))
     out = frontier_draws(dt, "loss", np.array([t_ref]), params, group)
@@ -391,41 +384,20 @@ def plot_trace(dt: xr.DataTree):
 
 
 def plot_ranks(dt: xr.DataTree):
-    """Plot ArviZ's ``plot_rank`` of the exponents (``None`` if there is none).
-
-    For the ``free`` model (one panel per copy and variable) only ``a``, ``b`` and ``rho``.
-    """
-    names = _usable(dt, ("a", "b", "rho") if "copy" in dt["posterior"].dims else TRACE_VARS)
+    """Plot ArviZ's ``plot_rank`` of the exponents (``None`` if there is none)."""
+    names = _usable(dt, TRACE_VARS)
     if not names or dt["posterior"].sizes.get("chain", 1) < 2:
         return None
     return _figure(az.plot_rank(_numpy_posterior(dt, names), var_names=names))
 
 
 def plot_pairs(dt: xr.DataTree) -> dict[str, Any]:
-    """Plot ArviZ's ``plot_pair`` of ``a, b, rho`` (one per copy of the ``free`` model)."""
-    post = dt["posterior"]
-    names = [n for n in ("a", "b", "rho") if n in post.data_vars]
-    if len(names) < 2:
+    """Plot ArviZ's ``plot_pair`` of ``a, b, rho``."""
+    usable = _usable(dt, ("a", "b", "rho"))
+    if len(usable) < 2:
         return {}
-    if "copy" not in post.dims:
-        usable = _usable(dt, tuple(names))
-        if len(usable) < 2:
-            return {}
-        tree = _numpy_posterior(dt, usable)
-        return {"pair_a_b_rho": _figure(az.plot_pair(tree, var_names=usable))}
-    out = {}
-    for copy in [str(c) for c in post.coords["copy"].values]:
-        sub = post.to_dataset()[names].sel(copy=copy)
-        usable = [
-            n
-            for n in names
-            if np.all(np.isfinite(sub[n].values)) and np.ptp(np.asarray(sub[n].values)) > 0
-        ]
-        if len(usable) < 2:
-            continue
-        tree = xr.DataTree.from_dict({"posterior": sub[usable].drop_vars("copy", errors="ignore")})
-        out[f"pair_a_b_rho_{copy}"] = _figure(az.plot_pair(tree, var_names=usable))
-    return out
+    tree = _numpy_posterior(dt, usable)
+    return {"pair_a_b_rho": _figure(az.plot_pair(tree, var_names=usable))}
 
 
 def delta_tree(deviation_posterior: xr.Dataset) -> xr.DataTree | None:
