@@ -489,6 +489,7 @@ def fit(
     if held is not None:
         from gsf_infer.dataset import Scales, build_model_data
         from gsf_infer.datatree import read_attrs
+        from gsf_infer.predict import interval_table, predictive_draws
 
         attrs = read_attrs(dt)
         data_h = build_model_data(

@@ -292,17 +292,6 @@ def _posterior(spec: FakeSpec, rng: np.random.Generator, sd: float, prior: bool)
 
 # ---------------------------------------------------------------------------- builder
 
-#: The observed column of each kind in a records table.
-OBSERVED = {
-    "loss": "loss",
-    "quantization": "delta_loss",
-    "pruning": "delta_loss",
-    "density": "density",
-    "spectrum": "eigenvalue",
-    "modes": "learned_fraction",
-    "data_scaling": "loss",
-}
-
 
 def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: Any) -> xr.DataTree:
     """A DataTree with the layout of a fit (see the module docstring).
@@ -317,6 +306,7 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
     from gsf_infer.dataset import Scales, build_model_data
     from gsf_infer.datatree import build_datatree
     from gsf_infer.records import records_from_frame
+    from gsf_infer.schema import KIND_SPECS
 
     spec = replace(spec or FakeSpec(), **changes)
     if spec.model not in ("gsf", "deviation"):
@@ -335,7 +325,7 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
         predictive[kind], loglik[kind] = pred, ll
         prior_predictive[kind] = rec["mean"] + 1.0 * rng.standard_normal((1, 2 * spec.draws, n))
         table = pd.DataFrame({"kind": kind, "run": rec["run"], "group": "all", **rec["cov"]})
-        table[OBSERVED[kind]] = _natural(kind, z_obs)
+        table[KIND_SPECS[kind].observed] = _natural(kind, z_obs)
         if kind == "spectrum":
             target_mean = -(spec.world.a + centres.get("delta_L", 0.0)) * np.log(rec["cov"]["k"])
             z_t = target_mean + SIGMA * rng.standard_normal(n) + spec.bias
