@@ -32,7 +32,7 @@ from gsf_infer.model import (  # noqa: E402
     with_deviations,
 )
 from gsf_infer.records import Records  # noqa: E402
-from gsf_infer.schema import KIND_SPECS  # noqa: E402
+from gsf_infer.schema import KIND_FORMATS  # noqa: E402
 
 #: Columns written by :func:`predict_records` after the records' own columns.
 PREDICTION_COLUMNS = ("mean", "median", "hdi_low", "hdi_high", "covered")
@@ -122,7 +122,6 @@ def _expected_draws(
         return expected(kind, p, xx, settings, n_groups)[kind]
 
     return jax.vmap(one)(params)
-    return out
 
 
 def predictive_draws(
@@ -224,7 +223,7 @@ def unsupported_kinds(records: Records, attrs: dict[str, Any]) -> list[str]:
     """Kinds in ``records`` the fitted model cannot predict (not fitted, or chinchilla)."""
     fitted = set(attrs.get("kinds", []))
     model = attrs["model_settings"]["model"]
-    present = [k for k in KIND_SPECS if k in set(records.table["kind"])]
+    present = [k for k in KIND_FORMATS if k in set(records.table["kind"])]
     if model == "chinchilla":
         return [k for k in present if k != "loss"]
     return [k for k in present if k not in fitted]
