@@ -84,7 +84,7 @@ def test_summary_json_has_exactly_its_keys(small):
     s = small["result"].summary
     assert set(s) == {
         "version", "data", "model", "sampler", "parameters", "diagnostics", "invariant",
-        "timings", "identification",
+        "timings", "identification", "automatic_actions",
     }
     assert set(s["data"]) == {"path", "sha256", "records"}
     assert set(s["model"]) == {"name", "g", "tier", "likelihood"}
@@ -95,6 +95,7 @@ def test_summary_json_has_exactly_its_keys(small):
         "delta_over_rho", "deviations", "prior_sensitivity",
     }
     assert set(s["timings"]) == {"gsf", "deviation"}
+    assert set(s["automatic_actions"]) == {"gsf", "deviation"}
     assert set(s["identification"]) == {"weak_directions", "weak_directions_deviation"}
     for name in ("a", "b", "rho", "chi", "gamma", "rho_over_b", "m", "n"):
         assert set(s["parameters"][name]) == {
