@@ -1,10 +1,11 @@
 """Validated records turned into the standardized arrays the models consume.
 
-Units of ``t``, ``params``, ``compute`` and ``samples`` are arbitrary (SPEC §1): every one is
-divided by a reference value taken from the data (geometric means), so that rescaling a unit
-moves only reference values and amplitudes, never exponents — the posterior of the exponents is
-invariant to units by construction. The references are kept (:class:`Scales`) so that
-:func:`gsf_infer.predict` can standardize new records the same way.
+Units of ``t``, ``params``, ``compute`` and ``samples`` are arbitrary (rescaling ``t -> s t``
+changes only the amplitude of ``g``, never an exponent; ``docs/theory.md``): every one is divided by
+a reference value taken from the data (geometric means), so that rescaling a unit moves only
+reference values and amplitudes, never exponents — the posterior of the exponents is invariant to
+units by construction. The references are kept (:class:`Scales`) so that :func:`gsf_infer.predict`
+can standardize new records the same way.
 
 Imports NumPy and pandas only (no JAX): the arrays are handed to the model as they are.
 """
@@ -19,7 +20,7 @@ import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
 from gsf_infer.records import Records
-from gsf_infer.schema import KIND_SPECS, KINDS
+from gsf_infer.schema import KIND_FORMATS, KINDS
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def build_model_data(
         sub = table[table["kind"] == kind]
         if sub.empty:
             continue
-        spec = KIND_SPECS[kind]
+        spec = KIND_FORMATS[kind]
         y = sub[spec.observed].to_numpy(dtype=float)
         stderr = np.nan_to_num(sub["stderr"].to_numpy(dtype=float), nan=0.0)
         x: dict[str, np.ndarray] = {}

@@ -25,7 +25,7 @@ import arviz as az  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from gsf_infer.dataset import ModelData  # noqa: E402
-from gsf_infer.schema import KIND_SPECS  # noqa: E402
+from gsf_infer.schema import KIND_FORMATS  # noqa: E402
 
 #: Per kind, the constant-data columns written (in the data's own units).
 CONSTANT_COLUMNS = ("t", "params", "compute", "bits", "sparsity", "k", "samples", "stderr")
@@ -224,4 +224,4 @@ def observed_kinds(dt: xr.DataTree) -> list[str]:
     if "observed_data" not in dt.children:
         return []
     present = set(dt["observed_data"].data_vars)
-    return [k for k in KIND_SPECS if k in present]
+    return [k for k in KIND_FORMATS if k in present]

@@ -138,7 +138,7 @@ class Records:
         ValueError
             If ``kind`` is not a known kind.
         """
-        if kind not in schema.KIND_SPECS:
+        if kind not in schema.KIND_FORMATS:
             raise ValueError(f"unknown kind {kind!r}; known kinds: {', '.join(schema.KINDS)}")
         return self.table[self.table["kind"] == kind]
 

@@ -1,4 +1,4 @@
-"""The data format of SPEC §3 as constants: kinds, columns, aliases and per-kind requirements.
+"""The record format as constants: kinds, columns, aliases and per-kind requirements.
 
 This module is the single source of truth for the table format; the reader, the simulators, the
 adapters and the docs take their column names from here. It imports nothing but the standard
@@ -74,7 +74,7 @@ POSITIVE_COLUMNS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class KindSpec:
+class KindFormat:
     """What a record kind needs.
 
     Parameters
@@ -98,18 +98,25 @@ class KindSpec:
     min_records: int = 3
 
 
-KIND_SPECS: dict[str, KindSpec] = {
-    "loss": KindSpec("loss", ("t", "loss"), ("params", "stderr"), "loss"),
-    "quantization": KindSpec(
+#: The format of each record kind: its required and optional columns and its observed value.
+KIND_FORMATS: dict[str, KindFormat] = {
+    "loss": KindFormat("loss", ("t", "loss"), ("params", "stderr"), "loss"),
+    "quantization": KindFormat(
         "quantization", ("t", "delta_loss"), ("bits", "params", "stderr"), "delta_loss"
     ),
-    "pruning": KindSpec(
+    "pruning": KindFormat(
         "pruning", ("t", "sparsity", "delta_loss"), ("params", "stderr"), "delta_loss"
     ),
-    "density": KindSpec("density", ("compute", "params", "density"), ("date", "stderr"), "density"),
-    "spectrum": KindSpec("spectrum", ("k", "eigenvalue"), ("target_power", "stderr"), "eigenvalue"),
-    "modes": KindSpec("modes", ("k", "t", "learned_fraction"), ("params", "stderr"), "learned_fraction"),
-    "data_scaling": KindSpec("data_scaling", ("samples", "loss"), ("stderr",), "loss"),
+    "density": KindFormat(
+        "density", ("compute", "params", "density"), ("date", "stderr"), "density"
+    ),
+    "spectrum": KindFormat(
+        "spectrum", ("k", "eigenvalue"), ("target_power", "stderr"), "eigenvalue"
+    ),
+    "modes": KindFormat(
+        "modes", ("k", "t", "learned_fraction"), ("params", "stderr"), "learned_fraction"
+    ),
+    "data_scaling": KindFormat("data_scaling", ("samples", "loss"), ("stderr",), "loss"),
 }
 
 #: Fewest records per (group, run) for kinds whose every run is fitted as its own curve

@@ -306,7 +306,7 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
     from gsf_infer.dataset import Scales, build_model_data
     from gsf_infer.datatree import build_datatree
     from gsf_infer.records import records_from_frame
-    from gsf_infer.schema import KIND_SPECS
+    from gsf_infer.schema import KIND_FORMATS
 
     spec = replace(spec or FakeSpec(), **changes)
     if spec.model not in ("gsf", "deviation"):
@@ -325,7 +325,7 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
         predictive[kind], loglik[kind] = pred, ll
         prior_predictive[kind] = rec["mean"] + 1.0 * rng.standard_normal((1, 2 * spec.draws, n))
         table = pd.DataFrame({"kind": kind, "run": rec["run"], "group": "all", **rec["cov"]})
-        table[KIND_SPECS[kind].observed] = _natural(kind, z_obs)
+        table[KIND_FORMATS[kind].observed] = _natural(kind, z_obs)
         if kind == "spectrum":
             target_mean = -(spec.world.a + centres.get("delta_L", 0.0)) * np.log(rec["cov"]["k"])
             z_t = target_mean + SIGMA * rng.standard_normal(n) + spec.bias

@@ -383,7 +383,7 @@ def test_negative_stderr(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", schema.KINDS)
 def test_missing_value_a_kind_needs(tmp_path: Path, kind: str) -> None:
     frame = pd.read_csv(DATA / "all_kinds.csv", dtype=str, keep_default_na=False)
-    spec = schema.KIND_SPECS[kind]
+    spec = schema.KIND_FORMATS[kind]
     for column in spec.required:
         broken = frame.copy()
         kept = (broken["kind"] == kind) & (broken["t"] != "0") & (broken["sparsity"] != "0")
@@ -563,7 +563,7 @@ def test_readme_documents_the_whole_format() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     for name in [*schema.COLUMNS, *schema.KINDS, *schema.ALIASES]:
         assert f"`{name}`" in readme, name
-    for kind, spec in schema.KIND_SPECS.items():
+    for kind, spec in schema.KIND_FORMATS.items():
         row = " | ".join(
             [
                 f"| `{kind}`",

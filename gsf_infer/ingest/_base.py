@@ -1,13 +1,13 @@
 """Shared machinery of the published-table adapters: descriptions, raw readers, final checks.
 
-Every adapter module describes one table family with an :class:`Adapter` (origin, licence,
-citation, options, which raw files it reads) and a ``convert`` function turning the raw files into
-a :class:`Converted` table in the record format of SPEC §3 plus a plain-words account of what was
-done. The helpers here read raw CSV / JSON Lines files keeping each row's physical line number (so
-a problem in a raw file is reported at its line), convert raw columns to numbers collecting every
-bad cell, and check the finished table against :mod:`gsf_infer.schema` before it leaves the
-adapter. Imports pandas and NumPy (callers import this package lazily) and nothing else of the tool
-but :mod:`gsf_infer.schema` and :mod:`gsf_infer.errors`.
+Every adapter module describes one table family with an :class:`Adapter` (origin, licence, citation,
+options, which raw files it reads) and a ``convert`` function turning the raw files into a
+:class:`Converted` table in the record format of :mod:`gsf_infer.schema` plus a plain-words account
+of what was done. The helpers here read raw CSV / JSON Lines files keeping each row's physical line
+number (so a problem in a raw file is reported at its line), convert raw columns to numbers
+collecting every bad cell, and check the finished table against :mod:`gsf_infer.schema` before it
+leaves the adapter. Imports pandas and NumPy (callers import this package lazily) and nothing else
+of the tool but :mod:`gsf_infer.schema` and :mod:`gsf_infer.errors`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 
 from gsf_infer import schema
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.schema import ALIASES, COLUMNS, KIND_SPECS, NUMERIC_COLUMNS, POSITIVE_COLUMNS
+from gsf_infer.schema import ALIASES, COLUMNS, KIND_FORMATS, NUMERIC_COLUMNS, POSITIVE_COLUMNS
 
 #: Internal bookkeeping columns: raw file and physical line of each row (dropped by finalize).
 FILE_COL = "_raw_file"
@@ -58,8 +58,8 @@ class Converted:
     Parameters
     ----------
     frame : pandas.DataFrame
-        Records in the SPEC §3 format (canonical columns, then metadata columns), still carrying
-        the bookkeeping columns :data:`FILE_COL` and :data:`LINE_COL`.
+        Records in the format of :mod:`gsf_infer.schema` (canonical columns, then metadata columns),
+        still carrying the bookkeeping columns :data:`FILE_COL` and :data:`LINE_COL`.
     notes : list of str
         What was done, in words (recomputations, renames, dropped columns), for the provenance.
     counts : dict of str to int
@@ -338,10 +338,10 @@ def finalize(frame: pd.DataFrame, kinds: Sequence[str] | None = None) -> pd.Data
 
     kinds_present = list(dict.fromkeys(frame["kind"])) if "kind" in frame.columns else []
     for kind in kinds_present:
-        if kind not in KIND_SPECS or (kinds is not None and kind not in kinds):
+        if kind not in KIND_FORMATS or (kinds is not None and kind not in kinds):
             raise AssertionError(f"adapter bug: unexpected kind {kind!r}")
         rows = np.flatnonzero((frame["kind"] == kind).to_numpy())
-        for col in KIND_SPECS[kind].required:
+        for col in KIND_FORMATS[kind].required:
             if col not in frame.columns:
                 raise AssertionError(f"adapter bug: kind {kind} without column {col}")
             vals = frame[col].to_numpy(dtype=float)[rows]
@@ -389,7 +389,7 @@ def _too_few(out: pd.DataFrame, frame: pd.DataFrame) -> list[Problem]:
     keys = ["kind"] + [c for c in ("group", "run") if c in out.columns]
     run_size = out.groupby(keys, sort=False)["kind"].transform("size").to_numpy()
     kind_size = out.groupby("kind", sort=False)["kind"].transform("size").to_numpy()
-    need_kind_of = out["kind"].map(lambda k: KIND_SPECS[k].min_records).to_numpy()
+    need_kind_of = out["kind"].map(lambda k: KIND_FORMATS[k].min_records).to_numpy()
     need_run_of = out["kind"].map(lambda k: per_run.get(k, 0)).to_numpy()
     reported: set[tuple] = set()
     for i in np.flatnonzero((kind_size < need_kind_of) | (run_size < need_run_of)):

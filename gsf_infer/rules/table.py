@@ -57,7 +57,7 @@ KIND_RULES: dict[str, KindRule] = {
     name: KindRule(
         name, spec.required, spec.observed, spec.min_records, schema.MIN_RECORDS_PER_RUN.get(name)
     )
-    for name, spec in schema.KIND_SPECS.items()
+    for name, spec in schema.KIND_FORMATS.items()
 }
 
 
@@ -142,7 +142,7 @@ class Exclusion:
 EXCLUSIONS: tuple[Exclusion, ...] = (
     Exclusion(
         EXCLUDED_T0,
-        frozenset(k for k, s in schema.KIND_SPECS.items() if "t" in s.required + s.optional),
+        frozenset(k for k, s in schema.KIND_FORMATS.items() if "t" in s.required + s.optional),
         "t",
         0.0,
     ),

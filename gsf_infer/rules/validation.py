@@ -289,7 +289,7 @@ def _convert(cells: dict[str, pd.Series], n: int, found: _Found) -> _Converted:
     """Convert kinds, text, numbers and dates; flag what cannot be converted."""
     kinds = np.array([to_text(v) for v in cells["kind"].tolist()], dtype=object)
     kinds = np.array([k.lower() if k is not None else None for k in kinds], dtype=object)
-    valid_kind = np.array([k in schema.KIND_SPECS for k in kinds], dtype=bool)
+    valid_kind = np.array([k in schema.KIND_FORMATS for k in kinds], dtype=bool)
     for row in np.flatnonzero(~valid_kind):
         if kinds[row] is None:
             found.add(row, "kind", "missing kind (one of " + ", ".join(schema.KINDS) + ")")
