@@ -1,4 +1,4 @@
-"""Derived exponents and scales of the theory (SPEC §1), as pure JAX functions.
+"""Derived exponents and scales of the theory [GSF]_, as pure JAX functions.
 
 - ``rho(t)``: the elasticity ratio ``E_t / E_lambda`` of ``g`` at the frontier (constant for
   ``ntk``, ``feature``, ``monomial``; a function of ``t`` for ``logcorr`` and ``ridge``);
@@ -8,6 +8,11 @@
   the regime ``1+b-a <= 0`` in which ``chi + gamma = rho`` does not hold.
 
 Imports only JAX and the sibling forward modules.
+
+References
+----------
+.. [GSF] Yizhou Zhang, "A Generalized Spectral Framework to Explain Neural Scaling and
+   Compression Dynamics".
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ class Exponents(NamedTuple):
     Attributes
     ----------
     rho, chi, gamma, rho_over_b : array
-        As in SPEC §1; ``gamma`` is 0 where ``saturated``.
+        The elasticity ``rho = E_t / E_lambda`` of ``g`` at the frontier, the loss exponent
+        ``chi = (a-1) rho/b``, the quantization exponent ``gamma = (1+b-a) rho/b`` (0 where
+        ``saturated``) and the frontier exponent ``rho/b`` (``k_* ∝ t^(rho/b)``).
     pruning_slope : array
-        ``1 + b - a``: log-log slope of the seed's pruning curve in its power-law regime.
+        ``1 + b - a``: log-log slope of the unweighted pruning sum of [GSF]_ eq. 20 in its
+        power-law regime.
     saturated : array of bool
         ``1 + b - a <= 0``: quantization saturates and the invariant does not hold.
     """
@@ -75,14 +83,14 @@ def exponents(spec: Spectrum, g: GParams, family: Family, t: Array | float = 1.0
 
 
 def k_star(t: Array, spec: Spectrum, g: GParams, family: Family) -> Array:
-    """Frontier mode index ``k_*(t) ∝ t^(rho/b)`` (seed eq. 18)."""
+    """Frontier mode index ``k_*(t) ∝ t^(rho/b)`` ([GSF]_ eq. 18)."""
     return jnp.exp(log_k_star(t, spec, g, family))
 
 
 def critical_pruning_rate(
     t: Array, K: Array, spec: Spectrum, g: GParams, family: Family
 ) -> Array:
-    """Critical pruning rate ``r_*(t) = 1 - k_*(t)/K`` (seed eq. 24), clipped to ``[0, 1]``.
+    """Critical pruning rate ``r_*(t) = 1 - k_*(t)/K`` ([GSF]_ eq. 24), clipped to ``[0, 1]``.
 
     ``0`` means the frontier has reached the capacity: there is no plateau left.
     """
@@ -90,5 +98,5 @@ def critical_pruning_rate(
 
 
 def density_exponents(rho_over_b: Array) -> tuple[Array, Array]:
-    """Exponents of ``delta ∝ C^x P^y`` below capacity: ``(rho/b, -(1 + rho/b))`` (seed §5)."""
+    """Exponents of ``delta ∝ C^x P^y`` below capacity: ``(rho/b, -(1 + rho/b))`` ([GSF]_ §5)."""
     return rho_over_b, -(1.0 + rho_over_b)

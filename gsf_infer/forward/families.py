@@ -1,10 +1,12 @@
-"""The spectral evolution families ``g(lambda, t)`` of SPEC §1, as pure JAX functions.
+"""The spectral evolution families ``g(lambda, t)`` of [GSF]_, as pure JAX functions.
 
 A family maps an eigenvalue ``lambda`` and a training time ``t`` to the learned fraction of the
 mode, ``phi = theta_k / w_k = 1 - exp(-g(lambda, t))``, and to its complement
 ``resid = 1 - phi = exp(-g)``, each computed without cancellation. It also gives the log of
-``g`` (whose partial derivatives in ``log lambda`` and ``log t`` are the elasticities of the
-seed's eq. (4)) and the frontier eigenvalue ``lambda_*(t)`` where ``g = 1``.
+``g``, whose partial derivatives in ``log lambda`` and ``log t`` are the elasticities
+``E_lambda`` and ``E_t`` of [GSF]_ eq. 4 (``rho = E_t / E_lambda > 0``; the paper writes a minus
+sign, ``docs/theory.md`` says why it is dropped), and the frontier eigenvalue ``lambda_*(t)``
+where ``g = 1``.
 
 | family | g(lambda, t) | shape parameters |
 | --- | --- | --- |
@@ -14,8 +16,18 @@ seed's eq. (4)) and the frontier eigenvalue ``lambda_*(t)`` where ``g = 1``.
 | ``logcorr`` | ``c * lambda^m * t^n * log(e + t/tau)`` | ``m, n, tau`` |
 | ``ridge`` | ``phi = lambda/(lambda+kap) * (1 - exp(-(lambda+kap) c t))`` | ``kap`` |
 
-(``ridge`` is gradient flow with weight decay, seed ``001_…``; its ``g = -log(1 - phi)``.)
-Everything here is jit/vmap/grad-safe and imports only JAX.
+(``ridge`` is gradient flow with weight decay [RF]_; its ``g = -log(1 - phi)``. ``feature`` is
+the feature-learning regime of [BP]_, with ``n = max(1, 2/(1+beta))``.) Everything here is
+jit/vmap/grad-safe and imports only JAX.
+
+References
+----------
+.. [GSF] Yizhou Zhang, "A Generalized Spectral Framework to Explain Neural Scaling and
+   Compression Dynamics".
+.. [RF] "Dynamics of neural scaling laws in random feature regression with powerlaw-distributed
+   kernel eigenvalues", arXiv:2602.23039.
+.. [BP] Blake Bordelon and Cengiz Pehlevan, "Feature learning in infinite-width networks beyond
+   the NTK", arXiv:2402.01092.
 """
 
 from __future__ import annotations
@@ -87,7 +99,7 @@ class Family:
         return jnp.asarray(p.m) * one, jnp.asarray(p.n) * one
 
     def log_g(self, log_lam: Array, log_t: Array, p: GParams) -> Array:
-        """``log g(lambda, t)``; its gradients are the log-elasticities of seed eq. (4)."""
+        """``log g(lambda, t)``; its gradients are the log-elasticities of [GSF]_ eq. 4."""
         if self.name == "ridge":
             lam, t = jnp.exp(log_lam), jnp.exp(log_t)
             return jnp.log(-jnp.log(self._ridge_resid(lam, t, p)))
@@ -141,7 +153,7 @@ class Family:
         return -jnp.expm1(-jnp.exp(self.log_g(log_lam, log_t, p)))
 
     def log_lambda_star(self, log_t: Array, p: GParams) -> Array:
-        """``log lambda_*(t)``: the frontier eigenvalue where ``g(lambda_*, t) = 1`` (seed eq. 3).
+        """``log lambda_*(t)``: the frontier eigenvalue where ``g(lambda_*, t) = 1`` ([GSF]_ eq. 3).
 
         For ``ridge`` the frontier stops at the weight-decay scale: modes with
         ``lambda/(lambda + kap) < 1 - 1/e`` never reach ``g = 1``; there the returned value is
@@ -196,13 +208,15 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "ntk": Family("ntk", (), "lazy / kernel regime (seed §1.2)"),
+    "ntk": Family("ntk", (), "lazy / kernel regime ([GSF] Section 1.2)"),
     "feature": Family(
         "feature", ("n",), "Bordelon–Pehlevan feature learning, n = p(beta) = max(1, 2/(1+beta))"
     ),
-    "monomial": Family("monomial", ("m", "n"), "seed eq. (2)"),
-    "logcorr": Family("logcorr", ("m", "n", "tau"), "seed §6 item 3 (logarithmic correction)"),
-    "ridge": Family("ridge", ("kap",), "gradient flow with weight decay (seed 001)"),
+    "monomial": Family("monomial", ("m", "n"), "[GSF] eq. 2"),
+    "logcorr": Family(
+        "logcorr", ("m", "n", "tau"), "[GSF] Section 6 item 3 (logarithmic correction)"
+    ),
+    "ridge": Family("ridge", ("kap",), "[RF], gradient flow with weight decay"),
 }
 
 

@@ -1,22 +1,28 @@
-"""Expected values of every record kind (SPEC §1, "Observables and their laws"), in three tiers.
+"""Expected values of every record kind (the forward laws of [GSF]_), in three tiers.
 
-Notation (SPEC §1): ``lambda_k = Lam k^-b``, target power ``p_k = lambda_k w_k^2 = A k^-a``, so
-``w_k^2 = (A/Lam) k^(b-a)``; a model of capacity ``K`` learns ``theta_k = w_k phi_k(t)`` for
-``k <= K``, with ``phi_k = 1 - exp(-g(lambda_k, t))`` from a family of
-:mod:`gsf_infer.forward.families`.
+Notation (as in ``docs/theory.md``): eigenvalues ``lambda_k = Lam k^-b``, target power
+``p_k = lambda_k w_k^2 = A k^-a``, so ``w_k^2 = (A/Lam) k^(b-a)``; a model of capacity ``K``
+learns ``theta_k = w_k phi_k(t)`` for ``k <= K``, with ``phi_k = 1 - exp(-g(lambda_k, t))`` from
+a family of :mod:`gsf_infer.forward.families`.
 
 Tiers (``tier=``):
 
 - ``"exact"``: the discrete sums up to ``K`` (static bound ``k_max`` required); the reference.
 - ``"continuum"``: exact head + Gauss–Legendre tail in ``log k`` (:mod:`.sums`); cost per
   record independent of ``K``. The default for fitting.
-- ``"asymptotic"``: the seed's hard-frontier approximation — modes below the frontier
-  ``k_*(t)`` fully learned, modes above it not learned at all — which turns every law into the
-  pure power laws of SPEC §1's last column (``L - floor ∝ t^-chi``, ``dL_Q ∝ t^gamma``, pruning
-  slope ``1+b-a`` in ``k_cut``). Fastest; wrong before the asymptote.
+- ``"asymptotic"``: the hard-frontier approximation of [GSF]_ — modes below the frontier
+  ``k_*(t)`` fully learned, modes above it not learned at all — which turns every law into a
+  pure power law (``L - floor ∝ t^-chi``, ``dL_Q ∝ t^gamma``, pruning slope ``1+b-a`` in
+  ``k_cut``). Fastest; wrong before the asymptote.
 
 Every function broadcasts over records (arrays of equal or broadcastable shapes) and is
 jit/vmap/grad-safe. Only JAX is imported.
+
+References
+----------
+.. [GSF] Yizhou Zhang, "A Generalized Spectral Framework to Explain Neural Scaling and
+   Compression Dynamics".
+.. [RED] Vince D. Calhoun and Yuda Bi, "Scaling Laws are Redundancy Laws", arXiv:2509.20721.
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ def target_power(k: Array, spec: Spectrum) -> Array:
 def log_k_star(t: Array, spec: Spectrum, g: GParams, family: Family) -> Array:
     """``log k_*(t)``: the mode index of the learning frontier ``g(lambda_k, t) = 1``.
 
-    ``k_*(t) = (Lam / lambda_*(t))^(1/b) ∝ t^(rho/b)`` (seed eq. 18).
+    ``k_*(t) = (Lam / lambda_*(t))^(1/b) ∝ t^(rho/b)`` ([GSF]_ eq. 18).
     """
     log_lam = family.log_lambda_star(jnp.log(jnp.asarray(t, dtype=float)), g)
     return (jnp.log(spec.Lam) - log_lam) / spec.b
@@ -126,7 +132,7 @@ def loss(
     tier: str = "continuum",
     k_max: int | None = None,
 ) -> Array:
-    """Test loss ``L(t; K)``.
+    r"""Test loss ``L(t; K)``.
 
     Parameters
     ----------
@@ -152,8 +158,13 @@ def loss(
 
     Notes
     -----
-    ``L = E + sum_{k<=K} p_k e^(-2 g_k(t)) + sum_{k>K} p_k`` (SPEC §1; seed eq. 6 with a
-    capacity cut). Asymptotically ``L - floor ∝ t^-chi``, ``chi = (a-1) rho / b``.
+    The loss of [GSF]_ eq. 6 with a capacity cut and an irreducible loss:
+
+    .. math::
+
+        L(t; K) = E + \sum_{k \le K} p_k\, e^{-2 g(\lambda_k, t)} + \sum_{k > K} p_k .
+
+    Asymptotically :math:`L - L_\infty \propto t^{-\chi}` with :math:`\chi = (a-1)\rho/b`.
     """
     _check_tier(tier, k_max)
     t = jnp.asarray(t, dtype=float)
@@ -198,7 +209,7 @@ def quantization(
     tier: str = "continuum",
     k_max: int | None = None,
 ) -> Array:
-    """Quantization-induced loss ``dL_Q(t)``.
+    r"""Quantization-induced loss ``dL_Q(t)``.
 
     Parameters
     ----------
@@ -208,9 +219,15 @@ def quantization(
 
     Notes
     -----
-    ``dL_Q = sigma^2 sum_{k<=K} w_k^2 (1 - e^(-g_k))^2`` with ``w_k^2 = (A/Lam) k^(b-a)``
-    (seed Theorem 2, quantization read as noise on the features). ``∝ t^gamma`` with
-    ``gamma = (1+b-a) rho/b`` when ``1+b-a > 0``; saturates (``gamma = 0``) otherwise.
+    Quantization read as noise of variance :math:`\sigma^2` on the features ([GSF]_ Theorem 2):
+
+    .. math::
+
+        \Delta L_Q(t) = \sigma^2 \sum_{k \le K} w_k^2 \big(1 - e^{-g(\lambda_k, t)}\big)^2,
+        \qquad w_k^2 = \frac{A}{Lam} k^{b-a} .
+
+    :math:`\Delta L_Q \propto t^{\gamma}` with :math:`\gamma = (1+b-a)\rho/b` when
+    :math:`1+b-a > 0`; saturates (:math:`\gamma = 0`) otherwise.
     """
     _check_tier(tier, k_max)
     t = jnp.asarray(t, dtype=float)
@@ -236,21 +253,26 @@ def pruning(
     metric: str = "seed",
     k_max: int | None = None,
 ) -> Array:
-    """Pruning-induced loss ``dL_P(t, r)`` after removing the top fraction ``r`` of modes.
+    r"""Pruning-induced loss ``dL_P(t, r)`` after removing the top fraction ``r`` of modes.
 
     Parameters
     ----------
     sparsity : array
         Fraction pruned ``r`` in ``[0, 1)``; modes ``k > k_cut = (1 - r) K`` are removed.
     metric : str
-        ``"seed"`` (default): the seed's unweighted ``sum w_k^2 phi_k^2`` (eq. 20), slope
+        ``"seed"`` (default): the unweighted ``sum w_k^2 phi_k^2`` of [GSF]_ eq. 20, slope
         ``1+b-a``; ``"function"``: the lambda-weighted ``sum p_k phi_k^2``, slope ``1-a``.
 
     Notes
     -----
-    ``dL_P = sum_{k_cut<k<=K} w_k^2 phi_k(t)^2`` (seed eq. 20, amplitude ``A/Lam``), or
-    ``sum p_k phi_k^2`` for ``function``. Plateau while ``k_cut >> k_*``, power law in
-    ``theta = k_cut/k_*`` beyond, critical rate ``r_* = 1 - k_*(t)/K`` (seed eqs. 21–24).
+    .. math::
+
+        \Delta L_P(t, r) = \sum_{k_{cut} < k \le K} v_k\, \phi_k(t)^2, \qquad
+        v_k = w_k^2 \ (\texttt{seed}, \text{[GSF] eq. 20}) \quad\text{or}\quad
+        v_k = p_k \ (\texttt{function}).
+
+    A plateau while ``k_cut >> k_*``, a power law in ``theta = k_cut/k_*`` beyond, and a
+    critical rate ``r_* = 1 - k_*(t)/K`` ([GSF]_ eqs. 21–24).
     """
     _check_tier(tier, k_max)
     if metric not in PRUNING_METRICS:
@@ -273,9 +295,14 @@ def density(
     g: GParams,
     family: Family,
 ) -> Array:
-    """Learned modes per parameter ``delta(C, P) = min(k_*(C/P), K) / P`` (seed §5).
+    r"""Learned modes per parameter ``delta(C, P) = min(k_*(C/P), K) / P`` ([GSF]_ Section 5).
 
-    The same in every tier. ``∝ C^(rho/b) P^-(1+rho/b)`` while ``k_* < K``.
+    The same in every tier, with ``t = C/P``:
+
+    .. math::
+
+        \delta(C, P) = \frac{\min(k_*(C/P), K)}{P} \propto C^{\rho/b} P^{-(1+\rho/b)}
+        \quad (k_* < K).
     """
     t = jnp.asarray(compute, dtype=float) / jnp.asarray(params, dtype=float)
     k_star = jnp.exp(log_k_star(t, spec, g, family))
@@ -289,10 +316,14 @@ def learned_fraction(k: Array, t: Array, spec: Spectrum, g: GParams, family: Fam
 
 
 def redundancy_alpha(b: Array, s: Array) -> Array:
-    """Redundancy-law exponent ``alpha = 2s / (2s + 1/b)`` (seed ``002_…``)."""
+    """Redundancy-law exponent ``alpha = 2s / (2s + 1/b)`` ([RED]_).
+
+    ``s`` is the source smoothness and ``b`` the spectral decay exponent ([RED]_ derives it with
+    the data covariance's exponent; the joint model identifies that with the kernel's ``b``).
+    """
     return 2.0 * s / (2.0 * s + 1.0 / b)
 
 
 def data_scaling(samples: Array, E: Array, B: Array, alpha: Array) -> Array:
-    """Excess risk against sample count ``R(n) = E + B n^-alpha`` (seed ``002_…``)."""
+    """Excess risk against sample count ``R(n) = E + B n^-alpha`` ([RED]_)."""
     return E + B * jnp.asarray(samples, dtype=float) ** (-alpha)
