@@ -10,7 +10,7 @@ library, :mod:`gsf_infer.schema`, :mod:`gsf_infer.invariant` and (for typing)
 
 Notes
 -----
-Each kind measures some quantities directly (SPEC §1):
+Each kind measures some quantities directly (the table in ``docs/theory.md``):
 
 - ``loss``: ``chi``; at several model sizes also the capacity floor ``nu*(a-1)``, hence ``a``
   (``nu`` is fixed, 1 by default);
@@ -33,7 +33,7 @@ constrained *by* the kinds that belong to at least one minimal such combination.
 combinations keep the attribution honest: ``b`` measured by ``spectrum`` is not credited to
 ``loss`` merely because ``loss`` and ``b`` together give the slope ``1+b-a``.)
 
-The invariant check (SPEC §4) needs independent estimates: ``chi`` from ``loss``, ``gamma``
+The invariant check needs independent estimates: ``chi`` from ``loss``, ``gamma``
 from ``quantization``, ``rho/b`` from ``pruning`` (else ``density``), and ``b`` from
 ``spectrum`` (else from the pruning slope plus the loss floor at several model sizes).
 """
@@ -60,7 +60,7 @@ __all__ = [
     "identify_kinds",
 ]
 
-#: The parameters every fit reports (SPEC §6), in display order.
+#: The parameters every fit reports (``summary.json`` and the report), in display order.
 NAMED_PARAMETERS: tuple[str, ...] = ("a", "b", "rho", "chi", "gamma", "rho_over_b")
 
 #: Further quantities some kinds identify: the exponents of a monomial ``g`` and the
@@ -97,13 +97,13 @@ class Identification:
         For each of :data:`NAMED_PARAMETERS`: the kinds that constrain it (in
         :data:`gsf_infer.schema.KINDS` order); an empty tuple means the prior alone speaks.
     invariant_testable : bool
-        Whether the invariant check of SPEC §4 can be run.
+        Whether the invariant ``chi + gamma = rho`` can be tested.
     missing : tuple of str
         One string per unmet requirement of the invariant check, naming kinds exactly, with
         alternatives joined by ``" or "`` (see :data:`INVARIANT_REQUIREMENTS`); empty iff
         ``invariant_testable``.
     identifies : dict of str to tuple of str
-        For each kind present: what it measures directly (SPEC §1 table).
+        For each kind present: what it measures directly (as listed in the module docstring).
     others : dict of str to tuple of str
         As ``constrained``, for :data:`OTHER_PARAMETERS`.
     routes : dict of str to tuple of tuple of str
@@ -234,7 +234,7 @@ def _direct(kind: str, several: bool, target_power: bool) -> tuple[str, ...]:
 
 
 def _direct_labels(kind: str, several: bool, target_power: bool) -> tuple[str, ...]:
-    """Say what one kind measures, in the words of SPEC §1's table."""
+    """Say what one kind measures (as listed in the module docstring)."""
     labels = {
         "loss": ("chi", "nu*(a-1) (capacity floor)") if several else ("chi",),
         "quantization": ("gamma",),
