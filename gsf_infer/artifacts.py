@@ -252,7 +252,10 @@ def refuse_existing_output(path: str | Path, force: bool) -> None:
 
 
 def write_datatree(dt: Any, path: str | Path) -> Path:
-    """Write a DataTree to netCDF (``netcdf4`` engine, STACK.md) at a new path."""
+    """Write a DataTree to netCDF at a new path.
+
+    The ``netcdf4`` engine is named because xarray would otherwise prefer ``h5netcdf``.
+    """
     path = Path(path)
     with _atomic_file(path) as tmp:
         dt.to_netcdf(tmp, engine="netcdf4")
@@ -260,7 +263,7 @@ def write_datatree(dt: Any, path: str | Path) -> Path:
 
 
 def write_fit(result: Any, out: str | Path, *, force: bool = False, extra: Any = None) -> Path:
-    """Write a fit's result folder atomically (SPEC §6).
+    """Write a fit's result folder atomically.
 
     Files: ``posterior.nc``, ``summary.json``, ``summary.csv``, ``checks.json`` (the full
     invariant result and diagnostics), ``posterior_deviation.nc`` when a ``deviation``-model fit was run

@@ -27,9 +27,9 @@ import numpy as np
 from gsf_infer.errors import InputError, Problem
 from gsf_infer.schema import KINDS
 
-#: Keys of one row of ``compare.json`` (SPEC §5), in order.
+#: Keys of one row of ``compare.json``, in order.
 ROW_KEYS = ("name", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo", "pareto_k_bad")
-#: What ``compare`` fits without options (SPEC §5): every model and every ``g`` family.
+#: What ``compare`` fits without options: every model and every ``g`` family.
 DEFAULT_MODELS = ("gsf", "deviation", "chinchilla")
 DEFAULT_FAMILIES = ("ntk", "feature", "monomial", "logcorr", "ridge")
 #: ``|elpd_diff|`` must exceed both this and ``DSE_FACTOR * dse`` for a preference to be stated.
@@ -311,7 +311,7 @@ def compare_models(
     progress: bool = False,
     command: str = "",
 ) -> dict[str, Any]:
-    """Fit every combination and compare them by ELPD-LOO (SPEC §5 ``compare``).
+    """Fit every combination and compare them by ELPD-LOO (``gsf-infer compare``).
 
     Parameters
     ----------
@@ -319,7 +319,7 @@ def compare_models(
         Records table.
     models, gs, pruning_metrics : list of str, optional
         Models (default :data:`DEFAULT_MODELS`), ``g`` families (default
-        :data:`DEFAULT_FAMILIES`: every family, SPEC §5), pruning
+        :data:`DEFAULT_FAMILIES`: every family), pruning
         metrics (default: the one the data declare, else ``seed``; when given, names carry
         the metric: ``gsf/monomial/seed``).
     tier, likelihood, priors_path, chains, warmup, draws, seed, target_accept, ci_prob,

@@ -1,4 +1,4 @@
-"""The figures of a fit (SPEC §6 ``plots/``), drawn headless (matplotlib's Agg backend).
+"""The figures of a fit (its ``plots/`` folder), drawn headless (matplotlib's Agg backend).
 
 ArviZ 1.x draws what it has a plot for — trace and rank plots, the pair plot of ``a, b, rho``,
 the posterior of ``delta/rho`` with the ROPE shaded, LOO-PIT ECDFs — and this module draws the
@@ -24,7 +24,7 @@ from typing import Any
 
 import arviz as az  # noqa: E402
 import numpy as np
-import numpyro  # noqa: F401  (before arviz, STACK.md)
+import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
 from gsf_infer.datatree import read_attrs  # noqa: E402

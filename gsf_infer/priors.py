@@ -1,4 +1,4 @@
-"""Prior distributions: the defaults of SPEC §2 and user overrides from a TOML file.
+"""Prior distributions: the defaults and user overrides from a TOML file.
 
 A prior is a small frozen description (:class:`Prior`) turned into a numpyro distribution only
 inside the model, so this module imports numpyro lazily. Overrides come as one TOML table per
@@ -89,7 +89,7 @@ def _ln(x: float) -> float:
     return math.log(x)
 
 
-#: Default priors (SPEC §2); names are sample-site names of the ``gsf`` model.
+#: Default priors; names are sample-site names of the ``gsf`` model.
 DEFAULT_PRIORS: dict[str, Prior] = {
     "a": Prior("LogNormal", {"loc": _ln(0.5), "scale": 0.8}, 1.0, "target-power exponent"),
     "b": Prior("LogNormal", {"loc": _ln(0.5), "scale": 0.8}, 1.0, "eigenvalue exponent"),

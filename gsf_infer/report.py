@@ -1,4 +1,4 @@
-"""The report of a fit: ``report.md`` and a self-contained ``report.html`` (SPEC §6).
+"""The report of a fit: ``report.md`` and a self-contained ``report.html``.
 
 The report is built once as a list of blocks (headings, paragraphs, lists, tables, figures)
 from the saved results — ``summary.json``, ``checks.json``, the DataTree's attributes and the

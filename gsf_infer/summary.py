@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-import numpyro  # noqa: F401  (before arviz, STACK.md)
+import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import arviz as az  # noqa: E402
 import xarray as xr  # noqa: E402
 
@@ -28,13 +28,13 @@ CHINCHILLA = ("E", "A", "B", "alpha", "beta")
 #: Parameters whose contraction is measured on the log scale (log-normal priors spanning
 #: decades: on the natural scale their prior variance is dominated by the far tail).
 LOG_SCALE = frozenset({"k_star", "K", "tau", "kap", "s", "A", "B", "A_std", "B_std"})
-#: Keys of one parameter entry in summary.json (SPEC §6).
+#: Keys of one parameter entry in summary.json.
 ENTRY_KEYS = ("mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk", "ess_tail", "contraction")
 
 
 @dataclass(frozen=True)
 class ConvergenceThresholds:
-    """When a fit counts as converged (SPEC issue 4): R-hat, bulk ESS, divergences."""
+    """When a fit counts as converged: R-hat at most 1.01, bulk ESS at least 400, no divergences."""
 
     max_r_hat: float = 1.01
     min_ess_bulk: float = 400.0
