@@ -1,4 +1,4 @@
-"""Synthetic records from the theory's exact forward model, with known truth (SPEC §7).
+"""Synthetic records from the theory's exact forward model, with known truth.
 
 This module is ``gsf-infer simulate gsf``: given a :class:`GsfSimConfig` (the ``g`` family,
 every parameter, capacities, grids, kinds and noise level) and a NumPy generator, it evaluates
@@ -16,8 +16,8 @@ What each kind records (``K = kappa * P^nu`` modes for a model of ``P`` paramete
   4^-bits`` for every ``bits``, ``quantization_points`` log-spaced ``t``.
 - ``pruning``: at ``pruning_size``, every ``pruning_times`` stage, ``sparsity_points``
   sparsities log-spaced in ``1 - r`` over ``[sparsity_min, sparsity_max]`` (plateau, power law
-  and saturation); ``delta_loss = pruning_scale * sum`` (the seed's unweighted sum is in weight
-  units, so it carries an amplitude of its own).
+  and saturation); ``delta_loss = pruning_scale * sum`` (the unweighted sum of [GSF]_ eq. 20
+  is in weight units, so it carries an amplitude of its own).
 - ``density``: every size, ``C = P t`` for ``density_points`` log-spaced ``t``;
   ``delta = density_scale * min(k_*(t), K) / P``.
 - ``spectrum``: ``spectrum_points`` distinct integer ``k`` log-spaced in ``[1, spectrum_k_max]``,
@@ -31,6 +31,11 @@ Every grid value is rounded to 10 significant digits before the laws are evaluat
 written inputs are exactly the ones the values belong to. Each kind draws its noise from its own
 child of the generator (``rng.spawn``), so switching a kind on or off leaves the others' noise
 unchanged.
+
+References
+----------
+.. [GSF] Yizhou Zhang, "A Generalized Spectral Framework to Explain Neural Scaling and
+   Compression Dynamics".
 """
 
 from __future__ import annotations
@@ -418,8 +423,8 @@ def simulate_gsf(config: GsfSimConfig, rng: np.random.Generator) -> tuple[pd.Dat
     Returns
     -------
     frame : pandas.DataFrame
-        The records (SPEC §3 columns: ``kind``, ``run`` and the columns the kinds need), in the
-        order loss, quantization, pruning, density, spectrum, modes, data_scaling.
+        The records (columns of :mod:`gsf_infer.schema`: ``kind``, ``run`` and the columns the kinds
+        need), in the order loss, quantization, pruning, density, spectrum, modes, data_scaling.
     truth : dict
         Every parameter, the family, the derived exponents, the capacities, the settings, the
         record counts, what was dropped, and the tool version (the content of ``truth.json``).
@@ -609,7 +614,7 @@ def _truth(config, frame, dropped, sizes, t_loss) -> dict[str, Any]:
     unused = sorted(name for name in shape_only if name not in fam_uses)
     t_ref = float(t_loss[-1])
     truth: dict[str, Any] = {
-        "simulator": "gsf-infer simulate gsf (exact discrete forward model, SPEC §1 and §7)",
+        "simulator": "gsf-infer simulate gsf (exact discrete forward model of the theory)",
         "version": __version__,
         "family": config.family,
         "parameters": parameters,
@@ -686,7 +691,7 @@ def simulation_provenance(
     params = truth["parameters"]
     ex = truth["exponents"]
     prov = {
-        "source": "synthetic: gsf-infer simulate gsf (exact discrete forward model, SPEC §7)",
+        "source": "synthetic: gsf-infer simulate gsf (exact discrete forward model of the theory)",
         "command": command,
         "version": __version__,
         "seed": str(seed),

@@ -19,7 +19,7 @@ __all__ = [
     "DEFAULT_KINDS",
     "KINDS",
     "MEASURES",
-    "SPECTRUM_AT",
+    "NTK_STAGES",
     "NNSettings",
     "check_settings",
     "checkpoint_steps",
@@ -33,10 +33,12 @@ DEFAULT_KINDS: tuple[str, ...] = ("loss", "quantization", "pruning", "spectrum",
 #: Hidden-layer nonlinearities.
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh")
 #: What a compression record measures: the test-loss increase, or the mean squared change of
-#: the network's outputs on the test set (the seed paper's pruning definition).
+#: the network's outputs on the test set, ``E_x (f_P - f)^2`` (the pruning loss of eq. 20 of
+#: Y. Zhang, "A Generalized Spectral Framework to Explain Neural Scaling and Compression
+#: Dynamics").
 MEASURES: tuple[str, ...] = ("loss", "distance")
 #: Which empirical NTK the ``spectrum`` records describe.
-SPECTRUM_AT: tuple[str, ...] = ("init", "end")
+NTK_STAGES: tuple[str, ...] = ("init", "end")
 
 _MAX_BITS = 24
 
@@ -91,7 +93,7 @@ class NNSettings:
     mode_margin : float
         A learned fraction is recorded only inside ``[mode_margin, 1 - mode_margin]``.
     spectrum_at : str
-        One of :data:`SPECTRUM_AT`.
+        One of :data:`NTK_STAGES`.
     spectrum_points : int
         Wanted number of log-spaced mode indices of the ``spectrum`` records.
     spectrum_fraction : float
@@ -230,7 +232,7 @@ def check_settings(s: NNSettings) -> list[Problem]:
     )  # fmt: skip
     need(_finite(s.mode_margin) and 0 < s.mode_margin < 0.5, "mode_margin",
          "must lie in (0, 0.5)", s.mode_margin)  # fmt: skip
-    need(s.spectrum_at in SPECTRUM_AT, "spectrum_at", "must be init or end", s.spectrum_at)
+    need(s.spectrum_at in NTK_STAGES, "spectrum_at", "must be init or end", s.spectrum_at)
     need(_is_int(s.spectrum_points, 3), "spectrum_points", "must be an integer >= 3",
          s.spectrum_points)  # fmt: skip
     need(_finite(s.spectrum_fraction) and 0 < s.spectrum_fraction <= 1, "spectrum_fraction",
