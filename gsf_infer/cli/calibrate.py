@@ -60,7 +60,7 @@ def calibrate(
         None,
         "--priors",
         help="TOML file overriding default priors (see the README), used to simulate and to "
-        "fit; restricting the prior here keeps the calibration exact [default: SPEC priors].",
+        "fit; restricting the prior here keeps the calibration exact [default: built-in priors].",
         show_default=False,
     ),
     fit_priors: Path | None = typer.Option(

@@ -1,4 +1,4 @@
-"""``gsf-infer ingest NAME|FILE --out FILE``: published tables to records (SPEC §8).
+"""``gsf-infer ingest NAME|FILE --out FILE``: published tables to records.
 
 Thin layer over :func:`gsf_infer.ingest.ingest` (conversion and provenance) and
 :func:`gsf_infer.artifacts.write_table` (the file); pandas and the adapters are imported inside

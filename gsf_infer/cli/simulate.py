@@ -109,8 +109,8 @@ def rf(
     quantize: str = typer.Option(
         "features",
         "--quantize",
-        help="What is rounded: features (z = F x, the activations; follows the SPEC law for "
-        "bits >= 5), feature-weights (F) or readout (v) (these two fluctuate and do not).",
+        help="What is rounded: features (z = F x, the activations; follows the quantization law "
+        "for bits >= 5), feature-weights (F) or readout (v) (these two fluctuate and do not).",
     ),
     clip: float = typer.Option(
         5.0,
@@ -127,7 +127,7 @@ def rf(
         "spectral",
         "--pruning",
         help="spectral (drop read-out components along kernel eigenvectors k > (1-r) N) or "
-        "magnitude (zero the r N smallest read-out coordinates; follows neither SPEC law).",
+        "magnitude (zero the r N smallest read-out coordinates; follows neither pruning law).",
     ),
     pruning_measure: str = typer.Option(
         "distance",
@@ -201,14 +201,14 @@ def rf(
 ) -> None:
     """Train power-law random-feature regressions by SGD and write their measured records.
 
-    A real learning system with known truth (SPEC section 7): inputs with covariance
-    eigenvalues j^-b, a linear target with power j^-a, N random features, a linear read-out
-    trained by SGD on fresh samples, test losses from the population formula. Writes loss
-    curves for every width, and on the largest width feature quantization at several bits,
-    spectral pruning at several sparsities, learned mode fractions and the measured kernel
-    spectrum with target power. The truth file holds a, b, rho = 1, chi, gamma, rho_over_b,
-    every setting, and measured facts (loss floors, spectral lift, dropped records). The
-    derivation of the mapping onto the theory is in gsf_infer/simulate/rf.py.
+    A real learning system with known truth: inputs with covariance eigenvalues j^-b, a linear
+    target with power j^-a, N random features, a linear read-out trained by SGD on fresh
+    samples, test losses from the population formula. Writes loss curves for every width, and on
+    the largest width feature quantization at several bits, spectral pruning at several
+    sparsities, learned mode fractions and the measured kernel spectrum with target power. The
+    truth file holds a, b, rho = 1, chi, gamma, rho_over_b, every setting, and measured facts
+    (loss floors, spectral lift, dropped records). The derivation of the mapping onto the theory
+    is in gsf_infer/simulate/rf/truth.py.
     """
     from pathlib import Path
 
@@ -430,14 +430,14 @@ def gsf(
 ) -> None:
     """Evaluate the theory's exact forward model and write noisy records with known truth.
 
-    The exact discrete sums of SPEC section 1 (every mode up to the capacity K = kappa P^nu)
-    for the chosen g family and parameters: loss curves for every size, quantization losses
-    at several bits, pruning curves at several training stages, densities, the spectrum with
-    target power, and optionally learned mode fractions and a data-size sweep. Every observed
-    value carries log-normal noise. The table's header records the command, version and seed;
-    --truth writes every parameter, the derived exponents (rho, chi, gamma, rho_over_b,
-    pruning_slope), the settings and the version. The output is validated before it is
-    written; an existing file is refused without --force (exit 2).
+    The theory's exact discrete sums (every mode up to the capacity K = kappa P^nu) for the
+    chosen g family and parameters: loss curves for every size, quantization losses at several
+    bits, pruning curves at several training stages, densities, the spectrum with target power,
+    and optionally learned mode fractions and a data-size sweep. Every observed value carries
+    log-normal noise. The table's header records the command, version and seed; --truth writes
+    every parameter, the derived exponents (rho, chi, gamma, rho_over_b, pruning_slope), the
+    settings and the version. The output is validated before it is written; an existing file is
+    refused without --force (exit 2).
     """
     from pathlib import Path
 
