@@ -31,7 +31,7 @@ class FitResult:
     dt : xarray.DataTree
         The full ArviZ DataTree (``posterior.nc``).
     summary : dict
-        The ``summary.json`` object (SPEC §6).
+        The ``summary.json`` object.
     diagnostics : dict
         Diagnostics, including those beyond summary.json's keys (tail ESS, E-BFMI, worst).
     identification : Identification
@@ -117,7 +117,7 @@ def resolve_likelihood(requested: str | None, records: Records) -> str:
     A records file may state in its provenance header that its residuals need the outlier-robust
     likelihood (``# likelihood: student``: the digitised Chinchilla points, whose runs with
     fewer tokens than parameters lie far off any smooth law). Without a request and without such
-    a declaration the default is SPEC §2's ``lognormal``.
+    a declaration the default is ``lognormal`` (normal errors on the log scale, logit for ``modes``).
     """
     from gsf_infer.model import LIKELIHOODS
 
@@ -162,7 +162,8 @@ def resolve_pruning_metric(requested: str | None, records: Records) -> str:
     A records file may state in its provenance header which metric its ``pruning`` records
     follow (``# pruning_metric: function``: ``simulate rf`` measures the function-space
     distance of spectral pruning, which is the lambda-weighted sum). Without a request and
-    without such a declaration the default is the seed's unweighted metric (SPEC §1).
+    without such a declaration the default is ``seed``, the unweighted ``sum w_k^2 phi_k^2`` of
+    the theory paper's eq. 20 (:func:`gsf_infer.forward.laws.pruning`).
     """
     from gsf_infer.forward import PRUNING_METRICS
 
@@ -690,7 +691,7 @@ def _check_numbers(**values: float) -> None:
 
 
 def default_out(data_path: str | Path) -> Path:
-    """``gsf-results/<data stem>`` (SPEC §5)."""
+    """The default output folder of a fit: ``gsf-results/<data stem>``."""
     return Path("gsf-results") / Path(data_path).stem
 
 
@@ -747,7 +748,7 @@ def predict(
     ci_prob: float | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Posterior predictive summaries for new records (SPEC §5 ``predict``).
+    """Posterior predictive summaries for new records (``gsf-infer predict``).
 
     Returns
     -------
