@@ -115,9 +115,9 @@ def resolve_likelihood(requested: str | None, records: Records) -> str:
     """The likelihood of a fit: as requested, else as the data declare, else ``lognormal``.
 
     A records file may state in its provenance header that its residuals need the outlier-robust
-    likelihood (``# likelihood: student``: the digitised Chinchilla points, whose runs with
-    fewer tokens than parameters lie far off any smooth law). Without a request and without such
-    a declaration the default is ``lognormal`` (normal errors on the log scale, logit for ``modes``).
+    likelihood (``# likelihood: student``: the digitised Chinchilla points, whose runs with fewer
+    tokens than parameters lie far off any smooth law). Without a request and without such a
+    declaration the default is ``lognormal`` (normal errors on the log scale, logit for ``modes``).
     """
     from gsf_infer.model import LIKELIHOODS
 
