@@ -526,7 +526,7 @@ def expected(
 
 #: ``expected`` compiled once per (kind, settings, groups): numpyro traces models eagerly when it
 #: initialises them, and op-by-op dispatch of the spectral sums would otherwise compile hundreds
-#: of tiny programs (measured: 23 s for the first trace of a five-kind model, 0.4 s after).
+#: of tiny programs (the first trace then takes tens of seconds; ``docs/decisions.md``).
 expected_jit = jax.jit(expected, static_argnames=("kind", "settings", "n_groups"))
 
 

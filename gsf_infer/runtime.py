@@ -60,8 +60,8 @@ def configure(host_devices: int = 4, x64: bool = True, cache: bool = True) -> No
 
 #: Memory maps above which :func:`release_compiled` frees JAX's compiled programs. Linux allows
 #: 65530 per process (``vm.max_map_count``); XLA:CPU maps every JIT-linked kernel as three
-#: small regions, so one fit of the bundled example adds about 3,600 (measured) and a process
-#: fitting twenty models would pass the limit and crash (segmentation fault in a compilation).
+#: small regions, so a process fitting many models would pass the limit and crash (segmentation
+#: fault in a compilation); ``docs/decisions.md`` has the count per fit.
 MAP_BUDGET = 20_000
 
 
