@@ -1,6 +1,6 @@
 """The one writer of files: tables, JSON, result folders — atomically, never overwriting.
 
-Everything that touches the file system for writing lives here (STYLE: "one writer of files").
+Everything that touches the file system for writing lives here, and nowhere else.
 Each writer goes through a temporary sibling and an atomic rename, so an interrupted run leaves
 either the old state or the complete new one, never a half-written file. Existing results are
 refused unless ``force`` is given.

@@ -2,8 +2,8 @@
 
 Host device count (so that chains run in parallel on the CPU cores), float64, and JAX's
 persistent compilation cache. Importing this module does not import JAX; calling
-:func:`configure` does. The library never calls it at import time (STYLE: settings in the entry
-point); the CLI and the test suite's ``conftest.py`` do.
+:func:`configure` does. The library never calls it at import time (process settings belong to
+the entry point, not to an import); the CLI and the test suite's ``conftest.py`` do.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The tool's jobs as library functions: :func:`fit` and :func:`predict`.
 
-Each command of the CLI is one of these with the same effect (STYLE: a thin CLI over an
+Each command of the CLI is one of these with the same effect (the CLI is a thin layer over this
 importable library). They return results; :mod:`gsf_infer.artifacts` writes files and
 :mod:`gsf_infer.console` formats text. JAX must have been configured
 (:func:`gsf_infer.runtime.configure`) before they run; the CLI does that.
