@@ -1,24 +1,32 @@
-"""The ``gsf`` model's log density written by hand in PyMC/PyTensor, for the nutpie anchor.
+"""The ``gsf`` and ``deviation`` log densities written by hand in PyMC, for the nutpie anchor.
 
-This is the comparison model of SPEC §9 ("a hand-written PyMC + nutpie model of the same
-likelihood"). It re-implements, in PyTensor and without calling any JAX code, what
-:func:`gsf_infer.model.build_model` builds for the default settings (``--model gsf --g monomial
---tier continuum --likelihood lognormal --pruning-metric seed``, one group, default priors):
+The benchmark (``benchmarks/run.py``) compares the tool's sampler with nutpie on the same
+posterior. This module re-implements, in PyTensor and without calling any JAX code, what
+:func:`gsf_infer.model.build_model` builds for the default settings (``--g monomial --tier
+continuum --likelihood lognormal --pruning-metric seed``, one group, default priors):
 
 - the same sample sites, priors and unconstrained transforms (``a - 1``, ``b - 1``, ``bm | b``,
   ``n``, ``k_star``, ``K``: log; ``E``: logit of ``E / (1.1 min loss)``; amplitudes and noise
-  scales: log), so the unconstrained coordinates are the same and the two log densities can be
-  compared point by point (:func:`check_logp`);
+  scales: log; the deviation coordinates ``deviation_z``: none), so that the unconstrained
+  coordinates are the same and the two log densities can be compared point by point
+  (:func:`check_logp`);
 - the same expected values: the continuum tier's sums (an exact head ``k <= K0`` plus
   Gauss–Legendre quadrature in ``log k`` on three panels split around the frontier, no
   gradient through the split points) for ``loss``, ``quantization`` and ``pruning``; the
   frontier for ``density``; power laws for ``spectrum`` (eigenvalues and target powers);
-- the same likelihood: normal on the log scale with measurement errors in quadrature.
+- the same likelihood: normal on the log scale with measurement errors in quadrature;
+- the same deviation parameters: ``deviation_z ~ Normal(0, 1)``, one coordinate per deviation,
+  times ``deviation_scale`` (0.5) in the ``deviation`` model and times 0 in ``gsf`` (there they
+  are pure prior, as in the tool's single program). ``delta_Q`` evaluates the quantization law
+  with ``a - delta_Q`` in place of ``a``; ``eps_F`` makes pruning and density records see time
+  as ``t^exp(eps_F)`` (``t`` in units of ``t_ref``); the ``deviation`` model records
+  ``delta_Q``, ``eps_F``, ``delta_over_rho = (1 + delta_Q/b) exp(-eps_F) - 1`` and ``delta``.
 
 What it shares with the tool is data preparation only (:func:`gsf_infer.dataset.build_model_data`
 standardises the records) and the quadrature constants (``K0``, ``NODES``). Kinds ``modes`` and
-``data_scaling``, several groups, other families, tiers and likelihoods are not implemented
-(:class:`NotImplementedError`): the bundled example needs none of them.
+``data_scaling``, the deviation ``delta_L``, several groups, other families, tiers and
+likelihoods are not implemented (:class:`NotImplementedError`): the bundled example needs none
+of them.
 
 Imports PyMC and PyTensor (the ``bench`` extra); never imported by the package.
 """
@@ -28,16 +36,20 @@ from __future__ import annotations
 import numpy as np
 
 SUPPORTED_KINDS = ("loss", "quantization", "pruning", "density", "spectrum")
+#: The deviation parameters implemented, in the tool's order for the bundled example.
+SUPPORTED_DEVIATIONS = ("delta_Q", "eps_F")
+#: Prior scale of the deviation parameters (gsf_infer.model.DEVIATION_SCALE).
+DEVIATION_SCALE = 0.5
 #: Upper bound of E as a multiple of the smallest loss (gsf_infer.model.E_MARGIN).
 E_MARGIN = 1.1
 
 
 def _stop_gradient():
-    """An identity op on vectors whose gradient is zero (``jax.lax.stop_gradient``).
+    """Return an identity op on vectors whose gradient is zero (``jax.lax.stop_gradient``).
 
     Not ``pytensor.gradient.zero_grad``: PyMC's pre-gradient rewrites remove it (it is a
-    ``ViewOp``), so the gradient would flow through the hint (measured: ``d logp / d bm``
-    0.10906 with ``zero_grad`` against 0.10830 in numpyro at the MAP of the example).
+    ``ViewOp``), so the gradient would flow through the split points of the quadrature and
+    differ from the tool's.
     """
     global _STOP
     if _STOP is None:
@@ -95,22 +107,31 @@ def _continuum_sum(pt, term, k_lo, k_hi, log_k_hint, half_width, k0, x_nodes, w_
     return head + tail
 
 
-def build_pymc_model(data, priors=None):
-    """Build the PyMC model of the ``gsf`` defaults for standardized data.
+def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIATIONS,
+                     deviation_scale=DEVIATION_SCALE):
+    """Build the PyMC ``gsf`` or ``deviation`` model of the default settings.
 
     Parameters
     ----------
     data : gsf_infer.dataset.ModelData
         Standardized records (one group; kinds among :data:`SUPPORTED_KINDS`).
     priors : gsf_infer.priors.PriorSet, optional
-        Priors (defaults of SPEC §2 when omitted); only the default log-normal/half-normal
+        Priors (the tool's defaults when omitted); only the default log-normal/half-normal
         shapes are supported.
+    model : str
+        ``gsf`` (deviation coordinates sampled but multiplied by 0) or ``deviation``.
+    deviations : tuple of str
+        The deviation parameters, in the order of the tool's ``deviation_z`` vector
+        (``BuiltModel.deviations``); empty for data where the invariant is untestable.
+    deviation_scale : float
+        Prior standard deviation of each deviation parameter.
 
     Returns
     -------
     pymc.Model
         With deterministic sites ``a``, ``b``, ``m``, ``rho``, ``chi``, ``gamma``,
-        ``rho_over_b``.
+        ``rho_over_b``, and for ``deviation`` also the deviations, ``delta_over_rho`` and
+        ``delta``.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -120,6 +141,14 @@ def build_pymc_model(data, priors=None):
     from gsf_infer.priors import PriorSet
 
     priors = priors or PriorSet()
+    if model not in ("gsf", "deviation"):
+        raise NotImplementedError(f"model {model!r}: the PyMC anchor has gsf and deviation")
+    if set(deviations) - set(SUPPORTED_DEVIATIONS):
+        raise NotImplementedError(
+            f"deviations {', '.join(deviations)}: the PyMC anchor has "
+            f"{', '.join(SUPPORTED_DEVIATIONS)}"
+        )
+    mask = 1.0 if model == "deviation" else 0.0
     unsupported = sorted(set(data.kinds) - set(SUPPORTED_KINDS))
     if unsupported or data.n_groups != 1:
         raise NotImplementedError(
@@ -137,7 +166,7 @@ def build_pymc_model(data, priors=None):
     x_nodes, w_nodes = np.polynomial.legendre.leggauss(sums.NODES)
     k0 = sums.K0
 
-    with pm.Model() as model:
+    with pm.Model() as pymc_model:
         pa, pb, pm_, pn = priors["a"], priors["b"], priors["m"], priors["n"]
         a1 = pm.LogNormal("a_minus_1", mu=pa.args["loc"], sigma=pa.args["scale"])
         b1 = pm.LogNormal("b_minus_1", mu=pb.args["loc"], sigma=pb.args["scale"])
@@ -155,6 +184,23 @@ def build_pymc_model(data, priors=None):
         slope = 1.0 + b - a
         pm.Deterministic("gamma", pt.switch(slope > 0, slope * rho / b, 0.0))
         pm.Deterministic("rho_over_b", rho / b)
+
+        # deviations: Normal(0, 1) coordinates times the scale, switched off (x 0) in gsf
+        dev = dict.fromkeys(SUPPORTED_DEVIATIONS, 0.0)
+        if deviations:
+            dz = pm.Normal("deviation_z", mu=0.0, sigma=1.0, shape=len(deviations))
+            for i, name in enumerate(deviations):
+                dev[name] = mask * deviation_scale * dz[i]
+        if mask and deviations:
+            for name in deviations:
+                pm.Deterministic(name, dev[name])
+            ratio = pm.Deterministic(
+                "delta_over_rho", (1.0 + dev["delta_Q"] / b) * pt.exp(-dev["eps_F"]) - 1.0
+            )
+            pm.Deterministic("delta", ratio * rho * pt.exp(dev["eps_F"]))
+        # quantization sees a - delta_Q; pruning and density see log t times exp(eps_F)
+        a_quant = a - dev["delta_Q"]
+        clock = pt.exp(dev["eps_F"])
 
         # g = c lambda^m t^n with c = k_star^(b m), lambda_k = k^-b (Lam = 1, t in t_ref units)
         log_c = bm * pt.log(k_star)
@@ -177,8 +223,9 @@ def build_pymc_model(data, priors=None):
                                      k0, x_nodes, w_nodes)
             return learned + (Kcap + 0.5) ** (1.0 - a) / (a - 1.0)
 
-        def weighted_sum(t, k_lo, k_hi):
-            log_t = np.log(t)[:, None]
+        def weighted_sum(log_t, k_lo, k_hi, a=a):
+            """Sum the quantization/pruning terms at times ``exp(log_t)`` (a vector)."""
+            log_t = log_t[:, None]
             q = 1.0 + b - a
 
             def term(k, log_k):
@@ -211,21 +258,21 @@ def build_pymc_model(data, priors=None):
                     raise NotImplementedError("one quantization amplitude unit only")
                 quant_scale = pm.LogNormal("quant_scale", mu=center, sigma=3.0)
                 K_i = K * x["params"] ** nu
-                s = weighted_sum(x["t"], pt.zeros_like(K_i), K_i)
-                s_ref = weighted_sum(np.ones(1), pt.zeros(1), pt.stack([K]))[0]
+                s = weighted_sum(np.log(x["t"]), pt.zeros_like(K_i), K_i, a_quant)
+                s_ref = weighted_sum(np.zeros(1), pt.zeros(1), pt.stack([K]), a_quant)[0]
                 log_mu = (pt.log(quant_scale) + pt.log(s) - pt.log(s_ref)
                           - x["has_bits"] * x["bits"] * np.log(4.0))
             elif kind == "pruning":
                 pruning_scale = pm.LogNormal("pruning_scale", mu=center, sigma=3.0)
                 K_i = K * x["params"] ** nu
                 k_cut = (1.0 - x["sparsity"]) * K_i
-                s = weighted_sum(x["t"], k_cut, K_i)
-                s_ref = weighted_sum(np.ones(1), pt.zeros(1), pt.stack([K]))[0]
+                s = weighted_sum(clock * np.log(x["t"]), k_cut, K_i)
+                s_ref = weighted_sum(np.zeros(1), pt.zeros(1), pt.stack([K]))[0]
                 log_mu = pt.log(pruning_scale) + pt.log(s) - pt.log(s_ref)
             elif kind == "density":
                 density_scale = pm.LogNormal("density_scale", mu=center, sigma=3.0)
                 K_i = K * x["params"] ** nu
-                lks = log_kstar(np.log(x["t"]))
+                lks = log_kstar(clock * np.log(x["t"]))
                 log_mu = (pt.log(density_scale) + pt.minimum(lks, pt.log(K_i))
                           - pt.log(k_star) - np.log(x["params"]))
             else:  # spectrum
@@ -243,14 +290,15 @@ def build_pymc_model(data, priors=None):
                 log_mu_t = pt.log(target_scale) - a * np.log(x["k_std"][has])
                 likelihood("spectrum_target", log_mu_t, np.log(target[has]),
                            np.zeros(int(has.sum())), sigma)
-    return model
+    return pymc_model
 
 
 #: PyMC value variable of each numpyro latent site (same unconstrained coordinate).
 VALUE_NAMES = {
     "a": "a_minus_1_log__",
     "b": "b_minus_1_log__",
-    "E": "E_interval__",
+    "E_frac": "E_interval__",
+    "deviation_z": "deviation_z",
 }
 
 
@@ -259,26 +307,36 @@ def value_name(site: str) -> str:
     return VALUE_NAMES.get(site, f"{site}_log__")
 
 
-def check_logp(model, fns, points: np.ndarray) -> dict[str, float]:
-    """Compare the two log densities (with Jacobians) at unconstrained points.
+def check_logp(model, fns, inputs, points: np.ndarray) -> dict[str, float]:
+    """Compare the two log densities (with Jacobians) and their gradients at given points.
 
     Parameters
     ----------
     model : pymc.Model
         From :func:`build_pymc_model`.
     fns : gsf_infer.inference.ModelFunctions
-        The numpyro model's potential (``-log density``) on its flat unconstrained vector.
+        The tool's model functions (:func:`gsf_infer.inference.model_functions`); its
+        ``potential(z, inputs)`` is ``-log density`` on the flat unconstrained vector ``z``.
+    inputs : dict
+        The tool's model inputs (``BuiltModel.inputs``; ``deviation_mask`` 1 for the
+        ``deviation`` model).
     points : ndarray
-        ``(n, dim)`` flat unconstrained vectors of the numpyro model.
+        ``(n, dim)`` flat unconstrained vectors of the tool's model.
 
     Returns
     -------
     dict
         ``max_abs_logp_diff``, ``max_rel_logp_diff`` (relative to ``1 + |log p|``),
         ``max_rel_grad_diff`` (relative to ``1 + |gradient|``) over the points, ``n_points``.
+
+    Raises
+    ------
+    KeyError
+        If the two models do not have the same unconstrained coordinates.
     """
     import jax
     import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
 
     logp_fn = model.compile_logp(jacobian=True)
     dlogp_fn = model.compile_dlogp(jacobian=True)
@@ -288,24 +346,24 @@ def check_logp(model, fns, points: np.ndarray) -> dict[str, float]:
     for z in points:
         sites = fns.unravel(jnp.asarray(z))
         point = {value_name(k): np.asarray(v, dtype=float) for k, v in sites.items()}
-        missing = set(value_vars) - set(point)
-        if missing:
-            raise KeyError(f"no numpyro site for PyMC values {sorted(missing)}")
-        pot, grad = vg(jnp.asarray(z))
+        if set(value_vars) != set(point):
+            raise KeyError(
+                f"PyMC values without a tool site: {sorted(set(value_vars) - set(point))}; "
+                f"tool sites without a PyMC value: {sorted(set(point) - set(value_vars))}"
+            )
+        pot, grad = vg(jnp.asarray(z), inputs)
         lp = float(logp_fn(point))
         max_diff = max(max_diff, abs(lp + float(pot)))
         max_rel = max(max_rel, abs(lp + float(pot)) / (1.0 + abs(lp)))
-        # gradient in PyMC's value-variable order, mapped back onto numpyro's flat order
+        # gradient in PyMC's value-variable order, mapped back onto the tool's flat order
         dl = np.asarray(dlogp_fn(point))
         sizes = [int(np.size(point[v])) for v in value_vars]
         parts = dict(zip(value_vars, np.split(dl, np.cumsum(sizes)[:-1]), strict=True))
-        flat_site = {k: parts[value_name(k)].reshape(np.shape(v)) for k, v in sites.items()}
-        from jax.flatten_util import ravel_pytree
-
-        g_pymc = np.asarray(ravel_pytree({k: jnp.asarray(v) for k, v in flat_site.items()})[0])
-        g_np = -np.asarray(grad)
-        rel = np.max(np.abs(g_pymc - g_np) / (1.0 + np.abs(g_np)))
+        by_site = {k: jnp.asarray(parts[value_name(k)].reshape(np.shape(v)))
+                   for k, v in sites.items()}
+        g_pymc = np.asarray(ravel_pytree(by_site)[0])
+        g_tool = -np.asarray(grad)
+        rel = np.max(np.abs(g_pymc - g_tool) / (1.0 + np.abs(g_tool)))
         max_grad = max(max_grad, float(rel))
     return {"max_abs_logp_diff": max_diff, "max_rel_logp_diff": max_rel,
-            "max_rel_grad_diff": max_grad,
-            "n_points": int(len(points))}
+            "max_rel_grad_diff": max_grad, "n_points": int(len(points))}
