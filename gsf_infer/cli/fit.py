@@ -43,6 +43,9 @@ def fit(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     target_accept: float = typer.Option(0.9, "--target-accept", help="NUTS target acceptance probability, in (0, 1): raise it (0.95, 0.99) when the fit reports divergent transitions; smaller steps, longer trees, slower sampling. The chinchilla model uses at least 0.95."),
     by: str = typer.Option(None, "--by", help="Fit each run (or group) alone: one result folder per subset inside --out, a combined summary.csv with one row per subset (exponents with their HDIs, convergence, wall time), a figure of the exponents across subsets (against model size where params is given) and a count of converged fits. A subset whose fit fails is reported and the others are kept."),
+    workers: int = typer.Option(None, "--workers", help="With --by: run the fits on a local Dask cluster of N worker processes (one thread each), N fits at a time; each fit's chains still run in parallel inside its worker. A fit that raises or whose worker dies is run once more, then reported by name; the others are kept. [default: one fit after the other in this process, without Dask]", show_default=False),
+    scheduler: str = typer.Option(None, "--scheduler", help="With --by: send the fits to a running Dask cluster at this address (tcp://host:8786), e.g. one started on SLURM or PBS with dask-jobqueue (see the README). Its workers need gsf-infer installed and must see --out (and --priors) at the same path.", show_default=False),
+    resume: bool = typer.Option(False, "--resume", help="With --by: continue into an existing --out. A subset folder that is complete (posterior.nc and summary.json) is kept if its summary.json matches the subset's records (sha256) and the settings (model, g, tier, likelihood, chains, warmup, draws, seed and the other options); the others are fitted (again), and each refit says why."),
     max_draws: int = typer.Option(3000, "--max-draws", help="Budget of draws per chain when the fit extends its chains by itself (R-hat in (1.01, 1.05] or bulk ESS under 400, no divergences: the chains go on from where they stopped, same adaptation). Divergences rerun the chains once at target acceptance 0.97. Every such action is printed and recorded in summary.json."),
     ci_prob: float = typer.Option(0.94, "--ci-prob", help="Probability of the highest-density intervals."),
     rope: float = typer.Option(0.1, "--rope", help="Region of practical equivalence for the invariant: |delta/rho| <= ROPE."),
@@ -55,87 +58,73 @@ def fit(
     from gsf_infer import artifacts, runtime
 
     out = out or Path("gsf-results") / Path(data).stem
-    artifacts.refuse_existing_output(out, force)
+    if by is None and (workers is not None or scheduler is not None or resume):
+        from gsf_infer.errors import InputError
+
+        raise InputError("--workers, --scheduler and --resume go with --by", path="gsf-infer fit")
+    artifacts.refuse_existing_output(out, force or resume)
     runtime.configure(host_devices=max(chains, 1))
     from gsf_infer.console import fit_report
     from gsf_infer.errors import NotConvergedError
-    from gsf_infer.workflow import fit as run_fit
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    options = dict(
-        model=model,
-        g=g,
-        tier=tier,
-        likelihood=likelihood,
-        pruning_metric=pruning_metric,
-        priors_path=priors,
-        holdout=holdout,
-        chains=chains,
-        warmup=warmup,
-        draws=draws,
-        seed=seed,
-        target_accept=target_accept,
-        max_draws=max_draws,
-        ci_prob=ci_prob,
-        rope=rope,
-        check_invariant=not no_check,
-        progress=progress_bars() if interactive(quiet) else None,
+    if by is not None:
+        options = dict(
+            model=model, g=g, tier=tier, likelihood=likelihood, pruning_metric=pruning_metric,
+            priors_path=priors, holdout=holdout, chains=chains, warmup=warmup, draws=draws,
+            seed=seed, target_accept=target_accept, max_draws=max_draws, ci_prob=ci_prob,
+            rope=rope, check_invariant=not no_check,
+            progress=progress_bars() if interactive(quiet) else None, command=command,
+        )
+        fit_each(data, by, out, force, quiet, options, workers=workers, scheduler=scheduler,
+                 resume=resume)
+        return
+    from gsf_infer import api
+
+    fitted = api.fit(
+        data, model=model, g=g, tier=tier, likelihood=likelihood, pruning_metric=pruning_metric,
+        priors=priors, holdout=holdout, chains=chains, warmup=warmup, draws=draws, seed=seed,
+        target_accept=target_accept, max_draws=max_draws, ci_prob=ci_prob, rope=rope,
+        no_check=no_check, progress=progress_bars() if interactive(quiet) else None,
         command=command,
     )
-    if by is not None:
-        fit_each(data, by, out, force, quiet, options)
-        return
-    result = run_fit(data, **options)
-    extras_failed = []
-    artifacts.write_fit(result, out, force=force, extra=report_extra(result, data, extras_failed))
+    result = fitted.result
+    fitted.save(out, force=force)
     if not quiet:
         typer.echo(fit_report(result, ci_prob))
         typer.echo(f"\nresults written to {out}/")
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
-    for failure in extras_failed:
-        typer.echo(f"warning: {failure}", err=True)
     if strict and not result.diagnostics["converged"]:
         raise NotConvergedError("the sampler did not converge (--strict): see the warnings above")
 
 
-def fit_each(data: Path, by: str, out: Path, force: bool, quiet: bool, options: dict) -> None:
-    """``fit --by``: one fit per run or group, each written to its own folder, then a table."""
-    import time
+def fit_each(
+    data: Path,
+    by: str,
+    out: Path,
+    force: bool,
+    quiet: bool,
+    options: dict,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+) -> None:
+    """``fit --by``: :func:`gsf_infer.executor.fit_subsets`, its progress on stderr."""
+    from gsf_infer.executor import ExecutorSettings, fit_subsets
 
-    import pandas as pd
+    def notify(line: str, important: bool) -> None:
+        if important or not quiet:
+            typer.echo(line, err=True)
 
-    from gsf_infer import artifacts
-    from gsf_infer.errors import GsfInferError
-    from gsf_infer.plots import plot_by
-    from gsf_infer.records import read_records
-    from gsf_infer.workflow import by_row, subsets
-    from gsf_infer.workflow import fit as run_fit
-
-    parts = subsets(read_records(data), by)
-    rows = []
-    out.mkdir(parents=True, exist_ok=True)
-    for i, (name, records) in enumerate(parts, start=1):
-        folder = out / artifacts.safe_name(name)
-        tic = time.perf_counter()
-        try:
-            result = run_fit(records, **options)
-            failures: list[str] = []
-            artifacts.write_fit(result, folder, force=force,
-                                extra=report_extra(result, data, failures))
-            rows.append(by_row(name, by, result, time.perf_counter() - tic))
-            status = "converged" if result.diagnostics["converged"] else "NOT CONVERGED"
-        except GsfInferError as err:  # one bad subset must not cost the others
-            rows.append(by_row(name, by, None, time.perf_counter() - tic, error=str(err)))
-            status = f"failed: {err}"
-        if not quiet:
-            typer.echo(f"[{i}/{len(parts)}] {by} {name}: {status} "
-                       f"({time.perf_counter() - tic:.0f} s)", err=True)
-    table = pd.DataFrame(rows)
-    artifacts.write_text(table.to_csv(index=False), out / "summary.csv", force=True)
-    figure = plot_by(table, by)
-    if figure is not None:
-        artifacts.write_figure(figure, out / f"by_{by}.png", force=True)
+    try:
+        table = fit_subsets(data, by, out, executor=ExecutorSettings(workers, scheduler),
+                            resume=resume, force=force, notify=notify, **options)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished subsets are kept in {out}/; --resume fits the rest",
+                   err=True)
+        raise typer.Exit(code=130) from None
     converged = int(table["converged"].fillna(False).astype(bool).sum())
     typer.echo(f"{converged} of {len(table)} fits converged; table in {out}/summary.csv")
 

@@ -1,0 +1,270 @@
+"""The Python interface: every command of the tool as a function, for notebooks and scripts.
+
+>>> import gsf_infer as gsf
+>>> records = gsf.read_records("data/example.csv")             # doctest: +SKIP
+>>> fit = gsf.fit(records, model="gsf", g="monomial", seed=0)   # doctest: +SKIP
+>>> fit.verdict["status"]                                       # doctest: +SKIP
+'supported'
+
+:func:`fit` takes the command's options under the same names and defaults and returns a
+:class:`Fit`: the ArviZ DataTree, the parameter table, the verdict, predictions, plots, and
+:meth:`Fit.save` (which writes exactly the folder ``gsf-infer fit`` writes). :func:`load`
+opens a saved folder. The command line is built on these functions.
+
+JAX is configured (float64, one CPU device per chain, the persistent compilation cache) on the
+first call that needs it, never at import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gsf_infer.records import Records, read_records, records_from_frame
+
+__all__ = [
+    "Fit",
+    "Records",
+    "compare",
+    "fit",
+    "ingest",
+    "load",
+    "read_records",
+    "records_from_frame",
+    "simulate_gsf",
+    "simulate_rf",
+]
+
+
+def _configure(chains: int = 4) -> None:
+    from gsf_infer import runtime
+
+    runtime.configure(host_devices=max(int(chains), 1))
+
+
+@dataclass
+class Fit:
+    """A fitted model: what :func:`fit` returns and :func:`load` reads back.
+
+    Attributes
+    ----------
+    datatree : xarray.DataTree
+        The ArviZ DataTree (``posterior.nc``).
+    deviation_datatree : xarray.DataTree or None
+        The ``deviation`` model's DataTree behind the verdict (``posterior_deviation.nc``).
+    summary_json : dict
+        The ``summary.json`` object.
+    result : FitResult or None
+        Everything the fit produced (``None`` for a fit loaded from a folder).
+    excluded : dict or None
+        Rows of the input excluded on purpose, by reason (shown in the report).
+    """
+
+    datatree: Any
+    deviation_datatree: Any
+    summary_json: dict[str, Any]
+    result: Any = None
+    excluded: dict[str, int] | None = None
+
+    def summary(self) -> pd.DataFrame:
+        """The parameter table: one row per parameter (``null`` ones omitted)."""
+        rows = {
+            name: entry
+            for name, entry in self.summary_json["parameters"].items()
+            if entry is not None
+        }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    @property
+    def verdict(self) -> dict[str, Any]:
+        """The invariant's verdict: status, ``delta`` and ``delta/rho`` HDIs, P(in ROPE),
+        missing kinds, whether it can be trusted."""
+        return dict(self.summary_json["invariant"])
+
+    @property
+    def converged(self) -> bool:
+        """Whether the main model's sampler converged."""
+        return bool(self.summary_json["diagnostics"]["converged"])
+
+    def predict(self, frame: pd.DataFrame, ci_prob: float | None = None, seed: int = 0):
+        """Posterior predictive summaries of new records (a table in the records format).
+
+        Returns the rows with ``mean``, ``median``, ``hdi_low``, ``hdi_high`` and, where a row
+        has an observed value, ``covered`` (see ``gsf-infer predict``).
+        """
+        from gsf_infer.predict import predict_records
+
+        _configure()
+        records = records_from_frame(frame, path="<frame>", prediction=True)
+        return predict_records(self.datatree, records, ci_prob=ci_prob, seed=seed)
+
+    def plot_ppc(self, kind: str):
+        """The posterior predictive figure of one kind (observed points over bands)."""
+        from gsf_infer.plots import plot_ppc
+
+        return plot_ppc(self.datatree, kind)
+
+    def save(self, out: str | Path, force: bool = False) -> Path:
+        """Write the result folder ``gsf-infer fit`` writes (posterior, summaries, checks,
+        plots, report), atomically; an existing non-empty folder needs ``force``.
+
+        Raises
+        ------
+        ValueError
+            For a fit loaded from a folder (it is saved already).
+        """
+        from gsf_infer import artifacts
+        from gsf_infer.report import write_fit_extras
+
+        if self.result is None:
+            raise ValueError("this fit was loaded from a folder; copy the folder instead")
+        artifacts.refuse_existing_output(out, force)
+        failures: list[str] = []
+
+        def extra(folder: Path) -> None:
+            try:
+                write_fit_extras(folder, self.result, excluded=self.excluded)
+            except Exception as err:  # plots or report failing must not cost the fit
+                failures.append(f"plots/report not written ({type(err).__name__}: {err})")
+
+        path = artifacts.write_fit(self.result, out, force=force, extra=extra)
+        self.result.warnings.extend(failures)
+        return path
+
+
+def fit(
+    data: str | Path | Records | pd.DataFrame,
+    *,
+    model: str = "gsf",
+    g: str = "monomial",
+    tier: str = "continuum",
+    likelihood: str | None = None,
+    pruning_metric: str | None = None,
+    priors: str | Path | None = None,
+    holdout: str | None = None,
+    chains: int = 4,
+    warmup: int = 1000,
+    draws: int = 1000,
+    seed: int = 0,
+    target_accept: float = 0.9,
+    max_draws: int = 3000,
+    ci_prob: float = 0.94,
+    rope: float = 0.1,
+    no_check: bool = False,
+    strict: bool = False,
+    progress: Any = None,
+    command: str = "",
+) -> Fit:
+    """Fit a model to records with NUTS, as ``gsf-infer fit`` does (nothing is written).
+
+    Parameters
+    ----------
+    data : path, Records or pandas.DataFrame
+        The records (a table in the records format).
+    model, g, tier, likelihood, pruning_metric, priors, holdout, chains, warmup, draws, seed,
+    target_accept, max_draws, ci_prob, rope, no_check, strict
+        The command's options, same names and defaults (``gsf-infer fit --help``).
+    progress : callable, optional
+        ``progress(stage, done, total)`` while chains iterate.
+    command : str
+        How the fit was asked for, recorded in the DataTree's provenance (the command line
+        passes its own).
+
+    Returns
+    -------
+    Fit
+
+    Raises
+    ------
+    gsf_infer.errors.InputError
+        Bad records or options (one problem per line).
+    gsf_infer.errors.NotConvergedError
+        With ``strict``, when the sampler did not converge.
+    """
+    from gsf_infer.errors import NotConvergedError
+    from gsf_infer.workflow import fit as run_fit
+
+    if isinstance(data, pd.DataFrame):
+        records = records_from_frame(data, path="<frame>")
+    elif isinstance(data, Records):
+        records = data
+    else:
+        records = read_records(data)
+    _configure(chains)
+    result = run_fit(
+        records, model=model, g=g, tier=tier, likelihood=likelihood,
+        pruning_metric=pruning_metric, priors_path=priors, holdout=holdout, chains=chains,
+        warmup=warmup, draws=draws, seed=seed, target_accept=target_accept,
+        max_draws=max_draws, ci_prob=ci_prob, rope=rope, check_invariant=not no_check,
+        progress=progress, command=command or "gsf_infer.fit(...)",
+    )
+    out = Fit(result.dt, result.deviation_dt, result.summary, result, dict(records.excluded))
+    if strict and not result.diagnostics["converged"]:
+        raise NotConvergedError("the sampler did not converge (strict)")
+    return out
+
+
+def load(folder: str | Path) -> Fit:
+    """Open a result folder written by ``gsf-infer fit`` (or :meth:`Fit.save`)."""
+    import json
+
+    import arviz as az
+
+    from gsf_infer.workflow import load_fit
+
+    folder = Path(folder)
+    dt = load_fit(folder)
+    deviation = folder / "posterior_deviation.nc"
+    dev_dt = az.from_netcdf(deviation) if deviation.is_file() else None
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    return Fit(dt, dev_dt, summary)
+
+
+def compare(data: str | Path, **options: Any) -> dict[str, Any]:
+    """Fit several models and rank them by PSIS-LOO, as ``gsf-infer compare`` does.
+
+    ``options`` are :func:`gsf_infer.compare.compare_models`'s (``models``, ``gs``,
+    ``pruning_metrics``, ``tier``, ``likelihood``, ``priors_path``, the sampler's).
+    """
+    from gsf_infer.compare import compare_models
+
+    _configure(options.get("chains", 4))
+    return compare_models(data, **options)
+
+
+def simulate_gsf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Records of the exact discrete forward model and their truth (``simulate gsf``).
+
+    ``settings`` are :class:`gsf_infer.simulate.gsf.GsfSimConfig`'s fields.
+    """
+    import numpy as np
+
+    from gsf_infer.simulate.gsf import GsfSimConfig
+    from gsf_infer.simulate.gsf import simulate_gsf as run
+
+    return run(GsfSimConfig(**settings), np.random.default_rng(seed))
+
+
+def simulate_rf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Records of trained random-feature regressions and their truth (``simulate rf``).
+
+    ``settings`` are :class:`gsf_infer.simulate.rf.RFSettings`' fields.
+    """
+    import numpy as np
+
+    from gsf_infer.simulate.rf import RFSettings
+    from gsf_infer.simulate.rf import simulate_rf as run
+
+    _configure()
+    result = run(RFSettings(**settings), np.random.default_rng(seed))
+    return result.frame, result.truth
+
+
+def ingest(name_or_path: str | Path, **options: Any):
+    """A published table converted to the records format (``gsf-infer ingest``)."""
+    from gsf_infer.ingest import ingest as run
+
+    return run(name_or_path, **options)
