@@ -100,7 +100,9 @@ def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[
     table: dict[str, dict | None] = {n: None for n in NAMED}
     if not names:
         return table
-    summ = az.summary(dt, var_names=names, ci_kind="hdi", ci_prob=ci_prob, round_to="none")
+    # a parameter constant over draws (gamma where quantization saturates) has no R-hat
+    with np.errstate(invalid="ignore", divide="ignore"):
+        summ = az.summary(dt, var_names=names, ci_kind="hdi", ci_prob=ci_prob, round_to="none")
     low_col = next(c for c in summ.columns if c.endswith("_lb"))
     high_col = next(c for c in summ.columns if c.endswith("_ub"))
     post, prior = dt["posterior"], dt["prior"] if "prior" in dt.children else None
