@@ -1,0 +1,605 @@
+"""Run independent fits in this process or on a Dask cluster, each into its own result folder.
+
+This module is responsible for many fits at once (``fit --by run|group``): it splits the work
+into tasks and runs them where :class:`ExecutorSettings` says — one after the other in this
+process (the default, for which this module imports no Dask), on a Dask ``LocalCluster`` of
+worker processes, or on an existing Dask cluster. It retries a failed or killed task once,
+reports what still failed by name, keeps every other result, and skips (``resume``) folders
+that a previous run completed for the same subset and settings. Each task writes its own
+folder atomically through :mod:`gsf_infer.artifacts` and sets JAX up in the process that runs
+it (:func:`gsf_infer.runtime.configure`), since a Dask worker is a process of its own. It
+imports the standard library and pandas at module level; :mod:`gsf_infer.workflow`, the plots
+and ``dask.distributed`` only inside the functions that need them. It never prints: lines for
+the user go to a ``notify`` callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gsf_infer import artifacts, runtime
+from gsf_infer.errors import GsfInferError, InputError, Problem
+from gsf_infer.records import Records
+
+__all__ = ["ExecutorSettings", "Outcome", "SubsetFit", "fingerprint", "fit_subset",
+           "fit_subsets", "plan_subsets", "run_tasks", "subset_sha256", "verify_folder"]
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where independent tasks run.
+
+    Parameters
+    ----------
+    workers : int or None
+        Start a Dask ``LocalCluster`` of this many worker processes (one thread each) for the
+        run, and close it afterwards.
+    scheduler : str or None
+        Address of a running Dask scheduler (``tcp://host:8786``) to send the tasks to.
+    retries : int
+        How many times a task that raised or whose worker died is run again before it is
+        reported as failed.
+
+    Notes
+    -----
+    With neither ``workers`` nor ``scheduler`` the tasks run one after the other in this
+    process, and Dask is not imported for them. On a cluster started here each worker holds
+    one task at a time (a dying worker takes only its own task with it), and a task is
+    declared failed once its worker died ``retries + 1`` times. An existing cluster is given
+    every task at once, and keeps its own ``distributed.scheduler.allowed-failures`` (Dask's
+    default: a task is run on up to 4 workers that die).
+    """
+
+    workers: int | None = None
+    scheduler: str | None = None
+    retries: int = 1
+
+    def check(self) -> None:
+        """Raise :class:`~gsf_infer.errors.InputError` for unusable settings."""
+        problems = []
+        if self.workers is not None and self.scheduler is not None:
+            problems.append(Problem("gsf-infer", "give --workers or --scheduler, not both"))
+        if self.workers is not None and (int(self.workers) != self.workers or self.workers < 1):
+            problems.append(
+                Problem("gsf-infer", "--workers must be a positive integer", value=self.workers)
+            )
+        if self.scheduler is not None and not str(self.scheduler).strip():
+            problems.append(Problem("gsf-infer", "--scheduler needs an address"))
+        if self.retries < 0:
+            problems.append(Problem("gsf-infer", "retries must be >= 0", value=self.retries))
+        if problems:
+            raise InputError(problems)
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the tasks run in this process (no Dask)."""
+        return self.workers is None and self.scheduler is None
+
+    def describe(self) -> str:
+        """Where the tasks run, in words."""
+        if self.scheduler is not None:
+            return f"on the Dask cluster at {self.scheduler}"
+        if self.workers is not None:
+            return f"on a local Dask cluster of {self.workers} worker process(es)"
+        return "in this process, one after the other"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one task.
+
+    Attributes
+    ----------
+    name : str
+        The task's name.
+    value : object
+        What the task returned (``None`` if it failed).
+    error : str
+        ``"ErrorType: message"`` of the last attempt when the task failed, else ``""``.
+    seconds : float
+        Wall time of the task, in seconds (NaN when a cluster does not say).
+    """
+
+    name: str
+    value: Any = None
+    error: str = ""
+    seconds: float = math.nan
+
+
+def _error_text(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def run_tasks(
+    work: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    settings: ExecutorSettings = ExecutorSettings(),
+    on_done: Callable[[Outcome, int, int, float], None] | None = None,
+) -> list[Outcome]:
+    """Run ``work(task)`` for every task, where ``settings`` says; keep every result.
+
+    Parameters
+    ----------
+    work : callable
+        Called with one task, returns a picklable value. On a cluster it must be importable
+        by the workers (a module-level function of an installed package).
+    tasks : sequence
+        Independent tasks, each with a ``name`` attribute; picklable for a cluster.
+    settings : ExecutorSettings
+        In process, a ``LocalCluster`` of ``workers`` processes, or an existing scheduler.
+    on_done : callable, optional
+        Called in this process as ``on_done(outcome, done, total, elapsed_seconds)`` whenever
+        a task finishes or fails for good.
+
+    Returns
+    -------
+    list of Outcome
+        One per task, in the order of ``tasks``. A task that raised (or whose worker died) is
+        run again up to ``settings.retries`` times; if it still fails its outcome carries the
+        error and the other tasks go on.
+
+    Raises
+    ------
+    InputError
+        For unusable settings, or a scheduler that cannot be reached.
+    """
+    settings.check()
+    if settings.in_process:
+        return _run_here(work, tasks, settings.retries, on_done)
+    return _run_dask(work, tasks, settings, on_done)
+
+
+def _run_here(work, tasks, retries, on_done) -> list[Outcome]:
+    outcomes = []
+    start = time.perf_counter()
+    for task in tasks:
+        tic = time.perf_counter()
+        outcome = None
+        for _ in range(retries + 1):
+            try:
+                outcome = Outcome(task.name, value=work(task), seconds=time.perf_counter() - tic)
+                break
+            except Exception as err:  # any failure of one task must not cost the others
+                outcome = Outcome(task.name, error=_error_text(err),
+                                  seconds=time.perf_counter() - tic)
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome, len(outcomes), len(tasks), time.perf_counter() - start)
+    return outcomes
+
+
+def _run_dask(work, tasks, settings: ExecutorSettings, on_done) -> list[Outcome]:
+    try:
+        import dask
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as err:  # a dependency, but an environment may lack it
+        raise InputError(
+            Problem("gsf-infer", f"--workers and --scheduler need dask[distributed]: {err}")
+        ) from None
+    import uuid
+
+    outcomes: list[Outcome | None] = [None] * len(tasks)
+    with contextlib.ExitStack() as stack:  # leaving it closes the client, then the cluster
+        if settings.scheduler is not None:
+            try:
+                client = stack.enter_context(Client(settings.scheduler, timeout="30s"))
+            except (OSError, TimeoutError, ValueError) as err:
+                raise InputError(
+                    Problem("gsf-infer", f"cannot reach the Dask scheduler: {err}",
+                            value=settings.scheduler)
+                ) from None
+            in_flight = len(tasks)  # the cluster's own scheduling (it may scale)
+        else:
+            with dask.config.set({"distributed.scheduler.allowed-failures": settings.retries}):
+                cluster = stack.enter_context(
+                    LocalCluster(n_workers=int(settings.workers), threads_per_worker=1,
+                                 processes=True, dashboard_address=None)
+                )
+            client = stack.enter_context(Client(cluster))
+            # one task per worker: the scheduler counts a dying worker against every task
+            # queued on it, not only the one that killed it
+            in_flight = int(settings.workers)
+        run = uuid.uuid4().hex[:8]
+        queue = iter(enumerate(tasks))
+        where: dict[Any, int] = {}
+        running = as_completed()
+
+        def submit_next() -> None:
+            for i, task in queue:
+                future = client.submit(work, task, key=f"{task.name}-{run}-{i}", pure=False,
+                                       retries=settings.retries)
+                where[future.key] = i
+                running.add(future)
+                return
+
+        start = time.perf_counter()
+        for _ in range(in_flight):
+            submit_next()
+        done = 0
+        for future in running:
+            i = where[future.key]
+            if future.status == "finished":
+                outcome = Outcome(tasks[i].name, value=future.result())
+            else:
+                outcome = Outcome(tasks[i].name, error=_error_text(future.exception()))
+            future.release()
+            outcomes[i] = outcome
+            done += 1
+            submit_next()
+            if on_done is not None:
+                on_done(outcome, done, len(tasks), time.perf_counter() - start)
+    return [o for o in outcomes if o is not None]
+
+
+# ---------------------------------------------------------------- fit --by: one fit per subset
+
+
+@dataclass(frozen=True)
+class SubsetFit:
+    """One subset's fit: its records, the fit's options and the folder it is written to.
+
+    Attributes
+    ----------
+    by : str
+        ``run`` or ``group``.
+    value : str
+        The subset's run or group name.
+    records : Records
+        The subset's records.
+    folder : Path
+        Its result folder (absolute, so that any worker writes the same place).
+    options : dict
+        Keyword arguments of :func:`gsf_infer.workflow.fit` (no ``progress`` callback).
+    fingerprint : dict
+        What ``resume`` compares with a finished folder (:func:`fingerprint`); written into
+        its ``summary.json`` under ``subset``.
+    """
+
+    by: str
+    value: str
+    records: Records
+    folder: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """``"run P1e6"``: how the task is named in messages."""
+        return f"{self.by} {self.value}"
+
+
+def subset_sha256(records: Records) -> str:
+    """SHA-256 of a subset's records (their values, not the file's line numbers).
+
+    Two files that hold the same records for a run give the same digest, so appending runs to
+    a file does not invalidate the folders of the runs already fitted.
+    """
+    table = records.table.drop(columns=["line"], errors="ignore")
+    text = table.to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _fit_defaults() -> dict[str, Any]:
+    import inspect
+
+    from gsf_infer.workflow import fit
+
+    return {name: p.default for name, p in inspect.signature(fit).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def fingerprint(by: str, value: str, records: Records, options: dict[str, Any]) -> dict[str, Any]:
+    """Everything that makes a subset's fit what it is, as stored under ``subset``.
+
+    Returns
+    -------
+    dict
+        ``by``, ``name``, ``sha256`` (:func:`subset_sha256`), ``records_params`` (geometric
+        mean of the records' parameter counts, for the combined table) and ``settings``: the
+        model, ``g``, tier and likelihood (as resolved from the data's header), the sampler's
+        chains, warm-up, draws and seed, and the other options that change the numbers.
+    """
+    import numpy as np
+
+    from gsf_infer.workflow import resolve_likelihood, resolve_pruning_metric
+
+    opts = {**_fit_defaults(), **options}
+    settings = {key: opts[key] for key in (
+        "model", "g", "tier", "chains", "warmup", "draws", "seed", "holdout", "target_accept",
+        "max_draws", "ci_prob", "rope", "check_invariant")}
+    settings["likelihood"] = resolve_likelihood(opts["likelihood"], records)
+    settings["pruning_metric"] = resolve_pruning_metric(opts["pruning_metric"], records)
+    try:  # an unreadable priors file fails the fit itself, with the tool's message
+        priors = opts["priors_path"]
+        settings["priors_sha256"] = hashlib.sha256(Path(priors).read_bytes()).hexdigest()
+    except (OSError, TypeError):
+        settings["priors_sha256"] = None
+    params = records.table["params"].dropna() if "params" in records.table else []
+    return json.loads(json.dumps({
+        "by": by,
+        "name": value,
+        "sha256": subset_sha256(records),
+        "records_params": float(np.exp(np.mean(np.log(params)))) if len(params) else None,
+        "settings": settings,
+    }))
+
+
+#: Where ``summary.json`` keeps each setting that ``resume`` verifies (the rest: ``subset``).
+_SUMMARY_PLACES = {
+    "model": ("model", "name"), "g": ("model", "g"), "tier": ("model", "tier"),
+    "likelihood": ("model", "likelihood"), "chains": ("sampler", "chains"),
+    "warmup": ("sampler", "warmup"), "draws": ("sampler", "draws"), "seed": ("sampler", "seed"),
+}
+
+
+def verify_folder(folder: Path, expected: dict[str, Any]) -> tuple[dict | None, list[str]]:
+    """Whether a result folder is a finished fit of this subset with these settings.
+
+    Parameters
+    ----------
+    folder : Path
+        A subset's result folder.
+    expected : dict
+        The subset's :func:`fingerprint`.
+
+    Returns
+    -------
+    summary : dict or None
+        The folder's ``summary.json`` when it could be read.
+    reasons : list of str
+        Why the folder cannot be kept (empty when it is complete and matches).
+    """
+    if not folder.exists():
+        return None, ["not fitted yet"]
+    missing = [n for n in ("posterior.nc", "summary.json") if not (folder / n).is_file()]
+    if missing:
+        return None, [f"incomplete ({', '.join(missing)} missing)"]
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return None, [f"summary.json unreadable ({err})"]
+    if not isinstance(summary, dict):
+        return None, ["summary.json is not a fit's summary"]
+    found_subset = summary.get("subset") or {}
+    reasons = []
+    if found_subset.get("sha256") != expected["sha256"]:
+        reasons.append("its records changed (sha256 of the subset differs)"
+                       if found_subset.get("sha256") else "summary.json has no subset sha256")
+    found_settings = found_subset.get("settings") or {}
+    for key, want in expected["settings"].items():
+        if key in _SUMMARY_PLACES:
+            section, entry = _SUMMARY_PLACES[key]
+            have = (summary.get(section) or {}).get(entry)
+        else:
+            have = found_settings.get(key)
+        if have != want:
+            reasons.append(f"{key} {have!r} in summary.json, {want!r} asked")
+    return summary, reasons
+
+
+def _unique_folders(out: Path, names: list[str]) -> list[Path]:
+    """One folder per subset; names that clean to the same folder name get ``_2``, ``_3``."""
+    used: dict[str, int] = {}
+    folders = []
+    for name in names:
+        base = artifacts.safe_name(name)
+        used[base] = used.get(base, 0) + 1
+        folders.append(out / (base if used[base] == 1 else f"{base}_{used[base]}"))
+    return folders
+
+
+def plan_subsets(
+    records: Records,
+    by: str,
+    out: Path,
+    options: dict[str, Any],
+    resume: bool = False,
+) -> tuple[list[SubsetFit], dict[int, dict], list[str]]:
+    """List the fits that ``fit --by`` runs, and the rows of the folders ``resume`` keeps.
+
+    Returns
+    -------
+    tasks : list of SubsetFit
+        The subsets to fit.
+    kept : dict of int to dict
+        Combined-table rows (:func:`gsf_infer.workflow.by_row`) of the finished, verified
+        folders, by the subset's position.
+    notes : list of str
+        One line per subset that ``resume`` skips or refits, and why.
+    """
+    from types import SimpleNamespace
+
+    from gsf_infer.workflow import by_row, subsets
+
+    options = {k: v for k, v in options.items() if k != "progress"}
+    if options.get("priors_path"):  # read by the worker, whose folder may differ
+        options["priors_path"] = str(Path(options["priors_path"]).absolute())
+    parts = subsets(records, by)
+    folders = _unique_folders(Path(out).absolute(), [name for name, _ in parts])
+    tasks, kept, notes = [], {}, []
+    for i, ((name, part), folder) in enumerate(zip(parts, folders, strict=True)):
+        task = SubsetFit(by, name, part, folder, options, fingerprint(by, name, part, options))
+        if resume:
+            summary, reasons = verify_folder(folder, task.fingerprint)
+            if not reasons:
+                result = SimpleNamespace(summary=summary,
+                                         records_params=task.fingerprint["records_params"])
+                seconds = summary["sampler"].get("seconds_total", math.nan)
+                kept[i] = by_row(name, by, result, seconds)
+                notes.append(f"{task.name}: complete and verified in {folder.name}/, kept")
+                continue
+            if folder.exists():
+                notes.append(f"{task.name}: refitted: " + "; ".join(reasons))
+        tasks.append(task)
+    return tasks, kept, notes
+
+
+def fit_subset(task: SubsetFit) -> dict[str, Any]:
+    """Fit one subset and write its folder: the work of one task, in whichever process.
+
+    Sets JAX up for this process first (a Dask worker inherits nothing from the client), and
+    frees compiled programs afterwards once the process holds many (a worker fits many
+    subsets).
+
+    Returns
+    -------
+    dict
+        ``row`` (the subset's row of the combined table), ``status`` (``converged``, ``NOT
+        CONVERGED`` or ``failed: ...``) and ``warnings``. The tool's own errors (bad input,
+        a model that cannot be built) are returned as a failed row, since running them again
+        would fail the same way; anything else propagates, to be retried.
+    """
+    runtime.configure(host_devices=max(int(task.options.get("chains", 4)), 1))
+    from gsf_infer.workflow import by_row, fit
+
+    tic = time.perf_counter()
+    try:
+        result = fit(task.records, **task.options)
+        result.summary["subset"] = task.fingerprint
+        failures: list[str] = []
+        with _in_memory_writes():
+            artifacts.write_fit(result, task.folder, force=True,
+                                extra=_extras(result, task.records, failures))
+    except GsfInferError as err:
+        row = by_row(task.value, task.by, None, time.perf_counter() - tic, error=str(err))
+        return {"row": row, "status": f"failed: {err}", "warnings": []}
+    finally:
+        runtime.release_compiled()
+    row = by_row(task.value, task.by, result, time.perf_counter() - tic)
+    status = "converged" if result.diagnostics["converged"] else "NOT CONVERGED"
+    return {"row": row, "status": status, "warnings": list(failures)}
+
+
+def _in_memory_writes() -> contextlib.AbstractContextManager:
+    """Keep xarray's netCDF writer off the cluster.
+
+    When Dask is loaded, xarray asks it for the active scheduler before writing; inside a
+    worker that is the cluster (a client per worker, a distributed lock per file). A fit's
+    arrays are in memory, so the writes need no scheduler. Dask is not imported here.
+    """
+    dask = sys.modules.get("dask")
+    if dask is None or not hasattr(dask, "config"):
+        return contextlib.nullcontext()
+    return dask.config.set(scheduler="synchronous")
+
+
+def _extras(result: Any, records: Records, failures: list[str]) -> Callable[[Path], None]:
+    """Write checks, plots and report into the folder; note a failure there, keep the fit."""
+
+    def extra(folder: Path) -> None:
+        from gsf_infer.report import write_fit_extras
+
+        try:
+            write_fit_extras(folder, result, excluded=dict(records.excluded))
+        except Exception as err:  # any bug in plotting/reporting: keep the fit, say so
+            failures.append(f"plots/report not written ({type(err).__name__}: {err}); the fit "
+                            "is saved — re-render with `gsf-infer report DIR`")
+
+    return extra
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fit_subsets(
+    data: str | Path | Records,
+    by: str,
+    out: str | Path,
+    *,
+    executor: ExecutorSettings = ExecutorSettings(),
+    resume: bool = False,
+    force: bool = False,
+    notify: Callable[[str, bool], None] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Fit each run (or group) of a records table alone: ``gsf-infer fit --by``.
+
+    Every subset is fitted with the same options, including the seed, whichever process runs
+    it, so its numbers do not depend on the executor. Each subset's folder is written
+    atomically inside ``out``; then ``out/summary.csv`` (one row per subset) and
+    ``out/by_<by>.png``.
+
+    Parameters
+    ----------
+    data : str, Path or Records
+        The records table.
+    by : str
+        ``run`` or ``group``.
+    out : str or Path
+        The folder of the subsets' folders.
+    executor : ExecutorSettings
+        Where the fits run.
+    resume : bool
+        Keep the subsets' folders that are complete and match the subset's records and the
+        settings (:func:`verify_folder`); refit the others.
+    force : bool
+        Accept a non-empty ``out`` and replace its subsets' folders.
+    notify : callable, optional
+        Called as ``notify(line, important)`` with progress lines (``important=False``) and
+        failures and warnings (``important=True``).
+    **options
+        Keyword arguments of :func:`gsf_infer.workflow.fit`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The combined table (:func:`gsf_infer.workflow.by_row` rows, subsets in file order).
+    """
+    from gsf_infer.plots import plot_by
+    from gsf_infer.records import read_records
+    from gsf_infer.workflow import by_row
+
+    executor.check()
+    say = notify or (lambda line, important: None)
+    out = Path(out)
+    artifacts.refuse_existing_output(out, force or resume)
+    records = data if isinstance(data, Records) else read_records(data)
+    tasks, kept, notes = plan_subsets(records, by, out, options, resume)
+    for note in notes:
+        say(note, False)
+    if tasks:
+        say(f"{len(tasks)} fit(s) to run {executor.describe()}", False)
+
+    def on_done(outcome: Outcome, done: int, total: int, elapsed: float) -> None:
+        status = outcome.value["status"] if outcome.value else f"failed: {outcome.error}"
+        left = (f"about {_duration(elapsed / done * (total - done))} left" if done < total
+                else f"all done in {_duration(elapsed)}")
+        seconds = outcome.value["row"]["seconds"] if outcome.value else outcome.seconds
+        took = "" if math.isnan(seconds) else f" ({_duration(seconds)})"
+        line = f"[{done}/{total} fits done, {left}] {outcome.name}: {status}{took}"
+        say(line, status.startswith("failed"))
+        for warning in (outcome.value or {}).get("warnings", []):
+            say(f"warning: {outcome.name}: {warning}", True)
+
+    outcomes = run_tasks(fit_subset, tasks, executor, on_done) if tasks else []
+    rows = dict(kept)
+    positions = iter(i for i in range(len(tasks) + len(kept)) if i not in kept)
+    for task, outcome, i in zip(tasks, outcomes, positions, strict=True):
+        rows[i] = (outcome.value["row"] if outcome.value is not None else
+                   by_row(task.value, by, None, outcome.seconds, error=outcome.error))
+    table = pd.DataFrame([rows[i] for i in sorted(rows)])
+    out.mkdir(parents=True, exist_ok=True)
+    artifacts.write_text(table.to_csv(index=False), out / "summary.csv", force=True)
+    figure = plot_by(table, by)
+    if figure is not None:
+        import matplotlib.pyplot as plt
+
+        artifacts.write_figure(figure, out / f"by_{by}.png", force=True)
+        plt.close(figure)
+    return table
