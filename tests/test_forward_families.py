@@ -1,6 +1,6 @@
 """The ``g`` families: values, elasticities, frontier and ``rho(t)`` against independent references.
 
-The references are plain NumPy/SciPy re-implementations of the SPEC §1 table (written here from
+The references are plain NumPy/SciPy re-implementations of the table of families in docs/theory.md (written here from
 the formulas, not from the package), root-finding by ``scipy.optimize.brentq`` for the frontier,
 and central finite differences for every derivative (elasticities, ``rho``, the frontier's
 recession ``-d log lambda_* / d log t``).
@@ -30,7 +30,7 @@ CASES = [(name, i) for name in NAMES for i in range(len(PARAMS[name]))]
 
 
 def g_ref(name: str, lam: np.ndarray, t: np.ndarray, p: GParams) -> np.ndarray:
-    """``g(lambda, t)`` straight from the SPEC §1 table, in NumPy."""
+    """``g(lambda, t)`` straight from the table of families (docs/theory.md), in NumPy."""
     lam, t = np.asarray(lam, float), np.asarray(t, float)
     if name == "ntk":
         return p.c * lam * t

@@ -7,7 +7,7 @@
   ``K``), for every family and every kind that sums, with fractional ``K`` and ``k_cut``;
 - the ``asymptotic`` tier's own log-log slopes against the theory's exponents;
 - gradients with respect to every parameter against central finite differences;
-- hypothesis property tests over the prior support of SPEC §2: finite gradients, ``jit`` and
+- hypothesis property tests over the default priors' support: finite gradients, ``jit`` and
   ``vmap`` invariance, monotonicity in ``t``, sparsity and ``k``.
 """
 
@@ -35,7 +35,7 @@ FAMILY_NAMES = tuple(FAMILIES)
 
 
 def _phi_ref(name: str, lam: np.ndarray, t: float, p: GParams) -> np.ndarray:
-    """Learned fraction from the SPEC §1 table (NumPy)."""
+    """Learned fraction from the forward laws (NumPy)."""
     if name == "ridge":
         rate = lam + p.kap
         return lam / rate * -np.expm1(-rate * p.c * t)
@@ -462,7 +462,7 @@ def test_gradients_match_central_differences(name: str, tier: str) -> None:
 
 
 def _prior_point(z_a, z_b, z_m, z_n):
-    """Map standard-normal scores to the prior of SPEC §2."""
+    """Map standard-normal scores to the default prior."""
     a = 1.0 + 0.5 * np.exp(0.8 * z_a)
     b = 1.0 + 0.5 * np.exp(0.8 * z_b)
     return a, b, float(np.exp(0.3 * z_m)), float(np.exp(0.5 * z_n))

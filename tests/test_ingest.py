@@ -123,7 +123,7 @@ def test_chinchilla_records_declare_the_robust_likelihood_that_fit_takes(tmp_pat
     records = read_records(out)
     assert resolve_likelihood(None, records) == "student"
     assert resolve_likelihood("lognormal", records) == "lognormal"
-    # files without a declaration (or with one the tool does not know) keep SPEC §2's default
+    # files without a declaration (or with one the tool does not know) keep the default likelihood (lognormal)
     other = records_from_frame(records.table[["kind", "t", "params", "loss"]].head(10),
                                provenance={"likelihood": "cauchy"})
     assert resolve_likelihood(None, other) == "lognormal"
@@ -448,7 +448,7 @@ def test_cli_writes_a_file_the_reader_accepts(tmp_path):
 
 @pytest.mark.parametrize(("name", "options"), CASES, ids=lambda v: str(v))
 def test_every_adapter_output_passes_validate(tmp_path, name, options):
-    """``gsf-infer ingest NAME --out F`` then ``gsf-infer validate F`` exits 0 (issue 7)."""
+    """``gsf-infer ingest NAME --out F`` then ``gsf-infer validate F`` exits 0."""
     out = tmp_path / "records.csv"
     args = ["ingest", name, "--out", str(out)]
     for key, value in options.items():

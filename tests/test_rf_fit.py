@@ -31,7 +31,7 @@ def _records(provenance):
 def test_the_fit_takes_the_pruning_metric_the_data_declare():
     assert resolve_pruning_metric(None, _records({"pruning_metric": "function"})) == "function"
     assert resolve_pruning_metric(None, _records({"pruning_metric": " Function "})) == "function"
-    # the SPEC's default without a declaration, and for a declaration it does not know
+    # the default (seed) without a declaration, and for a declaration it does not know
     assert resolve_pruning_metric(None, _records({})) == "seed"
     assert resolve_pruning_metric(None, _records({"pruning_metric": "none (magnitude)"})) == "seed"
     # an explicit request wins

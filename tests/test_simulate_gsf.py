@@ -1,6 +1,6 @@
 """Tests of ``gsf_infer.simulate.gsf`` and ``gsf-infer simulate gsf``.
 
-The noiseless records are checked against plain NumPy/SciPy evaluations of the SPEC §1 laws
+The noiseless records are checked against plain NumPy/SciPy evaluations of the forward laws (docs/theory.md)
 written here (direct sums over modes, the Hurwitz zeta tail, the closed-form monomial frontier),
 not against :mod:`gsf_infer.forward`; the truth file against :mod:`gsf_infer.forward.derived`;
 the noise against its stated distribution.
@@ -154,7 +154,7 @@ def test_bad_options_are_listed_together(tmp_path) -> None:
 
 
 def _reference(cfg: GsfSimConfig, frame: pd.DataFrame) -> np.ndarray:
-    """The SPEC §1 laws for a monomial g, straight in NumPy, for every row of ``frame``."""
+    """The forward laws for a monomial g, straight in NumPy, for every row of ``frame``."""
     a, b, m, n, c, A, Lam = cfg.a, cfg.b, cfg.m, cfg.n, cfg.c, cfg.A, cfg.Lam
     out = np.full(len(frame), np.nan)
     cache: dict[int, tuple] = {}
@@ -345,7 +345,7 @@ def test_each_kind_has_its_own_noise_stream() -> None:
     np.testing.assert_array_equal(
         one["loss"].to_numpy(), many.loc[many["kind"] == "loss", "loss"].to_numpy()
     )
-    assert list(many["kind"].unique()) == ["loss", "spectrum", "modes"]  # SPEC kind order
+    assert list(many["kind"].unique()) == ["loss", "spectrum", "modes"]  # the schema's kind order
 
 
 def test_bad_config_raises_input_error_naming_options() -> None:

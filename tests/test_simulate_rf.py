@@ -307,7 +307,7 @@ def test_quantization_follows_gamma_and_four_to_the_minus_bits(medium):
     # it within 0.03 (measured 0.524..0.551 over five seeds), and gamma within 0.06
     assert measured == pytest.approx(_slope(late["t"], exact), abs=0.03)
     assert measured == pytest.approx(gamma, abs=0.06)
-    # constant ratio to the SPEC's unweighted law over all t
+    # constant ratio to the theory's unweighted law over all t
     ratio = one["delta_loss"].to_numpy() / np.array(
         [np.sum(w2 * (1 - np.exp(-settings.lr * lam * t)) ** 2) for t in one["t"]]
     )
@@ -319,7 +319,7 @@ def test_quantization_follows_gamma_and_four_to_the_minus_bits(medium):
 
 
 def test_spectral_pruning_follows_the_function_metric_not_the_unweighted_one(medium):
-    # Reference: the SPEC's exact forward model with the truth (K = N, c = lr). Function
+    # Reference: the theory's exact forward model with the truth (K = N, c = lr). Function
     # metric: within [0.75, 1.4] everywhere (measured 0.89-1.31 at the defaults; the excess
     # comes from the finite-width spectral lift near k_cut = N/16). The unweighted metric
     # changes by more than 10x across records (it is the weight norm, not a loss).
