@@ -4,11 +4,13 @@ The report is built once as a list of blocks (headings, paragraphs, lists, table
 from the saved results — ``summary.json``, ``checks.json``, the DataTree's attributes and the
 PNGs of ``plots/`` — and rendered twice: Markdown (figures linked as ``plots/<name>.png``) and
 HTML (figures embedded as base64 ``data:`` URIs, inline CSS, no script and no external
-resource, so the file opens offline and can be mailed alone). Sections: data (records per kind
-and run, rows excluded on purpose), model and sampler, diagnostics, parameters (with what the
-data decide and what the prior decides), identifiability, the invariant verdict (with the
-missing kinds when untestable, and PSIS-LOO of gsf against deviation), posterior predictive checks,
-hold-out validation, warnings, figures.
+resource, so the file opens offline and can be mailed alone). It leads with the answer: the
+invariant verdict (the ``delta/rho`` posterior and its figure, the missing kinds when
+untestable, PSIS-LOO of gsf against deviation), the parameters (with what the data decide and
+what the prior decides), each kind's posterior predictive figure with the coverage table and
+the hold-out validation, warnings; then the detail: data (records and runs per kind, the
+per-run table folded in a ``<details>`` element, rows excluded on purpose), model, sampler and
+diagnostics, identifiability, the remaining figures, and provenance last.
 
 :func:`write_fit_extras` (called by ``gsf-infer fit`` while its folder is assembled) and
 :func:`render_folder` (``gsf-infer report DIR``, no refitting) compute what is missing and hand
@@ -36,7 +38,13 @@ FIGURE_ORDER = ("ppc_", "loo_pit", "invariant_delta", "pair", "trace", "rank")
 
 @dataclass(frozen=True)
 class Block:
-    """One element of the report: ``kind`` is h1, h2, p, ul, table or figure."""
+    """One element of the report.
+
+    ``kind`` is h1, h2, p, ul (``text`` leads the ``items``), lead (the same, set off: the
+    verdict), table (``text`` leads it), figure (``path`` with ``text`` as caption) or
+    details: a table folded away in HTML under the summary ``text`` (in Markdown, ``text``
+    then the table).
+    """
 
     kind: str
     text: str = ""
@@ -91,7 +99,13 @@ def report_blocks(
     figures: list[str],
     captions: dict[str, str] | None = None,
 ) -> list[Block]:
-    """Build the report's content.
+    """Build the report's content, the answer first.
+
+    The order: the title; the invariant's verdict with the ``delta/rho`` posterior (and its
+    figure); the parameter table with what decides each parameter; the posterior predictive
+    figures of every kind with their coverage table (and the hold-out validation); warnings;
+    the data (records per kind, the per-run table collapsed); model, sampler and diagnostics;
+    identifiability; the remaining figures; provenance last.
 
     Parameters
     ----------
@@ -110,124 +124,104 @@ def report_blocks(
     -------
     list of Block
     """
-    from gsf_infer.console import invariant_lines
-    from gsf_infer.summary import convergence_problems
-
     captions = captions or {}
     data = summary.get("data", {})
-    model = summary.get("model", {})
-    sampler = summary.get("sampler", {})
+
+    def figure(path: str) -> Block:
+        return Block("figure", text=captions.get(path, ""), path=path)
+
+    headline = [p for p in figures if Path(p).stem.startswith("ppc_")]
+    delta = [p for p in figures if Path(p).stem == "invariant_delta"]
+    rest = [p for p in figures if p not in headline and p not in delta]
+
     blocks = [Block("h1", f"gsf-infer report: {data.get('path', attrs.get('input_path', ''))}")]
-    blocks.append(
-        Block(
-            "p",
-            f"gsf-infer {summary.get('version', attrs.get('gsf_infer_version', '?'))}; command "
-            f"`{attrs.get('command') or '-'}`; input sha256 {data.get('sha256') or '-'}.",
-        )
-    )
+    blocks += _verdict_blocks(summary, checks)
+    blocks += [figure(p) for p in delta]
+    blocks += _loo_blocks(checks)
+    blocks += _parameter_blocks(summary, checks, attrs)
+    blocks += _ppc_blocks(summary, checks, [figure(p) for p in headline])
+    warnings = checks.get("warnings") or []
+    blocks.append(Block("h2", "Warnings"))
+    blocks.append(Block("ul", items=tuple(warnings)) if warnings else Block("p", "None."))
+    blocks += _data_blocks(summary, checks)
+    blocks += _sampler_blocks(summary, checks, attrs)
+    blocks += _identifiability_blocks(summary, checks)
+    if rest:
+        blocks.append(Block("h2", "More figures"))
+        blocks += [figure(p) for p in rest]
+    blocks += _provenance_blocks(summary, attrs)
+    return blocks
 
-    # data
-    blocks.append(Block("h2", "Data"))
-    records = data.get("records") or (checks.get("data") or {}).get("records", {})
-    blocks.append(
-        Block(
-            "table",
-            header=("kind", "records"),
-            rows=tuple((k, str(v)) for k, v in records.items()),
-        )
-    )
-    runs = (checks.get("data") or {}).get("runs") or []
-    if runs:
-        blocks.append(Block("p", "Records per run:"))
-        blocks.append(
-            Block(
-                "table",
-                header=("run", "kind", "records"),
-                rows=tuple((str(r["run"]), str(r["kind"]), str(r["records"])) for r in runs),
-            )
-        )
-    excluded = (checks.get("data") or {}).get("excluded")
-    if excluded:
-        blocks.append(
-            Block(
-                "ul",
-                text="Rows excluded on purpose:",
-                items=tuple(f"{n} row(s): {reason}" for reason, n in excluded.items()),
-            )
-        )
-    elif excluded is not None:
-        blocks.append(Block("p", "Rows excluded on purpose: none."))
-    else:
-        blocks.append(Block("p", "Rows excluded on purpose: not recorded with this fit."))
-    provenance = attrs.get("provenance") or {}
-    if provenance:
-        blocks.append(
-            Block("ul", text="Provenance:", items=tuple(f"{k}: {v}" for k, v in provenance.items()))
-        )
 
-    # model and sampler
-    blocks.append(Block("h2", "Model and sampler"))
-    settings = attrs.get("model_settings", {})
-    blocks.append(
-        Block(
-            "p",
-            f"Model {model.get('name', settings.get('model', '?'))}, g = "
-            f"{model.get('g', settings.get('g', '?'))}, tier {model.get('tier', '?')}, "
-            f"{model.get('likelihood', '?')} likelihood, pruning metric "
-            f"{settings.get('pruning_metric', '?')}. NUTS: {sampler.get('chains', '?')} chains x "
-            f"({sampler.get('warmup', '?')} warm-up + {sampler.get('draws', '?')} draws), seed "
-            f"{sampler.get('seed', '?')}, {_num(sampler.get('seconds'))} s.",
-        )
-    )
+def _verdict_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> list[Block]:
+    """The invariant's verdict: one sentence, then its numbers as a list."""
+    from gsf_infer.console import invariant_lines
 
-    # diagnostics
-    blocks.append(Block("h2", "Diagnostics"))
-    for label, diag in (
-        ("", checks.get("diagnostics")),
-        (" (deviation model)", checks.get("diagnostics_deviation")),
+    blocks = [Block("h2", "The invariant chi + gamma = rho")]
+    invariant = checks.get("invariant") or summary.get("invariant") or {}
+    if not invariant:
+        return blocks + [Block("p", "Not assessed.")]
+    first, *details = [line.strip() for line in invariant_lines(invariant)]
+    blocks.append(Block("lead", text=first, items=tuple(details)))
+    dev = checks.get("diagnostics_deviation")
+    if (
+        dev
+        and not dev.get("converged", True)
+        and invariant.get("trusted", True)  # else the verdict's own lines say it
+        and invariant.get("status") != "untestable"
     ):
-        if not diag:
-            continue
-        problems = diag.get("problems", convergence_problems(diag))
-        status = "converged" if diag.get("converged") else "NOT CONVERGED"
         blocks.append(
             Block(
-                "table",
-                text=f"Sampler{label}: {status}",
-                header=("diagnostic", "value"),
-                rows=(
-                    ("max R-hat", _num(diag.get("max_r_hat"))),
-                    ("min bulk ESS", _num(diag.get("min_ess_bulk"))),
-                    ("min tail ESS", _num(diag.get("min_ess_tail"))),
-                    ("divergences", _num(diag.get("divergences"))),
-                    ("min E-BFMI", _num(diag.get("min_bfmi"))),
-                    ("largest R-hat on", _num(diag.get("worst"))),
-                ),
+                "p",
+                "The deviation-model fit behind this verdict did NOT converge (see "
+                "Diagnostics): the verdict is not trusted.",
             )
         )
-        if problems:
-            blocks.append(Block("ul", text=f"Problems{label}:", items=tuple(problems)))
-    actions = [
-        f"{model}: {action}"
-        for model, items in (summary.get("automatic_actions") or {}).items()
-        for action in items
-    ]
-    if actions:
-        blocks.append(Block("ul", text="What the sampler did by itself:", items=tuple(actions)))
-    weak = [
-        f"{label}: {sentence}"
-        for key, label in (("weak_directions", "model"),
-                           ("weak_directions_deviation", "deviation model"))
-        for sentence in (summary.get("identification") or {}).get(key, [])
-    ]
-    if weak:
-        blocks.append(Block(
-            "ul", text="Directions the data barely curve at the optimum (the prior decides them):",
-            items=tuple(weak),
-        ))
+    main = checks.get("diagnostics") or {}
+    if main and not main.get("converged", True):
+        name = (summary.get("model") or {}).get("name", "main")
+        blocks.append(
+            Block(
+                "p",
+                f"The sampler did NOT converge on the {name} model (see Diagnostics): its "
+                "parameter table below is not a finding.",
+            )
+        )
+    missing = [m for m in invariant.get("missing") or () if not m.startswith("(")]
+    if invariant.get("status") == "untestable" and missing:
+        blocks.append(
+            Block("ul", text="To make it testable, add records of:", items=tuple(missing))
+        )
+    elif invariant.get("status") == "untestable" and not invariant.get("not_run"):
+        blocks.append(
+            Block(
+                "p",
+                "The data can test it, but the deviation model was not fitted: run "
+                "`gsf-infer check DIR` on this folder.",
+            )
+        )
+    return blocks
 
-    # parameters
-    blocks.append(Block("h2", "Parameters"))
+
+def _loo_blocks(checks: dict[str, Any]) -> list[Block]:
+    loo = (checks.get("loo") or {}).get("gsf_vs_deviation")
+    if not loo:
+        return []
+    blocks = [
+        _loo_table(
+            loo, "PSIS-LOO of gsf (the theory) against deviation (the invariant may break):"
+        ),
+        Block("p", loo.get("sentence", "")),
+    ]
+    if (loo.get("compared_on") or {}).get("note"):
+        blocks.append(Block("p", loo["compared_on"]["note"]))
+    return blocks
+
+
+def _parameter_blocks(
+    summary: dict[str, Any], checks: dict[str, Any], attrs: dict[str, Any]
+) -> list[Block]:
+    """The parameter table, with what decides each parameter (data or prior)."""
     ci = attrs.get("ci_prob", 0.94)
     labels = IdentificationThresholds()
     unidentified = set(checks.get("unidentified", ()))
@@ -259,7 +253,8 @@ def report_blocks(
                 decided,
             )
         )
-    blocks.append(
+    return [
+        Block("h2", "Parameters"),
         Block(
             "table",
             text=(
@@ -281,57 +276,15 @@ def report_blocks(
                 "decided by",
             ),
             rows=tuple(rows),
-        )
-    )
+        ),
+    ]
 
-    # identifiability
-    blocks.append(Block("h2", "Identifiability"))
-    sentences = checks.get("identifiability") or []
-    blocks.append(
-        Block("ul", items=tuple(sentences)) if sentences else Block("p", "Not assessed (no fit).")
-    )
 
-    # invariant
-    blocks.append(Block("h2", "The invariant chi + gamma = rho"))
-    invariant = checks.get("invariant") or summary.get("invariant") or {}
-    if invariant:
-        for line in invariant_lines(invariant):
-            blocks.append(Block("p", line.strip()))
-        dev = checks.get("diagnostics_deviation")
-        if dev and not dev.get("converged", True) and invariant.get("status") != "untestable":
-            blocks.append(
-                Block(
-                    "p",
-                    "The deviation-model fit behind this verdict did NOT converge (see "
-                    "Diagnostics): the verdict is not trusted.",
-                )
-            )
-        missing = [m for m in invariant.get("missing") or () if not m.startswith("(")]
-        if invariant.get("status") == "untestable" and missing:
-            blocks.append(
-                Block("ul", text="To make it testable, add records of:", items=tuple(missing))
-            )
-        elif invariant.get("status") == "untestable":
-            blocks.append(
-                Block(
-                    "p",
-                    "The data can test it, but the deviation model was not fitted: run "
-                    "`gsf-infer check DIR` on this folder.",
-                )
-            )
-    loo = (checks.get("loo") or {}).get("gsf_vs_deviation")
-    if loo:
-        blocks.append(
-            _loo_table(
-                loo, "PSIS-LOO of gsf (the theory) against deviation (the invariant may break):"
-            )
-        )
-        blocks.append(Block("p", loo.get("sentence", "")))
-        if (loo.get("compared_on") or {}).get("note"):
-            blocks.append(Block("p", loo["compared_on"]["note"]))
-
-    # PPC
-    blocks.append(Block("h2", "Posterior predictive checks"))
+def _ppc_blocks(
+    summary: dict[str, Any], checks: dict[str, Any], figures: list[Block]
+) -> list[Block]:
+    """Each kind's predictive figure, the coverage table, the hold-out validation."""
+    blocks = [Block("h2", "Posterior predictive checks"), *figures]
     ppc = checks.get("ppc") or {}
     if ppc:
         rows = []
@@ -374,16 +327,10 @@ def report_blocks(
         items = tuple(f"{key}: {rules[key]}" for key in ("coverage", "loo_pit") if key in rules)
         if items:
             blocks.append(
-                Block(
-                    "ul",
-                    text="Rules (uniform LOO-PIT has mean 0.5 and sd 0.29):",
-                    items=items,
-                )
+                Block("ul", text="Rules (uniform LOO-PIT has mean 0.5 and sd 0.29):", items=items)
             )
-    else:
+    elif not figures:
         blocks.append(Block("p", "No posterior predictive checks (no fit)."))
-
-    # hold-out
     if "holdout" in summary:
         h = summary["holdout"]
         blocks.append(Block("h2", "Hold-out validation"))
@@ -395,17 +342,147 @@ def report_blocks(
                 "of a fit that did not see them.",
             )
         )
+    return blocks
 
-    # warnings
-    warnings = checks.get("warnings") or []
-    blocks.append(Block("h2", "Warnings"))
-    blocks.append(Block("ul", items=tuple(warnings)) if warnings else Block("p", "None."))
 
-    # figures
-    if figures:
-        blocks.append(Block("h2", "Figures"))
-        for path in figures:
-            blocks.append(Block("figure", text=captions.get(path, ""), path=path))
+def _data_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> list[Block]:
+    """Records and runs per kind; the per-run table collapsed; rows excluded on purpose."""
+    data = checks.get("data") or {}
+    records = summary.get("data", {}).get("records") or data.get("records", {})
+    runs = data.get("runs") or []
+    per_kind: dict[str, int] = {}
+    for r in runs:
+        per_kind[str(r["kind"])] = per_kind.get(str(r["kind"]), 0) + 1
+    blocks = [
+        Block("h2", "Data"),
+        Block(
+            "table",
+            header=("kind", "records", "runs"),
+            rows=tuple((k, str(v), str(per_kind.get(k, "-"))) for k, v in records.items()),
+        ),
+    ]
+    if runs:
+        blocks.append(
+            Block(
+                "details",
+                text=f"Records per run (the full table, {len(runs)} runs)",
+                header=("run", "kind", "records"),
+                rows=tuple((str(r["run"]), str(r["kind"]), str(r["records"])) for r in runs),
+            )
+        )
+    excluded = data.get("excluded")
+    if excluded:
+        blocks.append(
+            Block(
+                "ul",
+                text="Rows excluded on purpose:",
+                items=tuple(f"{n} row(s): {reason}" for reason, n in excluded.items()),
+            )
+        )
+    elif excluded is not None:
+        blocks.append(Block("p", "Rows excluded on purpose: none."))
+    else:
+        blocks.append(Block("p", "Rows excluded on purpose: not recorded with this fit."))
+    return blocks
+
+
+def _sampler_blocks(
+    summary: dict[str, Any], checks: dict[str, Any], attrs: dict[str, Any]
+) -> list[Block]:
+    """The model and sampler settings, the convergence diagnostics, what the sampler did."""
+    from gsf_infer.summary import convergence_problems
+
+    model = summary.get("model", {})
+    sampler = summary.get("sampler", {})
+    settings = attrs.get("model_settings", {})
+    blocks = [
+        Block("h2", "Model, sampler and diagnostics"),
+        Block(
+            "p",
+            f"Model {model.get('name', settings.get('model', '?'))}, g = "
+            f"{model.get('g', settings.get('g', '?'))}, tier {model.get('tier', '?')}, "
+            f"{model.get('likelihood', '?')} likelihood, pruning metric "
+            f"{settings.get('pruning_metric', '?')}. NUTS: {sampler.get('chains', '?')} chains x "
+            f"({sampler.get('warmup', '?')} warm-up + {sampler.get('draws', '?')} draws), seed "
+            f"{sampler.get('seed', '?')}, {_num(sampler.get('seconds'))} s.",
+        ),
+    ]
+    for label, diag in (
+        ("", checks.get("diagnostics")),
+        (" (deviation model)", checks.get("diagnostics_deviation")),
+    ):
+        if not diag:
+            continue
+        problems = diag.get("problems", convergence_problems(diag))
+        status = "converged" if diag.get("converged") else "NOT CONVERGED"
+        blocks.append(
+            Block(
+                "table",
+                text=f"Sampler{label}: {status}",
+                header=("diagnostic", "value"),
+                rows=(
+                    ("max R-hat", _num(diag.get("max_r_hat"))),
+                    ("min bulk ESS", _num(diag.get("min_ess_bulk"))),
+                    ("min tail ESS", _num(diag.get("min_ess_tail"))),
+                    ("divergences", _num(diag.get("divergences"))),
+                    ("min E-BFMI", _num(diag.get("min_bfmi"))),
+                    ("largest R-hat on", _num(diag.get("worst"))),
+                ),
+            )
+        )
+        if problems:
+            blocks.append(Block("ul", text=f"Problems{label}:", items=tuple(problems)))
+    actions = [
+        f"{name}: {action}"
+        for name, items in (summary.get("automatic_actions") or {}).items()
+        for action in items
+    ]
+    if actions:
+        blocks.append(Block("ul", text="What the sampler did by itself:", items=tuple(actions)))
+    return blocks
+
+
+def _identifiability_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> list[Block]:
+    """What the kinds identify, and the directions the data barely curve."""
+    sentences = checks.get("identifiability") or []
+    blocks = [
+        Block("h2", "Identifiability"),
+        Block("ul", items=tuple(sentences)) if sentences else Block("p", "Not assessed (no fit)."),
+    ]
+    weak = [
+        f"{label}: {sentence}"
+        for key, label in (("weak_directions", "model"),
+                           ("weak_directions_deviation", "deviation model"))
+        for sentence in (summary.get("identification") or {}).get(key, [])
+    ]
+    if weak:
+        blocks.append(Block(
+            "ul", text="Directions the data barely curve at the optimum (the prior decides them):",
+            items=tuple(weak),
+        ))
+    return blocks
+
+
+def _provenance_blocks(summary: dict[str, Any], attrs: dict[str, Any]) -> list[Block]:
+    """How the fit was made: version, command line, input hash, library versions."""
+    data = summary.get("data", {})
+    blocks = [
+        Block("h2", "Provenance"),
+        Block(
+            "p",
+            f"gsf-infer {summary.get('version', attrs.get('gsf_infer_version', '?'))}; command "
+            f"`{attrs.get('command') or '-'}`; input sha256 {data.get('sha256') or '-'}.",
+        ),
+    ]
+    provenance = attrs.get("provenance") or {}
+    if provenance:
+        blocks.append(
+            Block(
+                "ul",
+                text="The input file's header:",
+                items=tuple(f"{k}: {v}" for k, v in provenance.items()),
+            )
+        )
     return blocks
 
 
@@ -448,13 +525,16 @@ def render_markdown(blocks: list[Block]) -> str:
             out += [f"## {b.text}", ""]
         elif b.kind == "p":
             out += [b.text, ""]
+        elif b.kind == "lead":
+            out += [f"**{b.text}**", ""]
+            out += [f"- {item}" for item in b.items] + ([""] if b.items else [])
         elif b.kind == "ul":
             if b.text:
                 out += [b.text, ""]
             out += [f"- {item}" for item in b.items] + [""]
-        elif b.kind == "table":
+        elif b.kind in ("table", "details"):
             if b.text:
-                out += [b.text, ""]
+                out += [f"{b.text}:" if b.kind == "details" else b.text, ""]
             out.append("| " + " | ".join(_md_cell(h) for h in b.header) + " |")
             out.append("|" + "|".join("---" for _ in b.header) + "|")
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
@@ -476,6 +556,11 @@ figure { margin: 1.2em 0; }
 img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.88em; color: #444; }
 code { background: #f4f4f4; padding: 0 0.2em; }
+details { margin: 0.4em 0 1.2em; }
+.lead { background: #f3f6fa; border-left: 4px solid #345; padding: 0.5em 1em; margin: 0.8em 0; }
+.lead p { font-weight: 600; font-size: 1.08em; margin: 0.3em 0; }
+.lead ul { margin: 0.3em 0; }
+summary { cursor: pointer; color: #245; }
 """
 
 
@@ -483,6 +568,14 @@ def _inline(text: str) -> str:
     """Escape text; `code` spans become <code>."""
     parts = html.escape(str(text)).split("`")
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _html_table(b: Block) -> str:
+    head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in b.rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_html(
@@ -516,6 +609,13 @@ def render_html(
             out.append(f"<h2>{_inline(b.text)}</h2>")
         elif b.kind == "p":
             out.append(f"<p>{_inline(b.text)}</p>")
+        elif b.kind == "lead":
+            items = "".join(f"<li>{_inline(i)}</li>" for i in b.items)
+            out.append(
+                f'<div class="lead"><p>{_inline(b.text)}</p>'
+                + (f"<ul>{items}</ul>" if items else "")
+                + "</div>"
+            )
         elif b.kind == "ul":
             if b.text:
                 out.append(f"<p>{_inline(b.text)}</p>")
@@ -523,11 +623,11 @@ def render_html(
         elif b.kind == "table":
             if b.text:
                 out.append(f"<p>{_inline(b.text)}</p>")
-            head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
-            body = "".join(
-                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in b.rows
+            out.append(_html_table(b))
+        elif b.kind == "details":
+            out.append(
+                f"<details><summary>{_inline(b.text)}</summary>{_html_table(b)}</details>"
             )
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "figure":
             data = images.get(b.path)
             if data is None:
@@ -700,7 +800,9 @@ def render_folder(folder: str | Path) -> list[Path]:
 
     saved = read_folder(folder)
     checks = complete_checks(saved)
-    figures = write_plots(saved.dt, saved.folder / "plots", saved.deviation_dt, checks.get("invariant"))
+    figures = write_plots(
+        saved.dt, saved.folder / "plots", saved.deviation_dt, checks.get("invariant")
+    )
     md, page = render_report(saved.folder, saved.summary, checks, saved.attrs, figures)
     return figures + artifacts.write_report(md, page, saved.folder)
 

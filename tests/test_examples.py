@@ -246,3 +246,32 @@ def test_nn_quick_verdict_and_exponents_against_the_measured_spectrum(tmp_path):
     for kind, cov in row["coverage"].items():
         assert cov["coverage_90"] == checks["ppc"][kind]["coverage_90"]
     assert "| seed | verdict |" in (out / "results.md").read_text()
+
+
+def test_notebook_runs_as_a_script_to_its_last_cell(tmp_path):
+    """``examples/notebook.py`` (percent format) run as a plain script, as from a fresh clone.
+
+    The folder holds only ``data/example.csv``; the script reads it, validates, fits (2 short
+    chains), prints the verdict and ArviZ's summary, writes the trace and predictive figures
+    with the Agg backend and predicts three new records, then prints its last line.
+    """
+    source = (EXAMPLES / "notebook.py").read_text(encoding="utf-8")
+    cells = [line for line in source.splitlines() if line.startswith("# %%")]
+    assert cells[0] == "# %% [markdown]" and "# %%" in cells and len(cells) >= 10
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "example.csv").write_bytes((DATA / "example.csv").read_bytes())
+    env = dict(os.environ)
+    env.pop("GSF_INFER_DATA", None)
+    env.pop("MPLBACKEND", None)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "notebook.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert out.rstrip().splitlines()[-1] == "done: 3 predictions; figures in notebook-output/"
+    assert "invariant testable: True" in out and "sampler converged:" in out
+    assert "invariant chi + gamma = rho:" in out and "ess_bulk" in out
+    for name in ("trace.png", "ppc_loss.png"):
+        png = tmp_path / "notebook-output" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name

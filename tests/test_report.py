@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,15 +21,15 @@ from gsf_infer.cli import app
 runner = CliRunner()
 IMG = '<img src="data:image/png;base64,'
 SECTIONS = (
-    "## Data",
-    "## Model and sampler",
-    "## Diagnostics",
-    "## Parameters",
-    "## Identifiability",
     "## The invariant chi + gamma = rho",
+    "## Parameters",
     "## Posterior predictive checks",
     "## Warnings",
-    "## Figures",
+    "## Data",
+    "## Model, sampler and diagnostics",
+    "## Identifiability",
+    "## More figures",
+    "## Provenance",
 )
 
 
@@ -57,7 +59,8 @@ def test_report_files_and_sections(rendered):
     assert "invariant chi + gamma = rho: SUPPORTED" in md or "INCONCLUSIVE" in md
     assert "PSIS-LOO of gsf (the theory) against deviation" in md
     assert "Sampler (deviation model): converged" in md
-    assert "did NOT converge" not in md and "UNTRUSTED" not in md
+    assert "deviation-model fit behind this verdict did NOT converge" not in md
+    assert "UNTRUSTED" not in md
     assert "| loss | 30 |" in md  # PPC table row: variable, n
     for png in (folder / "plots").glob("*.png"):
         assert f"(plots/{png.name})" in md
@@ -76,6 +79,123 @@ def test_html_embeds_every_plot_and_nothing_external(rendered):
     assert "<script" not in page and "<link" not in page and "url(" not in page
     assert "http://" not in page and "https://" not in page
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+
+
+class Outline(HTMLParser):
+    """The page as a flat list of events, with the nesting checked on the way.
+
+    Events: ``("h2", text)``, ``("text", text)``, ``("table", first header, inside details)``,
+    ``("tag", name, attributes)``; ``errors`` collects end tags that close nothing open.
+    """
+
+    VOID = {"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.events: list[tuple] = []
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self._table: int | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self.events.append(("tag", tag, dict(attrs)))
+        if tag == "table":
+            self._table = len(self.events)
+            self.events.append(("table", None, "details" in self.stack))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        text = data.strip()
+        if not text or not self.stack:
+            return
+        if self.stack[-1] == "th" and self._table is not None:
+            _, header, folded = self.events[self._table]
+            if header is None:
+                self.events[self._table] = ("table", text, folded)
+        self.events.append(("h2" if self.stack[-1] == "h2" else "text", text))
+
+
+def outline(page: str) -> Outline:
+    parser = Outline()
+    parser.feed(page)
+    parser.close()
+    return parser
+
+
+def first(events: list[tuple], match) -> int:
+    return next(i for i, event in enumerate(events) if match(event))
+
+
+def test_report_leads_with_the_answer(rendered):
+    """Verdict and delta/rho figure, then parameters, then each kind's predictive figure, then
+    the data (one line per kind, the per-run table folded), provenance last."""
+    folder, _ = rendered
+    md = (folder / "report.md").read_text()
+    verdict = md.index("invariant chi + gamma = rho: ")
+    first_data = md.index("| kind | records | runs |")
+    assert verdict < md.index("(plots/invariant_delta.png)") < md.index("| parameter |")
+    assert md.index("| parameter |") < md.index("(plots/ppc_loss.png)") < first_data
+    data = md.index("## Data")
+    for png in sorted((folder / "plots").glob("*.png")):
+        where = md.index(f"(plots/{png.name})")
+        if png.stem.startswith("ppc_"):
+            assert md.index("## Posterior predictive checks") < where < data, png.name
+        elif png.stem != "invariant_delta":
+            assert md.index("## More figures") < where < md.index("## Provenance"), png.name
+    # one line per kind with its runs counted, then the full per-run table in plain Markdown
+    assert "| loss | 30 | 2 |\n| quantization | 24 | 1 |" in md
+    full = md.index("Records per run (the full table, 5 runs):\n\n| run | kind | records |")
+    assert first_data < full < md.index("| P1e+06 | loss | 15 |")
+    # provenance is the last section
+    assert md.rindex("\n## ") == md.index("\n## Provenance")
+    assert md.index("## Provenance") < md.index("input sha256") and "command `gsf-infer" in md
+
+    page = outline((folder / "report.html").read_text())
+    assert page.errors == [] and page.stack == []
+    events = page.events
+    verdict = first(events, lambda e: e[0] == "text" and e[1].startswith("invariant chi + gamma"))
+    params = first(events, lambda e: e[:2] == ("table", "parameter"))
+    data = first(events, lambda e: e[:2] in (("table", "kind"), ("table", "run")))
+    assert verdict < params < data
+    assert events[data] == ("table", "kind", False)
+    delta = first(events, lambda e: e[0] == "tag" and e[2].get("alt") == "invariant_delta")
+    ppc = first(events, lambda e: e[0] == "tag" and e[2].get("alt") == "ppc_loss")
+    assert verdict < delta < params < ppc < data
+    per_run = [e for e in events if e[:2] == ("table", "run")]
+    assert per_run == [("table", "run", True)]
+    summary = first(events, lambda e: e[:2] == ("tag", "summary"))
+    assert events[summary + 1] == ("text", "Records per run (the full table, 5 runs)")
+    headings = [e[1] for e in events if e[0] == "h2"]
+    assert headings == [s.removeprefix("## ") for s in SECTIONS]
+
+
+def test_html_is_self_contained_and_parses(rendered):
+    """No address outside the file: images are PNG data URIs, no script, link or frame."""
+    folder, _ = rendered
+    page = outline((folder / "report.html").read_text())
+    assert page.errors == [] and page.stack == []
+    tags = [e for e in page.events if e[0] == "tag"]
+    names = {e[1] for e in tags}
+    assert not names & {"script", "link", "iframe", "object", "embed", "base", "source"}
+    images = [e[2] for e in tags if e[1] == "img"]
+    assert len(images) == len(list((folder / "plots").glob("*.png")))
+    for attrs in images:
+        assert attrs["src"].startswith("data:image/png;base64,"), attrs.get("alt")
+        png = base64.b64decode(attrs["src"].split(",", 1)[1], validate=True)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n"), attrs.get("alt")
+    for _, name, attrs in tags:
+        for key in ("src", "href", "srcset", "action", "poster", "data"):
+            value = attrs.get(key) or ""
+            assert not re.match(r"\s*(https?:)?//", value), (name, key, value[:80])
+    style = re.search(r"<style>(.*?)</style>", (folder / "report.html").read_text(), re.S)
+    assert style and "url(" not in style.group(1) and "@import" not in style.group(1)
 
 
 def test_report_dir_re_renders_from_files(rendered):
@@ -115,7 +235,8 @@ def test_report_of_an_unconverged_deviation_fit_does_not_trust_the_verdict(tmp_p
     md = (folder / "report.md").read_text()
     assert "Sampler (deviation model): NOT CONVERGED" in md
     assert "invariant chi + gamma = rho: UNTRUSTED" in md
-    assert "The deviation-model fit behind this verdict did NOT converge" in md
+    assert "the deviation-model fit behind it did not converge (" in md
+    assert "behind this verdict did NOT converge" not in md  # said once, not twice
     text = report.format_checks(report.complete_checks(report.read_folder(folder)))
     assert "UNTRUSTED" in text.splitlines()[0]
     assert "the deviation-model fit did NOT converge: the verdict is not trusted" in text
