@@ -95,7 +95,7 @@ def chinchilla_row(run: Run, label: str, fit_dir: str) -> tuple[list[str], dict]
 
 
 def body(run: Run) -> tuple[str, dict]:
-    from gsf_infer.compare import loo_table, preference
+    from gsf_infer.comparison import loo_table, preference
 
     S = run.sampler
     run.gsf_infer("ingest", "epoch_chinchilla_svg", "--out", "chinchilla.csv")

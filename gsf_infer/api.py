@@ -226,10 +226,10 @@ def load(folder: str | Path) -> Fit:
 def compare(data: str | Path, **options: Any) -> dict[str, Any]:
     """Fit several models and rank them by PSIS-LOO, as ``gsf-infer compare`` does.
 
-    ``options`` are :func:`gsf_infer.compare.compare_models`'s (``models``, ``gs``,
+    ``options`` are :func:`gsf_infer.comparison.compare_models`'s (``models``, ``gs``,
     ``pruning_metrics``, ``tier``, ``likelihood``, ``priors_path``, the sampler's).
     """
-    from gsf_infer.compare import compare_models
+    from gsf_infer.comparison import compare_models
 
     _configure(options.get("chains", 4))
     return compare_models(data, **options)
@@ -265,6 +265,6 @@ def simulate_rf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str,
 
 def ingest(name_or_path: str | Path, **options: Any):
     """A published table converted to the records format (``gsf-infer ingest``)."""
-    from gsf_infer.ingest import ingest as run
+    from gsf_infer.sources import ingest as run
 
     return run(name_or_path, **options)

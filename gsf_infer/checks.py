@@ -9,7 +9,7 @@
   (:class:`gsf_infer.summary.IdentificationThresholds`), and ridges — pairs of parameters whose
   posterior rank correlation reaches ``|r| >= 0.9``, where the data fix a combination, not each.
 - **The invariant** from a ``deviation``-model posterior, decided by :mod:`gsf_infer.invariant`.
-- **PSIS-LOO of gsf against deviation** (:mod:`gsf_infer.compare`) when both fits exist.
+- **PSIS-LOO of gsf against deviation** (:mod:`gsf_infer.comparison`) when both fits exist.
 - :func:`build_checks` assembles the ``checks.json`` object; :func:`run_check` is the
   ``gsf-infer check`` command as a library function (it may fit the ``deviation`` model).
 
@@ -686,10 +686,10 @@ def gsf_vs_deviation(dt: xr.DataTree, deviation_dt: xr.DataTree) -> dict[str, An
     Returns
     -------
     dict
-        :func:`gsf_infer.compare.loo_table`'s ``models``, ``compared_on`` and ``warnings``,
+        :func:`gsf_infer.comparison.loo_table`'s ``models``, ``compared_on`` and ``warnings``,
         plus ``preferred`` (``gsf``, ``deviation`` or ``None``) and ``sentence``.
     """
-    from gsf_infer.compare import loo_table, preference
+    from gsf_infer.comparison import loo_table, preference
 
     table = loo_table({"gsf": dt, "deviation": deviation_dt})
     preferred, sentence = preference(table)

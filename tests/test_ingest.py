@@ -1,4 +1,4 @@
-"""Tests of the published-table adapters (gsf_infer.ingest) and ``gsf-infer ingest``.
+"""Tests of the published-table adapters (gsf_infer.sources) and ``gsf-infer ingest``.
 
 Every number checked here is recomputed independently from the raw files with the standard
 library's csv/json readers (not with the adapters' code paths), or from closed forms.
@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from gsf_infer.cli import app
 from gsf_infer.errors import InputError
-from gsf_infer.ingest import ADAPTERS, data_dir, ingest, summarize
-from gsf_infer.ingest.chinchilla import quantisation_step
+from gsf_infer.sources import ADAPTERS, data_dir, ingest, summarize
+from gsf_infer.sources.chinchilla import quantisation_step
 from gsf_infer.records import read_records, records_from_frame
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -67,7 +67,7 @@ def compare(
 ) -> None:
     """Fit several models and compare them by ELPD-LOO."""
     from gsf_infer import artifacts, runtime
-    from gsf_infer.compare import DEFAULT_FAMILIES, DEFAULT_MODELS, parse_list
+    from gsf_infer.comparison import DEFAULT_FAMILIES, DEFAULT_MODELS, parse_list
 
     out = out or Path("gsf-results") / data.stem
     target = out / "compare.json"
@@ -82,7 +82,7 @@ def compare(
     )
     runtime.configure(host_devices=max(chains, 1))
     from gsf_infer.cli.fit import interactive
-    from gsf_infer.compare import compare_models, format_table
+    from gsf_infer.comparison import compare_models, format_table
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = compare_models(

@@ -1,6 +1,6 @@
 """``gsf-infer ingest NAME|FILE --out FILE``: published tables to records.
 
-Thin layer over :func:`gsf_infer.ingest.ingest` (conversion and provenance) and
+Thin layer over :func:`gsf_infer.sources.ingest` (conversion and provenance) and
 :func:`gsf_infer.artifacts.write_table` (the file); pandas and the adapters are imported inside
 the command so ``--help`` stays fast.
 """
@@ -79,7 +79,7 @@ def ingest(
     listed), bad options, unreadable raw files, or an existing output without --force.
     """
     if list_sources:
-        from gsf_infer.ingest import describe_sources
+        from gsf_infer.sources import describe_sources
 
         typer.echo(describe_sources())
         return
@@ -92,8 +92,8 @@ def ingest(
         raise InputError(problems)
 
     from gsf_infer.artifacts import table_format, write_table
-    from gsf_infer.ingest import ingest as run_ingest
-    from gsf_infer.ingest import summarize
+    from gsf_infer.sources import ingest as run_ingest
+    from gsf_infer.sources import summarize
 
     table_format(out)  # refuse an unknown extension before doing the work
     frame, provenance = run_ingest(

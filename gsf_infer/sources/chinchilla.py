@@ -3,7 +3,7 @@
 One final training loss per Chinchilla run: model size N, training FLOP C and the loss read from
 the figure's colour bar. Tokens are D = C / (6 N), as Epoch and ColPret derive them. The loss is
 colour-quantised; an optional ``stderr`` equal to the quantisation error (cell width / sqrt(12))
-can be attached. Imports pandas/NumPy and :mod:`gsf_infer.ingest._base`.
+can be attached. Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gsf_infer.ingest._base import (
+from gsf_infer.sources._base import (
     FILE_COL,
     LINE_COL,
     Adapter,

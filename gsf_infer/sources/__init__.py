@@ -19,8 +19,8 @@ import pandas as pd
 
 from gsf_infer import __version__
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.ingest import chinchilla, datablations, gemstones, olmo, opt, revisiting, wanda
-from gsf_infer.ingest._base import Adapter, Converted, Option, finalize
+from gsf_infer.sources import chinchilla, datablations, gemstones, olmo, opt, revisiting, wanda
+from gsf_infer.sources._base import Adapter, Converted, Option, finalize
 
 __all__ = [
     "ADAPTERS",

@@ -5,7 +5,7 @@ oscar, 1-44 epochs over a limited unique-token budget). The file's ``flops`` col
 equals 6 N D_final^2 / token_num, so it decreases along a run); compute is recomputed as
 6 N token_num. ``contour``: final losses of the isoFLOP grid, one point per run, where the file's
 ``tokens_per_epoch`` is wrong for most rows and unique tokens are recomputed as token_num / epochs.
-Imports pandas/NumPy and :mod:`gsf_infer.ingest._base`.
+Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.ingest._base import (
+from gsf_infer.sources._base import (
     FILE_COL,
     LINE_COL,
     Adapter,
@@ -29,7 +29,7 @@ from gsf_infer.ingest._base import (
     read_raw_csv,
     require_columns,
 )
-from gsf_infer.ingest.opt import params_from_label
+from gsf_infer.sources.opt import params_from_label
 
 FILES = {"losses": "datablations_losses.csv", "contour": "datablations_contour_losses.csv"}
 

@@ -3,7 +3,7 @@
 Xia et al. (2022) evaluated intermediate OPT checkpoints; IBM ColPret tabulated them with
 log10(tokens) and log10(FLOP). Following ColPret, tokens are recomputed as optimizer steps times
 the OPT batch size of each model size, and the file's ``num_token`` is used only as a cross-check.
-Imports pandas/NumPy and :mod:`gsf_infer.ingest._base`.
+Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import Problem
-from gsf_infer.ingest._base import (
+from gsf_infer.sources._base import (
     FILE_COL,
     LINE_COL,
     Adapter,

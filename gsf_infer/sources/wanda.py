@@ -6,7 +6,7 @@ so every record of a model carries the same ``t``: that model's pre-training tok
 dense rows become the reference (``delta_loss = ln ppl - ln ppl_dense``), not records; a missing
 perplexity is reported, not silently skipped. Per-layer achieved sparsities, when their file sits
 beside the perplexities, give ``sparsity_achieved``. Imports pandas/NumPy and
-:mod:`gsf_infer.ingest._base`.
+:mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.ingest._base import (
+from gsf_infer.sources._base import (
     FILE_COL,
     LINE_COL,
     Adapter,

@@ -5,7 +5,7 @@ columns, logged at different steps and under different names per model (OLMo-1B'
 are prefixed ``v2-small-`` / ``v3-small-``; the 7B runs log the same v2 sets without prefix). The
 adapter picks one validation set, resolves it to each model's column, drops the empty cells of that
 column and counts them per model, and converts steps to tokens with each model's batch size.
-Imports pandas/NumPy and :mod:`gsf_infer.ingest._base`.
+Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.ingest._base import (
+from gsf_infer.sources._base import (
     FILE_COL,
     LINE_COL,
     Adapter,

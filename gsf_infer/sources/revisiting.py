@@ -5,7 +5,7 @@ Each curve (Domain, Task, Model) is a metric over examples seen, with the author
 points used for fitting (``Training`` = 1) and held-out extrapolation targets (0). The language
 file holds its LM block four times; exact duplicate rows are removed first and counted. Records are
 ``data_scaling`` (``samples`` = examples seen). Imports pandas/NumPy and
-:mod:`gsf_infer.ingest._base`.
+:mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import Problem
-from gsf_infer.ingest._base import (
+from gsf_infer.sources._base import (
     FILE_COL,
     LINE_COL,
     Adapter,

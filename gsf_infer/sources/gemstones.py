@@ -6,7 +6,7 @@ The loss-curve files are JSON Lines, one record per (run, checkpoint); ``hot_477
 densest file, ``hot`` a coarser copy, ``cool_end`` / ``cool_begin`` the cooldown branches. The
 open-model table is cross-family (one point per model, different data and recipes); it carries no
 training length, so the adapter adds each model's published pre-training token count and says
-where it comes from. Imports pandas/NumPy and :mod:`gsf_infer.ingest._base`.
+where it comes from. Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.ingest._base import (
+from gsf_infer.sources._base import (
     FILE_COL,
     LINE_COL,
     Adapter,
