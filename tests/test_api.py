@@ -80,3 +80,39 @@ def test_command_and_function_write_the_same_summary(tmp_path):
         for entry in (a, b):
             entry.pop(key)
     assert a == b
+
+
+@pytest.fixture(scope="module")
+def loss_curves():
+    import gsf_infer as gsf
+
+    frame, _ = gsf.simulate_gsf(seed=2, kinds=("loss",), sizes=(1e6, 1e7), loss_points=12)
+    return frame
+
+
+@pytest.mark.slow
+def test_short_chains_are_extended_and_said_so(loss_curves):
+    import gsf_infer as gsf
+
+    fit = gsf.fit(loss_curves, chains=2, warmup=200, draws=100, max_draws=400, seed=1)
+    actions = fit.summary_json["automatic_actions"]["gsf"]
+    extended = [a for a in actions if "extended" in a]
+    # 2 x 100 draws cannot reach a bulk ESS of 400: the chains go on, 100 draws at a time,
+    # until the ESS is reached or the budget spent, and every step is recorded
+    assert extended, actions
+    draws = fit.datatree["posterior"].sizes["draw"]
+    assert 100 < draws <= 400 and (draws - 100) % 100 == 0
+    without = gsf.fit(loss_curves, chains=2, warmup=200, draws=100, max_draws=100, seed=1)
+    assert not [a for a in without.summary_json["automatic_actions"]["gsf"] if "extended" in a]
+    assert without.datatree["posterior"].sizes["draw"] == 100
+
+
+@pytest.mark.slow
+def test_divergences_rerun_the_chains_at_a_higher_target_acceptance(loss_curves):
+    import gsf_infer as gsf
+
+    # a target acceptance of 0.2 makes NUTS take steps far too long for the curvature here:
+    # divergent transitions, then one rerun at 0.97, recorded
+    fit = gsf.fit(loss_curves, chains=2, warmup=150, draws=100, target_accept=0.2, seed=0)
+    actions = fit.summary_json["automatic_actions"]["gsf"]
+    assert any("rerun at 0.97" in a for a in actions), actions
