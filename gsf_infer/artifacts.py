@@ -194,23 +194,10 @@ def output_folder(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     Path
         The temporary folder to write into.
     """
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
-        raise OutputExistsError(
-            Problem(path=str(path), message="output folder exists and is not empty; pass --force")
-        )
-    # a folder that cannot be written is refused now, not after the work
     import tempfile
 
-    where = path if path.is_dir() else path.parent
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=where, prefix=".gsf-infer-check-"):
-            pass
-    except OSError as err:
-        raise InputError(
-            Problem(path=str(path), message=f"cannot write there: {err.strerror or err}")
-        ) from None
+    path = Path(path)
+    refuse_existing_output(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
