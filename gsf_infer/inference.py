@@ -141,6 +141,8 @@ class SamplingResult:
         The draws as flat unconstrained vectors, ``(chain, draw, dim)``.
     actions : list of str
         What the sampler did by itself (chains extended, target acceptance raised), in words.
+    target_accept_prob : float
+        The target acceptance of the chains kept (raised when divergences made them rerun).
     """
 
     posterior: dict[str, np.ndarray]
@@ -155,6 +157,7 @@ class SamplingResult:
     notes: list[str] = field(default_factory=list)
     unconstrained: np.ndarray | None = None
     actions: list[str] = field(default_factory=list)
+    target_accept_prob: float | None = None
 
 
 @dataclass(frozen=True)
@@ -533,7 +536,7 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
     flat, stats = chains.draws()
     actions: list[str] = []
     if not config.adaptive:
-        return flat, stats, actions
+        return flat, stats, actions, config
     divergences = int(np.asarray(stats["diverging"]).sum())
     if divergences and config.target_accept_prob < config.retry_target_accept:
         retry = replace(config, target_accept_prob=config.retry_target_accept)
@@ -545,6 +548,7 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
         chains.advance(total, progress)
         flat, stats = chains.draws()
         divergences = int(np.asarray(stats["diverging"]).sum())
+        config = retry
     while divergences == 0 and flat.shape[1] < config.max_draws:
         r_hat, ess = max_r_hat(flat), min_ess(flat)
         if not ((1.01 < r_hat <= 1.05) or (r_hat <= 1.01 and ess < config.min_ess)):
@@ -557,7 +561,7 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
             f"R-hat {r_hat:.3f}, bulk ESS {ess:.0f}: chains extended by {more} draws to "
             f"{flat.shape[1]} per chain"
         )
-    return flat, stats, actions
+    return flat, stats, actions, config
 
 
 def sample(
@@ -629,7 +633,7 @@ def sample(
     seconds["optimize"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    flat, stats, actions = _adaptive_chains(
+    flat, stats, actions, used = _adaptive_chains(
         fns, inputs, z_best, factor, inits, key_nuts, config, progress
     )
     seconds["sampling"] = time.perf_counter() - tic
@@ -660,6 +664,7 @@ def sample(
         notes=notes,
         unconstrained=flat,
         actions=actions,
+        target_accept_prob=used.target_accept_prob,
     )
 
 
