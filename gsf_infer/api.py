@@ -23,20 +23,11 @@ from typing import Any
 
 import pandas as pd
 
+from gsf_infer import _API
 from gsf_infer.records import Records, read_records, records_from_frame
 
-__all__ = [
-    "Fit",
-    "Records",
-    "compare",
-    "fit",
-    "ingest",
-    "load",
-    "read_records",
-    "records_from_frame",
-    "simulate_gsf",
-    "simulate_rf",
-]
+#: The names offered at the package's top level (listed once, in ``gsf_infer``).
+__all__ = list(_API)
 
 
 def _configure(chains: int = 4) -> None:
