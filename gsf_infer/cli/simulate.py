@@ -15,6 +15,37 @@ simulate_app = typer.Typer(
 app.add_typer(simulate_app, name="simulate")
 
 
+def _refuse_outputs(out, truth, force: bool) -> None:
+    """Refuse an unknown table format, or an existing output or truth file without --force."""
+    from pathlib import Path
+
+    from gsf_infer.artifacts import table_format
+    from gsf_infer.errors import OutputExistsError, Problem
+
+    table_format(out)
+    for path in (out, truth):
+        if path is not None and Path(path).exists() and not force:
+            raise OutputExistsError(
+                Problem(path=str(path), message="already exists; pass --force to overwrite it")
+            )
+
+
+def _parse_lists(specs, fallback) -> tuple[dict[str, tuple], list]:
+    """Parse comma-separated options ``(name, text, type)``; on a bad one, note its problems
+    and use ``fallback(name)`` so the other options are still checked."""
+    from gsf_infer.errors import InputError
+
+    lists: dict[str, tuple] = {}
+    problems: list = []
+    for name, text, convert in specs:
+        try:
+            lists[name] = _parse_list(text, name, convert)
+        except InputError as err:
+            problems += err.problems
+            lists[name] = fallback(name)
+    return lists, problems
+
+
 def _parse_list(text: str, option: str, convert: type) -> tuple:
     """Split a comma-separated option value into numbers (InputError naming the option)."""
     from gsf_infer.errors import InputError, Problem
@@ -210,32 +241,19 @@ def rf(
     (loss floors, spectral lift, dropped records). The derivation of the mapping onto the theory
     is in gsf_infer/simulate/rf/truth.py.
     """
-    from pathlib import Path
 
     import numpy as np
 
-    from gsf_infer.artifacts import table_format, write_json, write_table
-    from gsf_infer.errors import InputError, OutputExistsError, Problem
+    from gsf_infer.artifacts import write_json, write_table
+    from gsf_infer.errors import InputError
     from gsf_infer.simulate.rf import RFSettings, simulate_rf
 
-    table_format(out)
-    for path in (out, truth):
-        if path is not None and Path(path).exists() and not force:
-            raise OutputExistsError(
-                Problem(path=str(path), message="already exists; pass --force to overwrite it")
-            )
-    lists: dict[str, tuple] = {}
-    problems = []
-    for name, text, convert in (
-        ("--widths", widths, int),
-        ("--bits", bits, int),
-        ("--sparsities", sparsities, float),
-        ("--modes", modes, int),
-    ):
-        try:
-            lists[name] = _parse_list(text, name, convert)
-        except InputError as err:
-            problems += err.problems
+    _refuse_outputs(out, truth, force)
+    lists, problems = _parse_lists(
+        (("--widths", widths, int), ("--bits", bits, int), ("--sparsities", sparsities, float),
+         ("--modes", modes, int)),
+        lambda name: None,
+    )
     if problems:
         raise InputError(problems)
     settings = RFSettings(
@@ -439,12 +457,11 @@ def gsf(
     settings and the version. The output is validated before it is written; an existing file is
     refused without --force (exit 2).
     """
-    from pathlib import Path
 
     import numpy as np
 
-    from gsf_infer.artifacts import table_format, write_json, write_table
-    from gsf_infer.errors import InputError, OutputExistsError, Problem
+    from gsf_infer.artifacts import write_json, write_table
+    from gsf_infer.errors import InputError
     from gsf_infer.records import records_from_frame
     from gsf_infer.simulate.gsf import (
         GsfSimConfig,
@@ -454,26 +471,13 @@ def gsf(
         simulation_provenance,
     )
 
-    table_format(out)
-    for path in (out, truth):
-        if path is not None and Path(path).exists() and not force:
-            raise OutputExistsError(
-                Problem(path=str(path), message="already exists; pass --force to overwrite it")
-            )
+    _refuse_outputs(out, truth, force)
     defaults = GsfSimConfig()
-    lists: dict[str, tuple] = {}
-    problems = []
-    for name, text, convert in (
-        ("--sizes", sizes, float),
-        ("--bits", bits, int),
-        ("--pruning-times", pruning_times, float),
-        ("--modes-k", modes_k, int),
-    ):
-        try:
-            lists[name] = _parse_list(text, name, convert)
-        except InputError as err:  # keep checking the other options with the default here
-            problems += err.problems
-            lists[name] = getattr(defaults, name[2:].replace("-", "_"))
+    lists, problems = _parse_lists(
+        (("--sizes", sizes, float), ("--bits", bits, int),
+         ("--pruning-times", pruning_times, float), ("--modes-k", modes_k, int)),
+        lambda name: getattr(defaults, name[2:].replace("-", "_")),
+    )
     config = GsfSimConfig(
         family=family.strip().lower(),
         a=a,
@@ -649,33 +653,18 @@ def nn(
     truth file gives the measured spectrum's power-law slopes. How each measurement maps onto
     the theory is documented in gsf_infer/simulate/nn/__init__.py.
     """
-    from pathlib import Path
 
-    from gsf_infer.artifacts import table_format, write_json, write_table
-    from gsf_infer.errors import InputError, OutputExistsError, Problem
+    from gsf_infer.artifacts import write_json, write_table
+    from gsf_infer.errors import InputError, Problem
     from gsf_infer.simulate.nn.settings import NNSettings, check_settings
 
-    table_format(out)
-    for path in (out, truth):
-        if path is not None and Path(path).exists() and not force:
-            raise OutputExistsError(
-                Problem(path=str(path), message="already exists; pass --force to overwrite it")
-            )
+    _refuse_outputs(out, truth, force)
     defaults = NNSettings()
-    lists: dict[str, tuple] = {}
-    problems = []
-    for name, text, convert in (
-        ("--seeds", seeds, int),
-        ("--widths", widths, int),
-        ("--bits", bits, int),
-        ("--sparsities", sparsities, float),
-        ("--modes", modes, int),
-    ):
-        try:
-            lists[name] = _parse_list(text, name, convert)
-        except InputError as err:  # keep checking the other options with the default here
-            problems += err.problems
-            lists[name] = (0,) if name == "--seeds" else getattr(defaults, name[2:])
+    lists, problems = _parse_lists(
+        (("--seeds", seeds, int), ("--widths", widths, int), ("--bits", bits, int),
+         ("--sparsities", sparsities, float), ("--modes", modes, int)),
+        lambda name: (0,) if name == "--seeds" else getattr(defaults, name[2:]),
+    )
     settings = NNSettings(
         widths=lists["--widths"], depth=depth, activation=activation.strip().lower(),
         readout_scale=readout_scale, steps=steps, checkpoints=checkpoints, lr=lr, batch=batch,
