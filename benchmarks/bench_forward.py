@@ -22,7 +22,7 @@ import statistics
 import time
 from pathlib import Path
 
-from gsf_infer import runtime
+from gsf_infer.inference import runtime
 
 RESULTS = Path(__file__).with_name("results_forward.md")
 PARAMS = ("a", "b", "c", "m", "n", "A", "E")
@@ -46,9 +46,9 @@ def make_objective(tier: str, k_max: int | None):
     import jax
     import jax.numpy as jnp
 
-    from gsf_infer.forward import laws
-    from gsf_infer.forward.families import GParams, get_family
-    from gsf_infer.forward.laws import Spectrum
+    from gsf_infer.model.forward import laws
+    from gsf_infer.model.forward.families import GParams, get_family
+    from gsf_infer.model.forward.laws import Spectrum
 
     fam = get_family("monomial")
     t_loss, t_quant, sigma2, t_prune, sparsity = (jnp.asarray(x) for x in make_records())
@@ -95,7 +95,7 @@ def run(repeats: int) -> str:
     """Time every row and return the markdown report."""
     import jax
 
-    from gsf_infer.forward import sums
+    from gsf_infer.model.forward import sums
 
     rows = []
     cont = make_objective("continuum", None)  # K is traced: one compilation for every K
@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per row")
     args = parser.parse_args()
     runtime.configure(host_devices=1, x64=True, cache=False)
-    from gsf_infer.artifacts import write_text
+    from gsf_infer.output.artifacts import write_text
 
     report = run(args.repeats)
     print(report, end="")

@@ -2,7 +2,7 @@
 
 The benchmark (``benchmarks/run.py``) compares the tool's sampler with nutpie on the same
 posterior. This module re-implements, in PyTensor and without calling any JAX code, what
-:func:`gsf_infer.model.build_model` builds for the default settings (``--g monomial --tier
+:func:`gsf_infer.model.build.build_model` builds for the default settings (``--g monomial --tier
 continuum --likelihood lognormal --pruning-metric seed``, one group, default priors):
 
 - the same sample sites, priors and unconstrained transforms (``a - 1``, ``b - 1``, ``bm | b``,
@@ -22,11 +22,11 @@ continuum --likelihood lognormal --pruning-metric seed``, one group, default pri
   as ``t^exp(eps_F)`` (``t`` in units of ``t_ref``); the ``deviation`` model records
   ``delta_Q``, ``eps_F``, ``delta_over_rho = (1 + delta_Q/b) exp(-eps_F) - 1`` and ``delta``.
 
-What it shares with the tool is data preparation only (:func:`gsf_infer.dataset.build_model_data`
-standardises the records) and the quadrature constants (``K0``, ``NODES``). Kinds ``modes`` and
-``data_scaling``, the deviation ``delta_L``, several groups, other families, tiers and
-likelihoods are not implemented (:class:`NotImplementedError`): the bundled example needs none
-of them.
+What it shares with the tool is data preparation only
+(:func:`gsf_infer.data.dataset.build_model_data` standardises the records) and the quadrature
+constants (``K0``, ``NODES``). Kinds ``modes`` and ``data_scaling``, the deviation ``delta_L``,
+several groups, other families, tiers and likelihoods are not implemented
+(:class:`NotImplementedError`): the bundled example needs none of them.
 
 Imports PyMC and PyTensor (the ``bench`` extra); never imported by the package.
 """
@@ -38,9 +38,9 @@ import numpy as np
 SUPPORTED_KINDS = ("loss", "quantization", "pruning", "density", "spectrum")
 #: The deviation parameters implemented, in the tool's order for the bundled example.
 SUPPORTED_DEVIATIONS = ("delta_Q", "eps_F")
-#: Prior scale of the deviation parameters (gsf_infer.model.DEVIATION_SCALE).
+#: Prior scale of the deviation parameters (gsf_infer.model.build.DEVIATION_SCALE).
 DEVIATION_SCALE = 0.5
-#: Upper bound of E as a multiple of the smallest loss (gsf_infer.model.E_MARGIN).
+#: Upper bound of E as a multiple of the smallest loss (gsf_infer.model.build.E_MARGIN).
 E_MARGIN = 1.1
 
 
@@ -113,9 +113,9 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
 
     Parameters
     ----------
-    data : gsf_infer.dataset.ModelData
+    data : gsf_infer.data.dataset.ModelData
         Standardized records (one group; kinds among :data:`SUPPORTED_KINDS`).
-    priors : gsf_infer.priors.PriorSet, optional
+    priors : gsf_infer.model.priors.PriorSet, optional
         Priors (the tool's defaults when omitted); only the default log-normal/half-normal
         shapes are supported.
     model : str
@@ -136,9 +136,9 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
     import pymc as pm
     import pytensor.tensor as pt
 
-    from gsf_infer.forward import sums
-    from gsf_infer.model import observation
-    from gsf_infer.priors import PriorSet
+    from gsf_infer.model.build import observation
+    from gsf_infer.model.forward import sums
+    from gsf_infer.model.priors import PriorSet
 
     priors = priors or PriorSet()
     if model not in ("gsf", "deviation"):
@@ -314,8 +314,8 @@ def check_logp(model, fns, inputs, points: np.ndarray) -> dict[str, float]:
     ----------
     model : pymc.Model
         From :func:`build_pymc_model`.
-    fns : gsf_infer.inference.ModelFunctions
-        The tool's model functions (:func:`gsf_infer.inference.model_functions`); its
+    fns : gsf_infer.inference.sampling.ModelFunctions
+        The tool's model functions (:func:`gsf_infer.inference.sampling.model_functions`); its
         ``potential(z, inputs)`` is ``-log density`` on the flat unconstrained vector ``z``.
     inputs : dict
         The tool's model inputs (``BuiltModel.inputs``; ``deviation_mask`` 1 for the

@@ -18,8 +18,8 @@ writes one JSON object to ``PATH``:
   (``inference.model_functions(built).potential(z, inputs)``) at posterior draws of a fit and
   at prior draws, for ``gsf`` and ``deviation`` (:func:`pymc_gsf.check_logp`).
 - ``gradient``: one compiled value-and-gradient of the tool's potential
-  (:func:`gsf_infer.inference.value_and_grad_of`) timed as records grow, as the capacity ``K``
-  grows, and for ``gsf`` against ``deviation`` (one program, two inputs).
+  (:func:`gsf_infer.inference.sampling.value_and_grad_of`) timed as records grow, as the capacity
+  ``K`` grows, and for ``gsf`` against ``deviation`` (one program, two inputs).
 
 Only the standard library is imported at module level, so that ``run.py`` can use
 :func:`posterior_stats` and the constants without loading JAX or PyMC.
@@ -120,8 +120,8 @@ def _maxrss_mb() -> float:
 
 def worker_cli(args: argparse.Namespace) -> dict:
     """Run the real command line with ``jax.monitoring`` listeners (module docstring)."""
-    # what gsf_infer.runtime.configure sets before JAX's first import; here JAX is imported
-    # first (to register the listeners), so it is set here
+    # what gsf_infer.inference.runtime.configure sets before JAX's first import; here JAX is
+    # imported first (to register the listeners), so it is set here
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax.monitoring as mon
 
@@ -204,8 +204,8 @@ def worker_nutpie(args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(HERE))
     import pymc_gsf
 
-    from gsf_infer.dataset import build_model_data
-    from gsf_infer.records import read_records
+    from gsf_infer.data.dataset import build_model_data
+    from gsf_infer.data.records import read_records
 
     t_import = time.time()
     data = build_model_data(read_records(args.data))
@@ -243,7 +243,7 @@ def worker_nutpie(args: argparse.Namespace) -> dict:
 
 def worker_parity(args: argparse.Namespace) -> dict:
     """Compare the PyMC log densities with the tool's, ``gsf`` and ``deviation``."""
-    from gsf_infer import runtime
+    from gsf_infer.inference import runtime
 
     runtime.configure(host_devices=1, x64=True, cache=False)
     import jax
@@ -253,11 +253,11 @@ def worker_parity(args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(HERE))
     import pymc_gsf
 
-    from gsf_infer.dataset import build_model_data
-    from gsf_infer.inference import draw_prior, model_functions
-    from gsf_infer.model import ModelSettings, build_model
-    from gsf_infer.priors import PriorSet
-    from gsf_infer.records import read_records
+    from gsf_infer.data.dataset import build_model_data
+    from gsf_infer.data.records import read_records
+    from gsf_infer.inference.sampling import draw_prior, model_functions
+    from gsf_infer.model.build import ModelSettings, build_model
+    from gsf_infer.model.priors import PriorSet
 
     data = build_model_data(read_records(args.data))
     rng = np.random.default_rng(0)
@@ -322,7 +322,7 @@ def synthetic_frame(n_records: int, seed: int = 0):
     import numpy as np
     import pandas as pd
 
-    from gsf_infer.schema import KIND_FORMATS
+    from gsf_infer.data.schema import KIND_FORMATS
 
     table = pd.read_csv(EXAMPLE, comment="#")
     rng = np.random.default_rng(seed)
@@ -372,18 +372,18 @@ def time_calls(jobs: list, repeats: int) -> list[dict]:
 
 def worker_gradient(args: argparse.Namespace) -> dict:
     """Cost of one value-and-gradient of the tool's potential (records, K, models)."""
-    from gsf_infer import runtime
+    from gsf_infer.inference import runtime
 
     runtime.configure(host_devices=1, x64=True, cache=False)
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from gsf_infer.dataset import build_model_data
-    from gsf_infer.inference import draw_prior, model_functions, value_and_grad_of
-    from gsf_infer.model import ModelSettings, build_model
-    from gsf_infer.priors import PriorSet
-    from gsf_infer.records import read_records, records_from_frame
+    from gsf_infer.data.dataset import build_model_data
+    from gsf_infer.data.records import read_records, records_from_frame
+    from gsf_infer.inference.sampling import draw_prior, model_functions, value_and_grad_of
+    from gsf_infer.model.build import ModelSettings, build_model
+    from gsf_infer.model.priors import PriorSet
 
     def prepared(n_records: int = 0):
         """Build data, model, functions and prior median of ``n_records`` records.

@@ -3,10 +3,10 @@
 Each example is a script (``python examples/<name>.py [--quick] [--out DIR] [--force]``) that
 runs the tool's own commands — ``gsf-infer ingest``, ``validate``, ``fit`` — exactly as a user
 would type them (each in its own process, printed before it runs), then reads the result folders
-with the library (:func:`gsf_infer.workflow.load_fit`, :mod:`gsf_infer.comparison`) and writes
-``results.md`` (a markdown block, also printed) and ``results.json`` (the same numbers, for the
-tests) into its output folder. The folder is collected in a temporary sibling and moved into
-place at the end (:func:`gsf_infer.artifacts.output_folder`): an existing non-empty folder is
+with the library (:func:`gsf_infer.workflow.load_fit`, :mod:`gsf_infer.analysis.comparison`) and
+writes ``results.md`` (a markdown block, also printed) and ``results.json`` (the same numbers, for
+the tests) into its output folder. The folder is collected in a temporary sibling and moved into
+place at the end (:func:`gsf_infer.output.artifacts.output_folder`): an existing non-empty folder is
 refused unless ``--force``, and an interrupted run leaves nothing half-written.
 """
 
@@ -36,7 +36,8 @@ def parse_args(
     extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.Namespace:
     """Options every example takes: ``--quick``, ``--out``, ``--force``, ``--seed`` (and
-    ``extra(parser)`` adds an example's own)."""
+    ``extra(parser)`` adds an example's own).
+    """
     parser = argparse.ArgumentParser(prog=f"examples/{name}.py", description=description)
     parser.add_argument(
         "--quick",
@@ -148,9 +149,8 @@ def main(
     ``body(run)`` does the analysis and returns ``(markdown, numbers)``; they are written as
     ``results.md`` (with the settings, commands and wall times appended) and ``results.json``.
     """
-    from gsf_infer import artifacts
-
     from gsf_infer.errors import GsfInferError
+    from gsf_infer.output import artifacts
 
     args = parse_args(name, description, argv, extra)
     out = args.out.resolve()
@@ -193,7 +193,7 @@ def read_table(path: Path):
     """A records file as ``(frame, provenance)``: the table as written, and its ``#`` lines."""
     import pandas as pd
 
-    from gsf_infer.records import read_records
+    from gsf_infer.data.records import read_records
 
     provenance = dict(read_records(path).provenance)
     skip = 0
@@ -210,7 +210,7 @@ def regroup(run: Run, source: str, target: str, column: str, note: str) -> Path:
 
     The provenance lines are kept and one is added, ``derived_by``, saying what changed.
     """
-    from gsf_infer import artifacts
+    from gsf_infer.output import artifacts
 
     frame, provenance = read_table(run.folder / source)
     frame["group"] = frame[column].astype(str)

@@ -39,7 +39,7 @@ def residual_tails(table_path: Path) -> dict[str, float]:
     The scale is 1.4826 x the median absolute deviation (a normal's sd); for a normal
     likelihood, 245 points would put about 0.7 beyond 3 robust sd and 5e-7 beyond 6.
     """
-    from gsf_infer.records import read_records
+    from gsf_infer.data.records import read_records
 
     t = read_records(table_path).table
     law = (
@@ -66,7 +66,7 @@ def residual_tails(table_path: Path) -> dict[str, float]:
 
 def epoch_exclusion(table_path: Path) -> tuple[str, int]:
     """``--holdout`` expression selecting the points Epoch dropped: the five highest losses."""
-    from gsf_infer.records import read_records
+    from gsf_infer.data.records import read_records
 
     loss = np.sort(read_records(table_path).table["loss"].to_numpy())[::-1]
     threshold = float(loss[EPOCH_EXCLUDED - 1])
@@ -95,7 +95,7 @@ def chinchilla_row(run: Run, label: str, fit_dir: str) -> tuple[list[str], dict]
 
 
 def body(run: Run) -> tuple[str, dict]:
-    from gsf_infer.comparison import loo_table, preference
+    from gsf_infer.analysis.comparison import loo_table, preference
 
     S = run.sampler
     run.gsf_infer("ingest", "epoch_chinchilla_svg", "--out", "chinchilla.csv")
@@ -336,7 +336,7 @@ def _coverage_without_outliers(run: Run, fit_dir: str, exclusion: str) -> float 
     """Holdout coverage leaving out the points Epoch dropped (matched by file line)."""
     import pandas as pd
 
-    from gsf_infer.records import read_records
+    from gsf_infer.data.records import read_records
 
     held = pd.read_csv(run.folder / fit_dir / "holdout.csv", comment="#")
     table_ = read_records(run.folder / "chinchilla.csv").table

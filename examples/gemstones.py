@@ -83,7 +83,8 @@ def short(run_name: str) -> str:
 
 def least_squares_chi(t: np.ndarray, loss: np.ndarray) -> float:
     """``chi`` of ``L = E + B t^-chi`` fitted by least squares on log loss (scipy), a reference
-    independent of the tool: the law the gsf loss approaches once many modes are learned."""
+    independent of the tool: the law the gsf loss approaches once many modes are learned.
+    """
     from scipy.optimize import least_squares
 
     x = t / t.min()
@@ -100,7 +101,7 @@ def least_squares_chi(t: np.ndarray, loss: np.ndarray) -> float:
 
 
 def body(run: Run) -> tuple[str, dict]:
-    from gsf_infer import artifacts
+    from gsf_infer.output import artifacts
 
     run.gsf_infer("ingest", "gemstones_loss_curves", "--option", f"variant={VARIANT}",
                   "--out", "gemstones.csv")

@@ -40,8 +40,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import gsf_infer as gsf
-from gsf_infer.console import invariant_lines
-from gsf_infer.identify import identify
+from gsf_infer.analysis.identify import identify
+from gsf_infer.output.console import invariant_lines
 
 try:
     from IPython.display import display

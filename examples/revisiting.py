@@ -68,10 +68,9 @@ value = {B_FIXED - 1.0}
 def body(run: Run) -> tuple[str, dict]:
     import pandas as pd
 
-    from gsf_infer.records import read_records
-    from gsf_infer.summary import contraction
-
-    from gsf_infer import artifacts
+    from gsf_infer.analysis.summary import contraction
+    from gsf_infer.data.records import read_records
+    from gsf_infer.output import artifacts
 
     subset = "lang" if run.quick else run.options.subset
     run.gsf_infer("ingest", "revisiting_scaling_benchmark", "--option", f"subset={subset}",
@@ -208,7 +207,7 @@ to its late part within the stated uncertainty.
 
 
 def _stats(x: np.ndarray) -> dict[str, float]:
-    from gsf_infer.invariant import hdi
+    from gsf_infer.analysis.invariant import hdi
 
     lo, hi = hdi(x, 0.94)
     return {"mean": float(np.mean(x)), "median": float(np.median(x)), "hdi_low": float(lo),

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("gsf-results/examples/rf_recovery"))
     args = parser.parse_args(argv)
 
-    from gsf_infer import artifacts
+    from gsf_infer.output import artifacts
 
     args.out.mkdir(parents=True, exist_ok=True)
     data, truth_path, fit_dir = args.out / "rf.csv", args.out / "rf_truth.json", args.out / "fit"

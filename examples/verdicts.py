@@ -39,8 +39,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gsf_infer import artifacts, runtime
-from gsf_infer.dataset import compute_scales
+from gsf_infer.data.dataset import compute_scales
+from gsf_infer.inference import runtime
+from gsf_infer.output import artifacts
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
 
 EXPECTED = {
@@ -101,7 +102,7 @@ def worlds(seed: int) -> dict[str, pd.DataFrame]:
 
 def run_one(path: Path, sampler: dict) -> dict:
     """Fit one world as ``gsf-infer fit`` does; the verdict and whether both fits converged."""
-    from gsf_infer.summary import convergence_problems, diagnostics
+    from gsf_infer.analysis.summary import convergence_problems, diagnostics
     from gsf_infer.workflow import fit
 
     result = fit(path, **sampler)

@@ -42,7 +42,7 @@ N_DRAWS = 200
 
 def _curve_files(run: Run) -> list[tuple[str, str, int]]:
     """One records file per pruning curve (run), with the provenance lines kept."""
-    from gsf_infer import artifacts
+    from gsf_infer.output import artifacts
 
     frame, source_provenance = read_table(run.folder / "wanda.csv")
     out = []
@@ -62,16 +62,16 @@ def derivatives(path: Path, rng: np.random.Generator) -> dict:
     to the largest derivative of all, and the numerical rank of the derivative matrix with and
     without the amplitude (relative tolerance 1e-8).
     """
-    from gsf_infer import runtime
+    from gsf_infer.inference import runtime
 
     runtime.configure(host_devices=1)
     import jax
     import jax.numpy as jnp
 
-    from gsf_infer.dataset import build_model_data, kind_inputs
-    from gsf_infer.model import ModelSettings, expected
-    from gsf_infer.priors import DEFAULT_PRIORS
-    from gsf_infer.records import read_records
+    from gsf_infer.data.dataset import build_model_data, kind_inputs
+    from gsf_infer.data.records import read_records
+    from gsf_infer.model.build import ModelSettings, expected
+    from gsf_infer.model.priors import DEFAULT_PRIORS
 
     data = build_model_data(read_records(path))
     x = {k: jnp.asarray(v) for k, v in kind_inputs(data)["pruning"].items()}
@@ -111,7 +111,7 @@ def derivatives(path: Path, rng: np.random.Generator) -> dict:
 
 def fit_contractions(run: Run, fit_dir: str) -> tuple[dict, dict]:
     """Contraction and 94% quantile interval of each of :data:`QUANTITIES` in one fit."""
-    from gsf_infer.summary import IdentificationThresholds, contraction
+    from gsf_infer.analysis.summary import IdentificationThresholds, contraction
 
     s = run.summary(fit_dir)
     dt = run.load(fit_dir)

@@ -24,14 +24,14 @@ from typing import Any
 import pandas as pd
 
 from gsf_infer import _API
-from gsf_infer.records import Records, read_records, records_from_frame
+from gsf_infer.data.records import Records, read_records, records_from_frame
 
 #: The names offered at the package's top level (listed once, in ``gsf_infer``).
 __all__ = list(_API)
 
 
 def _configure(chains: int = 4) -> None:
-    from gsf_infer import runtime
+    from gsf_infer.inference import runtime
 
     runtime.configure(host_devices=max(int(chains), 1))
 
@@ -72,7 +72,8 @@ class Fit:
     @property
     def verdict(self) -> dict[str, Any]:
         """The invariant's verdict: status, ``delta`` and ``delta/rho`` HDIs, P(in ROPE),
-        missing kinds, whether it can be trusted."""
+        missing kinds, whether it can be trusted.
+        """
         return dict(self.summary_json["invariant"])
 
     @property
@@ -86,7 +87,7 @@ class Fit:
         Returns the rows with ``mean``, ``median``, ``hdi_low``, ``hdi_high`` and, where a row
         has an observed value, ``covered`` (see ``gsf-infer predict``).
         """
-        from gsf_infer.predict import predict_records
+        from gsf_infer.inference.predict import predict_records
 
         _configure()
         records = records_from_frame(frame, path="<frame>", prediction=True)
@@ -94,7 +95,7 @@ class Fit:
 
     def plot_ppc(self, kind: str):
         """The posterior predictive figure of one kind (observed points over bands)."""
-        from gsf_infer.plots import plot_ppc
+        from gsf_infer.output.plots import plot_ppc
 
         return plot_ppc(self.datatree, kind)
 
@@ -107,8 +108,8 @@ class Fit:
         ValueError
             For a fit loaded from a folder (it is saved already).
         """
-        from gsf_infer import artifacts
-        from gsf_infer.report import write_fit_extras
+        from gsf_infer.output import artifacts
+        from gsf_infer.output.report import write_fit_extras
 
         if self.result is None:
             raise ValueError("this fit was loaded from a folder; copy the folder instead")
@@ -217,10 +218,10 @@ def load(folder: str | Path) -> Fit:
 def compare(data: str | Path, **options: Any) -> dict[str, Any]:
     """Fit several models and rank them by PSIS-LOO, as ``gsf-infer compare`` does.
 
-    ``options`` are :func:`gsf_infer.comparison.compare_models`'s (``models``, ``gs``,
+    ``options`` are :func:`gsf_infer.analysis.comparison.compare_models`'s (``models``, ``gs``,
     ``pruning_metrics``, ``tier``, ``likelihood``, ``priors_path``, the sampler's).
     """
-    from gsf_infer.comparison import compare_models
+    from gsf_infer.analysis.comparison import compare_models
 
     _configure(options.get("chains", 4))
     return compare_models(data, **options)

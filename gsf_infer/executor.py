@@ -6,8 +6,8 @@ process (the default, for which this module imports no Dask), on a Dask ``LocalC
 worker processes, or on an existing Dask cluster. It retries a failed or killed task once,
 reports what still failed by name, keeps every other result, and skips (``resume``) folders
 that a previous run completed for the same subset and settings. Each task writes its own
-folder atomically through :mod:`gsf_infer.artifacts` and sets JAX up in the process that runs
-it (:func:`gsf_infer.runtime.configure`), since a Dask worker is a process of its own. It
+folder atomically through :mod:`gsf_infer.output.artifacts` and sets JAX up in the process that runs
+it (:func:`gsf_infer.inference.runtime.configure`), since a Dask worker is a process of its own. It
 imports the standard library and pandas at module level; :mod:`gsf_infer.workflow`, the plots
 and ``dask.distributed`` only inside the functions that need them. It never prints: lines for
 the user go to a ``notify`` callback.
@@ -28,9 +28,10 @@ from typing import Any
 
 import pandas as pd
 
-from gsf_infer import artifacts, runtime
+from gsf_infer.data.records import Records
 from gsf_infer.errors import GsfInferError, InputError, Problem
-from gsf_infer.records import Records
+from gsf_infer.inference import runtime
+from gsf_infer.output import artifacts
 
 __all__ = ["ExecutorSettings", "Outcome", "SubsetFit", "fingerprint", "fit_subset",
            "fit_subsets", "plan_subsets", "run_tasks", "subset_sha256", "verify_folder"]
@@ -498,7 +499,7 @@ def _extras(result: Any, records: Records, failures: list[str]) -> Callable[[Pat
     """Write checks, plots and report into the folder; note a failure there, keep the fit."""
 
     def extra(folder: Path) -> None:
-        from gsf_infer.report import write_fit_extras
+        from gsf_infer.output.report import write_fit_extras
 
         try:
             write_fit_extras(folder, result, excluded=dict(records.excluded))
@@ -561,8 +562,8 @@ def fit_subsets(
     pandas.DataFrame
         The combined table (:func:`gsf_infer.workflow.by_row` rows, subsets in file order).
     """
-    from gsf_infer.plots import plot_by
-    from gsf_infer.records import read_records
+    from gsf_infer.data.records import read_records
+    from gsf_infer.output.plots import plot_by
     from gsf_infer.workflow import by_row
 
     executor.check()

@@ -1,9 +1,9 @@
 """The tool's jobs as library functions: :func:`fit` and :func:`predict`.
 
 Each command of the CLI is one of these with the same effect (the CLI is a thin layer over this
-importable library). They return results; :mod:`gsf_infer.artifacts` writes files and
-:mod:`gsf_infer.console` formats text. JAX must have been configured
-(:func:`gsf_infer.runtime.configure`) before they run; the CLI does that.
+importable library). They return results; :mod:`gsf_infer.output.artifacts` writes files and
+:mod:`gsf_infer.output.console` formats text. JAX must have been configured
+(:func:`gsf_infer.inference.runtime.configure`) before they run; the CLI does that.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer import __version__
+from gsf_infer.data.records import Records, read_records
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.records import Records, read_records
 
 
 @dataclass
@@ -43,7 +43,7 @@ class FitResult:
         model.
     curvature, deviation_curvature : list of dict
         Likelihood share of the curvature along each principal direction at the optimum of
-        the main and the deviation model (:func:`gsf_infer.inference.curvature_shares`).
+        the main and the deviation model (:func:`gsf_infer.inference.sampling.curvature_shares`).
     holdout : pandas.DataFrame or None
         Held-out rows with their predictive intervals.
     warnings : list of str
@@ -119,14 +119,15 @@ def resolve_likelihood(requested: str | None, records: Records) -> str:
     tokens than parameters lie far off any smooth law). Without a request and without such a
     declaration the default is ``lognormal`` (normal errors on the log scale, logit for ``modes``).
     """
-    from gsf_infer.model import LIKELIHOODS
+    from gsf_infer.model.build import LIKELIHOODS
 
     return _declared(requested, records, LIKELIHOOD_KEY, LIKELIHOODS, "lognormal")
 
 
 def _declared(requested: str | None, records: Records, key: str, allowed, default: str) -> str:
     """``requested`` if given, else the value the records' header declares under ``key`` (when
-    it is one of ``allowed``), else ``default``."""
+    it is one of ``allowed``), else ``default``.
+    """
     if requested is not None:
         return requested
     declared = str(records.provenance.get(key, "")).strip().lower()
@@ -163,9 +164,9 @@ def resolve_pruning_metric(requested: str | None, records: Records) -> str:
     follow (``# pruning_metric: function``: ``simulate rf`` measures the function-space
     distance of spectral pruning, which is the lambda-weighted sum). Without a request and
     without such a declaration the default is ``seed``, the unweighted ``sum w_k^2 phi_k^2`` of
-    the theory paper's eq. 20 (:func:`gsf_infer.forward.laws.pruning`).
+    the theory paper's eq. 20 (:func:`gsf_infer.model.forward.laws.pruning`).
     """
-    from gsf_infer.forward import PRUNING_METRICS
+    from gsf_infer.model.forward import PRUNING_METRICS
 
     return _declared(requested, records, PRUNING_METRIC_KEY, PRUNING_METRICS, "seed")
 
@@ -218,7 +219,7 @@ class ModelRun:
         Timings, how the chains were started, the optima found, notes.
     curvature : list of dict
         Likelihood share of the curvature along each principal direction at the optimum
-        (:func:`gsf_infer.inference.curvature_shares`).
+        (:func:`gsf_infer.inference.sampling.curvature_shares`).
     """
 
     dt: Any
@@ -229,15 +230,16 @@ class ModelRun:
 class Sampler:
     """The models of one data set, compiled once and run under different inputs.
 
-    The ``gsf`` and ``deviation`` models are one program (:func:`gsf_infer.model.build_model`):
-    :meth:`run` with ``model="deviation"`` switches the deviation parameters on through the
-    inputs, so the second fit reuses every compiled program of the first.
+    The ``gsf`` and ``deviation`` models are one program
+    (:func:`gsf_infer.model.build.build_model`): :meth:`run` with ``model="deviation"`` switches the
+    deviation parameters on through the inputs, so the second fit reuses every compiled program of
+    the first.
     """
 
     def __init__(self, records: Records, settings: Any, priors: Any):
-        from gsf_infer.dataset import build_model_data
-        from gsf_infer.inference import model_functions
-        from gsf_infer.model import build_model
+        from gsf_infer.data.dataset import build_model_data
+        from gsf_infer.inference.sampling import model_functions
+        from gsf_infer.model.build import build_model
 
         self.records = records
         self.settings = settings
@@ -263,8 +265,8 @@ class Sampler:
         """Sample ``model`` (``gsf``, ``deviation``, or the model built) and build its DataTree."""
         import jax
 
-        from gsf_infer.datatree import build_datatree
-        from gsf_infer.inference import curvature_shares, pointwise, sample
+        from gsf_infer.inference.datatree import build_datatree
+        from gsf_infer.inference.sampling import curvature_shares, pointwise, sample
 
         settings = replace(self.settings, model=model)
         if model == "chinchilla" and self.settings.model != "chinchilla":
@@ -408,9 +410,8 @@ def fit(
     -------
     FitResult
     """
-    from gsf_infer.identify import identify
-    from gsf_infer.inference import SamplerConfig
-    from gsf_infer.invariant import (
+    from gsf_infer.analysis.identify import identify
+    from gsf_infer.analysis.invariant import (
         VERDICT_VARIABLES,
         InvariantSettings,
         flat_draws,
@@ -418,9 +419,10 @@ def fit(
         untestable,
         verdict,
     )
-    from gsf_infer.model import DEVIATION_SCALE, ModelSettings
-    from gsf_infer.priors import load_priors
-    from gsf_infer.summary import convergence_problems, diagnostics, parameter_table
+    from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
+    from gsf_infer.inference.sampling import SamplerConfig
+    from gsf_infer.model.build import DEVIATION_SCALE, ModelSettings
+    from gsf_infer.model.priors import load_priors
 
     _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=rope,
                    target_accept=target_accept)
@@ -497,9 +499,9 @@ def fit(
     holdout_table = None
     holdout_summary = None
     if held is not None:
-        from gsf_infer.dataset import Scales, build_model_data
-        from gsf_infer.datatree import read_attrs
-        from gsf_infer.predict import interval_table, predictive_draws
+        from gsf_infer.data.dataset import Scales, build_model_data
+        from gsf_infer.inference.datatree import read_attrs
+        from gsf_infer.inference.predict import interval_table, predictive_draws
 
         attrs = read_attrs(dt)
         data_h = build_model_data(
@@ -598,13 +600,13 @@ def fit(
 def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
     """The directions at the default ``gsf`` model's optimum that the data barely curve.
 
-    Multi-start optimisation as in :func:`gsf_infer.inference.sample`, then the likelihood's
-    share of the curvature along each principal direction of the Hessian
-    (:func:`gsf_infer.inference.curvature_shares`); no sampling.
+    Multi-start optimisation as in :func:`gsf_infer.inference.sampling.sample`, then the
+    likelihood's share of the curvature along each principal direction of the Hessian
+    (:func:`gsf_infer.inference.sampling.curvature_shares`); no sampling.
     """
     import jax
 
-    from gsf_infer.inference import (
+    from gsf_infer.inference.sampling import (
         SamplerConfig,
         curvature_shares,
         draw_prior,
@@ -612,8 +614,8 @@ def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
         hessian,
         value_and_grad_of,
     )
-    from gsf_infer.model import ModelSettings
-    from gsf_infer.priors import load_priors
+    from gsf_infer.model.build import ModelSettings
+    from gsf_infer.model.priors import load_priors
 
     sampler = Sampler(records, ModelSettings(likelihood=resolve_likelihood(None, records)),
                       load_priors(None))
@@ -737,8 +739,8 @@ def load_fit(fit_dir: str | Path):
     InputError
         If the folder or its ``posterior.nc`` is missing or unreadable.
     """
-    import numpyro  # noqa: F401  (before arviz)
     import arviz as az
+    import numpyro  # noqa: F401  (before arviz)
 
     path = Path(fit_dir) / "posterior.nc"
     if not path.is_file():
@@ -762,11 +764,11 @@ def predict(
     Returns
     -------
     pandas.DataFrame
-        See :func:`gsf_infer.predict.predict_records`.
+        See :func:`gsf_infer.inference.predict.predict_records`.
     """
-    from gsf_infer.datatree import read_attrs
-    from gsf_infer.predict import predict_records, unsupported_kinds
-    from gsf_infer.records import records_from_frame
+    from gsf_infer.data.records import records_from_frame
+    from gsf_infer.inference.datatree import read_attrs
+    from gsf_infer.inference.predict import predict_records, unsupported_kinds
 
     if bool(at) == (points is not None):
         raise InputError(Problem("gsf-infer predict", "give either --at (one or more) or --points"))

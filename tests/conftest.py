@@ -6,7 +6,7 @@ import os
 
 os.environ.setdefault("GSF_INFER_CACHE", os.path.join(os.path.dirname(__file__), "..", ".jax_cache"))
 
-from gsf_infer import runtime  # noqa: E402
+from gsf_infer.inference import runtime  # noqa: E402
 
 runtime.configure(host_devices=4, x64=True, cache=True)
 
@@ -35,7 +35,7 @@ def _release_compiled_programs():
     The suite's pytest process compiles hundreds of model programs; without this it reached
     the kernel's limit of 65530 memory maps (measured 49k a fifth of the way through, three per
     JIT-linked kernel) and died with a segmentation fault inside the next compilation
-    (:func:`gsf_infer.runtime.release_compiled`).
+    (:func:`gsf_infer.inference.runtime.release_compiled`).
     """
     yield
     runtime.release_compiled()

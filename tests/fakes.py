@@ -1,7 +1,7 @@
 """Fake fits for the tests of checks, compare, plots and report: no NUTS, exact posteriors.
 
-A fake fit is a DataTree with the layout of :mod:`gsf_infer.datatree` (groups, variable names,
-dimensions, constant data, root attributes) whose posterior is *exact* for a model that is
+A fake fit is a DataTree with the layout of :mod:`gsf_infer.inference.datatree` (groups, variable
+names, dimensions, constant data, root attributes) whose posterior is *exact* for a model that is
 linear on the likelihood's scale: every kind's log observation (logit for ``modes``) is
 ``X @ beta + noise`` with a known design ``X`` (its covariates on log axes, one intercept per
 run) and known noise ``sigma``. With a flat prior, ``beta | y ~ Normal(beta_hat,
@@ -17,9 +17,9 @@ report read them). A ``deviation`` fake adds the deviation parameters (``delta_Q
 and ``delta_L`` when asked for) drawn around chosen values, and derives ``delta_over_rho =
 (1 + (delta_L + delta_Q)/b) exp(-eps_F) - 1`` and ``delta = delta_over_rho rho exp(eps_F)``
 from them here, in NumPy; its records follow the exponents the deviations imply. The
-records are validated by :func:`gsf_infer.records.records_from_frame` and the DataTree is
-assembled by the tool's own :func:`gsf_infer.datatree.build_datatree`, so its layout is the
-tool's.
+records are validated by :func:`gsf_infer.data.records.records_from_frame` and the DataTree is
+assembled by the tool's own :func:`gsf_infer.inference.datatree.build_datatree`, so its layout is
+the tool's.
 """
 
 from __future__ import annotations
@@ -303,10 +303,10 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
     spec : FakeSpec, optional
         What to build; ``changes`` override its fields.
     """
-    from gsf_infer.dataset import Scales, build_model_data
-    from gsf_infer.datatree import build_datatree
-    from gsf_infer.records import records_from_frame
-    from gsf_infer.schema import KIND_FORMATS
+    from gsf_infer.data.dataset import Scales, build_model_data
+    from gsf_infer.data.records import records_from_frame
+    from gsf_infer.data.schema import KIND_FORMATS
+    from gsf_infer.inference.datatree import build_datatree
 
     spec = replace(spec or FakeSpec(), **changes)
     if spec.model not in ("gsf", "deviation"):
@@ -403,10 +403,15 @@ def fake_summary(
     The invariant is the verdict of the deviation posterior (``dt``'s own for a ``deviation``
     fake, else ``deviation_dt``'s), untested without one.
     """
-    from gsf_infer.datatree import read_attrs
-    from gsf_infer.invariant import VERDICT_VARIABLES, InvariantSettings, flat_draws, untestable
-    from gsf_infer.invariant import verdict as invariant_verdict
-    from gsf_infer.summary import convergence_problems, diagnostics, parameter_table
+    from gsf_infer.analysis.invariant import (
+        VERDICT_VARIABLES,
+        InvariantSettings,
+        flat_draws,
+        untestable,
+    )
+    from gsf_infer.analysis.invariant import verdict as invariant_verdict
+    from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
+    from gsf_infer.inference.datatree import read_attrs
 
     attrs = read_attrs(dt)
     model = attrs["model_settings"]["model"]
@@ -447,11 +452,11 @@ def write_fake_folder(
 ) -> Path:
     """A fit folder (posterior.nc, posterior_deviation.nc, summary.json, checks.json) of fakes.
 
-    ``checks.json`` is the minimal one :func:`gsf_infer.artifacts.write_fit` writes unless
-    ``full_checks`` (then :func:`gsf_infer.checks.build_checks`'s).
+    ``checks.json`` is the minimal one :func:`gsf_infer.output.artifacts.write_fit` writes unless
+    ``full_checks`` (then :func:`gsf_infer.analysis.checks.build_checks`'s).
     """
-    from gsf_infer import artifacts
-    from gsf_infer.checks import build_checks
+    from gsf_infer.analysis.checks import build_checks
+    from gsf_infer.output import artifacts
 
     summary, diag, invariant = fake_summary(dt, deviation_dt)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Tests of ``gsf_infer.calibrate`` and ``gsf-infer calibrate``.
+"""Tests of ``gsf_infer.analysis.calibrate`` and ``gsf-infer calibrate``.
 
 References: an exact conjugate posterior (normal mean, known variance) whose ranks are uniform
 by Talts et al.'s theorem and whose deliberately narrowed version is not; SciPy's own
@@ -17,9 +17,9 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from gsf_infer import calibrate as cal
+from gsf_infer.analysis import calibrate as cal
 from gsf_infer.errors import InputError
-from gsf_infer.priors import PriorSet
+from gsf_infer.model.priors import PriorSet
 
 # --------------------------------------------------------------------------- ranks and tests
 
@@ -127,7 +127,7 @@ def test_calibration_survives_releasing_compiled_programs(tiny_design, monkeypat
     """numpyro compiles its sampling loop on every run (~2,000 memory maps per simulation on the
     small design): calibrate releases compiled programs before Linux's map limit and must then
     go on with a new sampler (the old one fails to rerun after JAX's caches are cleared)."""
-    from gsf_infer import runtime
+    from gsf_infer.inference import runtime
 
     monkeypatch.setattr(runtime, "MAP_BUDGET", 0)  # release after every simulation
     settings = cal.CalibrationSettings(simulations=3, seed=1, **SMALL)

@@ -15,11 +15,11 @@ import pytest
 from fakes import FakeSpec, World, fake_fit, write_fake_folder
 from typer.testing import CliRunner
 
-from gsf_infer import checks
-from gsf_infer.artifacts import write_json
+from gsf_infer.analysis import checks
+from gsf_infer.analysis.invariant import InvariantSettings
+from gsf_infer.analysis.summary import convergence_problems, diagnostics
 from gsf_infer.cli import app
-from gsf_infer.invariant import InvariantSettings
-from gsf_infer.summary import convergence_problems, diagnostics
+from gsf_infer.output.artifacts import write_json
 
 ALL_KINDS = ("loss", "quantization", "pruning", "density", "spectrum", "modes", "data_scaling")
 #: What every tested invariant carries (untestable ones: only the first five and ``trusted``).
@@ -176,7 +176,7 @@ def test_unconverged_deviation_fit_makes_the_verdict_untrusted(calibrated):
 
 
 def test_divergent_deviation_fit_gives_an_untrusted_verdict_and_says_so(calibrated):
-    from gsf_infer.console import invariant_lines
+    from gsf_infer.output.console import invariant_lines
 
     deviation = fake_fit(np.random.default_rng(23), model="deviation", draws=250, divergences=9)
     result = checks.invariant_result(calibrated, deviation, InvariantSettings())

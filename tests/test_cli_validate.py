@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from gsf_infer import schema
-from gsf_infer.artifacts import write_table
+from gsf_infer.analysis.identify import identify
 from gsf_infer.cli import app
 from gsf_infer.cli.validate import MAX_RUNS_SHOWN, format_validation
-from gsf_infer.identify import identify
-from gsf_infer.records import EXCLUDED_T0, EXCLUDED_UNPRUNED, records_from_frame
+from gsf_infer.data import schema
+from gsf_infer.data.records import EXCLUDED_T0, EXCLUDED_UNPRUNED, records_from_frame
+from gsf_infer.output.artifacts import write_table
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()

@@ -8,7 +8,7 @@ import pytest
 from fakes import exact_elpd_loo, fake_fit, refit_poorer
 from typer.testing import CliRunner
 
-from gsf_infer import comparison as compare
+from gsf_infer.analysis import comparison as compare
 from gsf_infer.cli import app
 from gsf_infer.errors import InputError
 

@@ -1,4 +1,4 @@
-"""The fit's DataTree (:func:`gsf_infer.datatree.build_datatree`) from hand-made draws.
+"""The fit's DataTree (:func:`gsf_infer.inference.datatree.build_datatree`) from hand-made draws.
 
 No sampler runs: the draws are drawn here with the shapes the model gives its sites. The data
 are chosen so that groups, runs, quantization amplitude units and deviation parameters all
@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import math
 
+import arviz as az  # noqa: E402
 import numpy as np
+import numpyro  # noqa: F401  (before arviz)
 import pandas as pd
 import pytest
 from scipy import stats
 from scipy.special import expit, logsumexp
 
-import numpyro  # noqa: F401  (before arviz)
-import arviz as az  # noqa: E402
-
-from gsf_infer.dataset import build_model_data  # noqa: E402
-from gsf_infer.datatree import build_datatree, read_attrs  # noqa: E402
-from gsf_infer.records import records_from_frame  # noqa: E402
+from gsf_infer.data.dataset import build_model_data  # noqa: E402
+from gsf_infer.data.records import records_from_frame  # noqa: E402
+from gsf_infer.inference.datatree import build_datatree, read_attrs  # noqa: E402
 
 CHAINS, DRAWS = 2, 500
 SIGMA = 0.05

@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from gsf_infer import artifacts
 from gsf_infer.cli import app
+from gsf_infer.data.records import read_records
 from gsf_infer.errors import InputError
 from gsf_infer.executor import (
     ExecutorSettings,
@@ -33,7 +33,7 @@ from gsf_infer.executor import (
     subset_sha256,
     verify_folder,
 )
-from gsf_infer.records import read_records
+from gsf_infer.output import artifacts
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
 from gsf_infer.workflow import subsets
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from gsf_infer import artifacts
+from gsf_infer.analysis.invariant import hdi
+from gsf_infer.analysis.summary import convergence_problems, diagnostics
 from gsf_infer.cli import app
-from gsf_infer.datatree import read_attrs
 from gsf_infer.errors import OutputExistsError
-from gsf_infer.invariant import hdi
+from gsf_infer.inference.datatree import read_attrs
+from gsf_infer.output import artifacts
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
-from gsf_infer.summary import convergence_problems, diagnostics
 
 pytestmark = pytest.mark.slow
 
@@ -135,8 +134,8 @@ def test_the_deviation_model_finds_no_deviation_in_data_that_follow_the_theory(s
 
 
 def test_result_folder_round_trip_through_arviz(small, tmp_path):
-    import numpyro  # noqa: F401
     import arviz as az
+    import numpyro  # noqa: F401
 
     out = artifacts.write_fit(small["result"], tmp_path / "fit")
     for name in (
@@ -232,8 +231,8 @@ def test_loss_only_leaves_a_and_b_to_the_prior_and_says_so(small, tmp_path):
     The curve is the largest model's, whose capacity (K = 1e5 modes) the frontier does not reach
     by the last time (k_* ~ 3e4): no capacity floor, which would inform a through K^(1-a).
     """
-    from gsf_infer.checks import identifiability, unidentified
-    from gsf_infer.console import parameter_lines
+    from gsf_infer.analysis.checks import identifiability, unidentified
+    from gsf_infer.output.console import parameter_lines
     from gsf_infer.workflow import fit
 
     frame = small["frame"]
@@ -367,7 +366,7 @@ def test_target_accept_reaches_the_sampler_and_is_checked(small, tmp_path):
 
 def test_priors_file_overrides_and_bad_priors_are_input_errors(small, tmp_path):
     from gsf_infer.errors import InputError
-    from gsf_infer.priors import load_priors
+    from gsf_infer.model.priors import load_priors
 
     good = tmp_path / "p.toml"
     good.write_text('[nu]\ndist = "LogNormal"\nloc = 0.0\nscale = 0.2\n\n[a]\ndist = "LogNormal"\nloc = -1.0\nscale = 0.5\n')

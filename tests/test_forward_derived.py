@@ -1,8 +1,8 @@
 """Derived exponents against LOCAL LOG-LOG SLOPES measured on the exact discrete sums.
 
-Nothing here takes an exponent from a formula of :mod:`gsf_infer.forward.derived` as the
+Nothing here takes an exponent from a formula of :mod:`gsf_infer.model.forward.derived` as the
 reference: every reference is a finite difference of the ``exact`` tier of
-:mod:`gsf_infer.forward.laws` at late times (frontier well inside ``(k0, K)``), or the
+:mod:`gsf_infer.model.forward.laws` at late times (frontier well inside ``(k0, K)``), or the
 parameters put in (``rho = n/m`` for a monomial ``g``). The frontier time is found by inverting
 ``c (Lam k^-b)^m t^n = 1`` by hand.
 
@@ -34,9 +34,9 @@ import numpy as np
 import pytest
 from scipy.special import zeta
 
-from gsf_infer.forward import derived, laws
-from gsf_infer.forward.families import FAMILIES, GParams, get_family
-from gsf_infer.forward.laws import Spectrum
+from gsf_infer.model.forward import derived, laws
+from gsf_infer.model.forward.families import FAMILIES, GParams, get_family
+from gsf_infer.model.forward.laws import Spectrum
 
 C, LAM, AMP = 0.8, 1.3, 0.7
 AB = list(itertools.product([1.2, 1.6, 2.5], [1.1, 1.5, 2.5]))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from gsf_infer.forward.families import FAMILIES, GParams, get_family
+from gsf_infer.model.forward.families import FAMILIES, GParams, get_family
 
 NAMES = ("ntk", "feature", "monomial", "logcorr", "ridge")
 

@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.special import zeta
 
-from gsf_infer.forward import derived, laws
-from gsf_infer.forward.families import FAMILIES, GParams, get_family
-from gsf_infer.forward.laws import Spectrum
-from gsf_infer.forward.sums import K0
+from gsf_infer.model.forward import derived, laws
+from gsf_infer.model.forward.families import FAMILIES, GParams, get_family
+from gsf_infer.model.forward.laws import Spectrum
+from gsf_infer.model.forward.sums import K0
 
 FAMILY_NAMES = tuple(FAMILIES)
 

@@ -10,15 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gsf_infer import schema
-from gsf_infer.identify import (
+from gsf_infer.analysis.identify import (
     INVARIANT_REQUIREMENTS,
     NAMED_PARAMETERS,
     OTHER_PARAMETERS,
     identify,
     identify_kinds,
 )
-from gsf_infer.records import read_records
+from gsf_infer.data import schema
+from gsf_infer.data.records import read_records
 
 DATA = Path(__file__).parent / "data"
 LOSS, QUANT, FRONTIER, B = INVARIANT_REQUIREMENTS

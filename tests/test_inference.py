@@ -1,4 +1,4 @@
-"""``gsf_infer.inference`` without NUTS: the curvature shares at an optimum.
+"""``gsf_infer.inference.sampling`` without NUTS: the curvature shares at an optimum.
 
 Reference: a two-parameter normal model whose Hessian is known in closed form. With standard
 normal priors on ``x`` and ``y`` and ``n`` observations ``Normal(u . (x, y), sigma)``, the
@@ -16,7 +16,7 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 
-from gsf_infer import inference
+from gsf_infer.inference import sampling as inference
 
 SIGMA = 0.01
 N_OBS = 5

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gsf_infer.cli import app
+from gsf_infer.data.records import read_records, records_from_frame
 from gsf_infer.errors import InputError
 from gsf_infer.sources import ADAPTERS, data_dir, ingest, summarize
 from gsf_infer.sources.chinchilla import quantisation_step
-from gsf_infer.records import read_records, records_from_frame
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 runner = CliRunner()

@@ -1,9 +1,10 @@
-"""The invariant's decision (``gsf_infer.invariant``) and the deviation model's discrepancy.
+"""The invariant's decision (``gsf_infer.analysis.invariant``) and the deviation model's
+discrepancy.
 
 References, each independent of the code under test:
 
-- ``delta/rho`` of :func:`gsf_infer.model.delta_over_rho` against the exponents *measured* from
-  the forward laws of the ``asymptotic`` tier: local log-log slopes (central finite differences
+- ``delta/rho`` of :func:`gsf_infer.model.build.delta_over_rho` against the exponents *measured*
+  from the forward laws of the ``asymptotic`` tier: local log-log slopes (central finite differences
   in ``log t``) of the loss above its floor, of the quantization loss and of the frontier
   ``k_*(t)``, each under the deviation that acts on it;
 - which kinds make the invariant testable, and which deviation parameters the deviation model
@@ -21,10 +22,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from gsf_infer import invariant, model
-from gsf_infer.forward import laws
-from gsf_infer.forward.families import GParams, get_family
-from gsf_infer.invariant import REQUIREMENTS, InvariantSettings
+from gsf_infer.analysis import invariant
+from gsf_infer.analysis.invariant import REQUIREMENTS, InvariantSettings
+from gsf_infer.model import build as model
+from gsf_infer.model.forward import laws
+from gsf_infer.model.forward.families import GParams, get_family
 
 LOSS, QUANT, FRONTIER, B = REQUIREMENTS
 #: Half-width of the 94% central (= highest-density) interval of a normal, in sds.
@@ -71,7 +73,7 @@ def _random_world(rng: np.random.Generator) -> dict[str, float]:
 def _measured_ratio(w: dict[str, float]) -> float:
     """``(chi_L + gamma_Q - rho_F) / rho_F`` from slopes of the asymptotic laws.
 
-    The deviations enter as :func:`gsf_infer.model.with_deviations` applies them (checked
+    The deviations enter as :func:`gsf_infer.model.build.with_deviations` applies them (checked
     here): the loss's target exponent ``a + delta_L``, quantization's ``a - delta_Q`` in its
     ``w_k^2 ∝ k^(b-a)``, the frontier of pruning and density at ``t^exp(eps_F)``.
     """
@@ -173,10 +175,10 @@ def test_requirements_and_deviations(kinds, sizes, target_power, missing, deviat
 def test_the_model_carries_the_deviations_its_data_call_for():
     from pathlib import Path
 
-    from gsf_infer.dataset import build_model_data
-    from gsf_infer.model import ModelSettings, build_model, data_kinds
-    from gsf_infer.priors import load_priors
-    from gsf_infer.records import read_records
+    from gsf_infer.data.dataset import build_model_data
+    from gsf_infer.data.records import read_records
+    from gsf_infer.model.build import ModelSettings, build_model, data_kinds
+    from gsf_infer.model.priors import load_priors
 
     data = build_model_data(read_records(Path(__file__).parent / "data" / "all_kinds.csv"))
     info = data_kinds(data)

@@ -4,9 +4,9 @@ The reference here maps a flat unconstrained vector to the constrained parameter
 (``a = 1 + e^z``, ``sigma = e^z``, ``E_frac = 1/(1 + e^-z)``, ...), adds the log-Jacobian of
 each map, the prior densities from :mod:`scipy.stats`, the deviation switch and a normal (or
 Student-t) likelihood on ``log y`` (``logit`` for ``modes``, ``stderr`` added in quadrature).
-Only the forward laws are taken from the tool (:func:`gsf_infer.model.expected`, tested
+Only the forward laws are taken from the tool (:func:`gsf_infer.model.build.expected`, tested
 elsewhere against exact sums) and the standardized covariates
-(:func:`gsf_infer.dataset.kind_inputs`, tested in ``test_standardize.py``). Everything is
+(:func:`gsf_infer.data.dataset.kind_inputs`, tested in ``test_standardize.py``). Everything is
 compiled once per data set; no sampler runs.
 """
 
@@ -23,11 +23,11 @@ import pytest
 from scipy import stats
 from scipy.special import expit, log_expit
 
-from gsf_infer.dataset import ModelData, build_model_data, kind_inputs
-from gsf_infer.inference import ModelFunctions, model_functions
-from gsf_infer.model import BuiltModel, ModelSettings, build_model, expected_jit
-from gsf_infer.priors import PriorSet
-from gsf_infer.records import records_from_frame
+from gsf_infer.data.dataset import ModelData, build_model_data, kind_inputs
+from gsf_infer.data.records import records_from_frame
+from gsf_infer.inference.sampling import ModelFunctions, model_functions
+from gsf_infer.model.build import BuiltModel, ModelSettings, build_model, expected_jit
+from gsf_infer.model.priors import PriorSet
 from gsf_infer.simulate.gsf import DEFAULT_KINDS, GsfSimConfig, simulate_gsf
 
 #: The default model (gsf, monomial g, continuum tier, log-normal likelihood).

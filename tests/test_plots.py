@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fakes import SCALES, fake_fit
 
-from gsf_infer import plots
+from gsf_infer.output import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

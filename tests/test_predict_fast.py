@@ -1,8 +1,8 @@
-"""Prediction (:mod:`gsf_infer.predict`) on a hand-made DataTree, without a sampler.
+"""Prediction (:mod:`gsf_infer.inference.predict`) on a hand-made DataTree, without a sampler.
 
-The DataTree is assembled by the tool's own :func:`gsf_infer.datatree.build_datatree` from
+The DataTree is assembled by the tool's own :func:`gsf_infer.inference.datatree.build_datatree` from
 posterior draws made here; the expected values of every record under every draw must be those
-of :func:`gsf_infer.model.expected` evaluated draw by draw (with the deviation parameters
+of :func:`gsf_infer.model.build.expected` evaluated draw by draw (with the deviation parameters
 applied as the README states them), and a second prediction must reuse the compiled program.
 """
 
@@ -12,16 +12,15 @@ from contextlib import contextmanager
 
 import jax
 import numpy as np
+import numpyro  # noqa: F401  (before arviz)
 import pandas as pd
 import pytest
 
-import numpyro  # noqa: F401  (before arviz)
-
-from gsf_infer import predict  # noqa: E402
-from gsf_infer.dataset import build_model_data, kind_inputs  # noqa: E402
-from gsf_infer.datatree import build_datatree  # noqa: E402
-from gsf_infer.model import ModelSettings, expected_jit  # noqa: E402
-from gsf_infer.records import records_from_frame  # noqa: E402
+from gsf_infer.data.dataset import build_model_data, kind_inputs  # noqa: E402
+from gsf_infer.data.records import records_from_frame  # noqa: E402
+from gsf_infer.inference import predict  # noqa: E402
+from gsf_infer.inference.datatree import build_datatree  # noqa: E402
+from gsf_infer.model.build import ModelSettings, expected_jit  # noqa: E402
 
 CHAINS, DRAWS = 2, 8
 SETTINGS = ModelSettings()

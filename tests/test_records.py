@@ -12,10 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gsf_infer import schema
-from gsf_infer.artifacts import write_table
-from gsf_infer.errors import InputError
-from gsf_infer.records import (
+from gsf_infer.data import schema
+from gsf_infer.data.records import (
     EXCLUDED_EMPTY,
     EXCLUDED_T0,
     EXCLUDED_UNPRUNED,
@@ -25,6 +23,8 @@ from gsf_infer.records import (
     read_records,
     records_from_frame,
 )
+from gsf_infer.errors import InputError
+from gsf_infer.output.artifacts import write_table
 
 DATA = Path(__file__).parent / "data"
 LOSS_ROWS = "loss,10,3.9\nloss,100,3.1\nloss,1000,2.7\n"

@@ -15,8 +15,8 @@ import pytest
 from fakes import fake_fit, fake_summary, write_fake_folder
 from typer.testing import CliRunner
 
-from gsf_infer import report
 from gsf_infer.cli import app
+from gsf_infer.output import report
 
 runner = CliRunner()
 IMG = '<img src="data:image/png;base64,'
@@ -274,8 +274,8 @@ def _fit_result(dt, deviation_dt=None):
 
 
 def test_write_fit_extras_through_write_fit(tmp_path):
-    from gsf_infer import artifacts
     from gsf_infer.cli.fit import report_extra
+    from gsf_infer.output import artifacts
 
     dt = fake_fit(np.random.default_rng(404), kinds=("loss", "density"))
     result = _fit_result(dt)
@@ -297,8 +297,8 @@ def test_write_fit_extras_through_write_fit(tmp_path):
 
 
 def test_a_failing_report_does_not_cost_the_fit(tmp_path):
-    from gsf_infer import artifacts
     from gsf_infer.cli.fit import report_extra
+    from gsf_infer.output import artifacts
 
     dt = fake_fit(np.random.default_rng(405), kinds=("loss",))
     result = _fit_result(dt)
@@ -346,8 +346,8 @@ def test_figures_are_ordered():
 
 def test_a_fixed_parameter_is_reported_as_fixed_not_as_absent(tmp_path):
     """A ``Fixed`` prior leaves no posterior; the report and the console say it was fixed."""
-    from gsf_infer.console import parameter_lines
-    from gsf_infer.priors import fixed_priors, load_priors
+    from gsf_infer.model.priors import fixed_priors, load_priors
+    from gsf_infer.output.console import parameter_lines
 
     priors_file = tmp_path / "p.toml"
     priors_file.write_text('[a]\ndist = "Fixed"\nvalue = 0.5\n')

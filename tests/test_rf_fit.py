@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gsf_infer.records import records_from_frame
+from gsf_infer.data.records import records_from_frame
 from gsf_infer.simulate import rf
 from gsf_infer.workflow import resolve_pruning_metric
 
@@ -46,8 +46,8 @@ def test_the_fit_takes_the_pruning_metric_the_data_declare():
 
 @pytest.mark.slow
 def test_fit_of_rf_records_recovers_b_and_rho_one(tmp_path):
-    from gsf_infer import artifacts
-    from gsf_infer.datatree import read_attrs
+    from gsf_infer.inference.datatree import read_attrs
+    from gsf_infer.output import artifacts
     from gsf_infer.workflow import fit
 
     settings = rf.RFSettings()

@@ -1,4 +1,5 @@
-"""``gsf_infer.runtime``: releasing compiled programs keeps a long process under the map limit.
+"""``gsf_infer.inference.runtime``: releasing compiled programs keeps a long process under the map
+limit.
 
 Reference: the kernel's own count of this process's memory maps (``/proc/self/maps``), before
 and after; a compiled program's maps are released by JAX's cache clearing and it still runs.
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from gsf_infer import runtime
+from gsf_infer.inference import runtime
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/<pid>/maps is Linux's")

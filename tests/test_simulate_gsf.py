@@ -2,8 +2,8 @@
 
 The noiseless records are checked against plain NumPy/SciPy evaluations of the forward laws (docs/theory.md)
 written here (direct sums over modes, the Hurwitz zeta tail, the closed-form monomial frontier),
-not against :mod:`gsf_infer.forward`; the truth file against :mod:`gsf_infer.forward.derived`;
-the noise against its stated distribution.
+not against :mod:`gsf_infer.model.forward`; the truth file against
+:mod:`gsf_infer.model.forward.derived`; the noise against its stated distribution.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 
 from gsf_infer import __version__
 from gsf_infer.cli import app
+from gsf_infer.data.records import read_records
 from gsf_infer.errors import InputError
-from gsf_infer.forward import derived
-from gsf_infer.forward.families import GParams, get_family
-from gsf_infer.forward.laws import Spectrum
-from gsf_infer.records import read_records
+from gsf_infer.model.forward import derived
+from gsf_infer.model.forward.families import GParams, get_family
+from gsf_infer.model.forward.laws import Spectrum
 from gsf_infer.simulate.gsf import DEFAULT_KINDS, GsfSimConfig, simulate_gsf
 
 RUNNER = CliRunner()
@@ -301,7 +301,7 @@ SMALL = dict(
 
 @pytest.mark.parametrize("family", ["ntk", "feature", "logcorr", "ridge"])
 def test_other_families_give_valid_records(family: str) -> None:
-    from gsf_infer.records import records_from_frame
+    from gsf_infer.data.records import records_from_frame
 
     cfg = GsfSimConfig(family=family, kinds=tuple(ALL_KINDS.split(",")), **SMALL)
     frame, truth = simulate_gsf(cfg, np.random.default_rng(5))

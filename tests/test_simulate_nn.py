@@ -22,8 +22,8 @@ from jax.flatten_util import ravel_pytree
 from typer.testing import CliRunner
 
 from gsf_infer.cli import app
+from gsf_infer.data.records import read_records
 from gsf_infer.errors import InputError
-from gsf_infer.records import read_records
 from gsf_infer.simulate.nn import compress, network, ntk
 from gsf_infer.simulate.nn.experiment import simulate_nn
 from gsf_infer.simulate.nn.settings import KINDS, NNSettings, check_settings, checkpoint_steps

@@ -91,7 +91,7 @@ def _theory(settings, n, kmax=10**6):
 
 
 def test_output_passes_the_reader(small):
-    from gsf_infer.records import records_from_frame
+    from gsf_infer.data.records import records_from_frame
 
     _, result = small
     records = records_from_frame(result.frame, provenance=result.provenance)
@@ -462,7 +462,7 @@ SMALL_ARGS = [
 
 def test_cli_writes_table_and_truth_and_refuses_to_overwrite(tmp_path):
     from gsf_infer.cli import app
-    from gsf_infer.records import read_records
+    from gsf_infer.data.records import read_records
 
     out, truth = tmp_path / "x.csv", tmp_path / "t.json"
     runner = CliRunner()

@@ -1,4 +1,4 @@
-"""Standardisation of records (:mod:`gsf_infer.dataset`) and its inverse, without JAX.
+"""Standardisation of records (:mod:`gsf_infer.data.dataset`) and its inverse, without JAX.
 
 The reference values are recomputed here from the records table (geometric means, the mean of
 ``bits``); the model's covariates multiplied back by them must give the data's units; and
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gsf_infer.dataset import Scales, build_model_data, compute_scales, kind_inputs
+from gsf_infer.data.dataset import Scales, build_model_data, compute_scales, kind_inputs
+from gsf_infer.data.records import records_from_frame
 from gsf_infer.errors import InputError
-from gsf_infer.records import records_from_frame
 
 
 def table() -> pd.DataFrame:

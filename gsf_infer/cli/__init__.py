@@ -5,16 +5,17 @@ options and calls a library function. Nothing heavy (JAX, numpyro, ArviZ, pandas
 at module level, so ``--help`` answers at once.
 """
 
+from gsf_infer.cli import (
+    calibrate,  # noqa: F401
+    check,  # noqa: F401
+    compare,  # noqa: F401
+    fit,  # noqa: F401  (each import registers its command)
+    ingest,  # noqa: F401
+    predict,  # noqa: F401
+    report,  # noqa: F401
+    simulate,  # noqa: F401
+    validate,  # noqa: F401
+)
 from gsf_infer.cli.app import app, main
-from gsf_infer.cli import fit  # noqa: F401  (each import registers its command)
-from gsf_infer.cli import predict  # noqa: F401
-from gsf_infer.cli import simulate  # noqa: F401
-from gsf_infer.cli import ingest  # noqa: F401
-from gsf_infer.cli import validate  # noqa: F401
-from gsf_infer.cli import check  # noqa: F401
-from gsf_infer.cli import compare  # noqa: F401
-from gsf_infer.cli import report  # noqa: F401
-from gsf_infer.cli import calibrate  # noqa: F401
-
 
 __all__ = ["app", "main"]

@@ -77,10 +77,11 @@ def calibrate(
     ),
 ) -> None:
     """Run simulation-based calibration and write its ranks, tests and plot."""
-    from gsf_infer import artifacts, runtime
+    from gsf_infer.inference import runtime
+    from gsf_infer.output import artifacts
 
     artifacts.refuse_existing_output(out, force)
-    from gsf_infer.calibrate import CalibrationSettings
+    from gsf_infer.analysis.calibrate import CalibrationSettings
 
     settings = CalibrationSettings(
         simulations=simulations,
@@ -94,8 +95,9 @@ def calibrate(
     )
     settings.check()
     runtime.configure(host_devices=1)
-    from gsf_infer.calibrate import calibrate as run, design_records, write_calibration
-    from gsf_infer.priors import load_priors
+    from gsf_infer.analysis.calibrate import calibrate as run
+    from gsf_infer.analysis.calibrate import design_records, write_calibration
+    from gsf_infer.model.priors import load_priors
 
     gen_priors = load_priors(priors)
     fitting = load_priors(fit_priors) if fit_priors is not None else gen_priors

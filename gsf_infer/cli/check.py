@@ -73,7 +73,8 @@ def check(
     ),
 ) -> None:
     """Check the invariant chi + gamma = rho and the predictive checks."""
-    from gsf_infer import artifacts, runtime
+    from gsf_infer.inference import runtime
+    from gsf_infer.output import artifacts
 
     is_dir = target.is_dir()
     if not is_dir:
@@ -82,9 +83,9 @@ def check(
     elif out is not None and out.resolve() != target.resolve():
         artifacts.refuse_existing_output(out, force)
     runtime.configure(host_devices=max(chains, 1))
-    from gsf_infer.checks import run_check
+    from gsf_infer.analysis.checks import run_check
     from gsf_infer.cli.fit import interactive, progress_bars, report_extra
-    from gsf_infer.report import format_checks, render_folder
+    from gsf_infer.output.report import format_checks, render_folder
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     outcome = run_check(

@@ -66,8 +66,9 @@ def compare(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Fit several models and compare them by ELPD-LOO."""
-    from gsf_infer import artifacts, runtime
-    from gsf_infer.comparison import DEFAULT_FAMILIES, DEFAULT_MODELS, parse_list
+    from gsf_infer.analysis.comparison import DEFAULT_FAMILIES, DEFAULT_MODELS, parse_list
+    from gsf_infer.inference import runtime
+    from gsf_infer.output import artifacts
 
     out = out or Path("gsf-results") / data.stem
     target = out / "compare.json"
@@ -81,8 +82,8 @@ def compare(
         else None
     )
     runtime.configure(host_devices=max(chains, 1))
+    from gsf_infer.analysis.comparison import compare_models, format_table
     from gsf_infer.cli.fit import interactive
-    from gsf_infer.comparison import compare_models, format_table
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = compare_models(

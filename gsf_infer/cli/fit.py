@@ -55,7 +55,8 @@ def fit(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars and no table; errors and warnings only."),
 ) -> None:
     """Fit a model to a records table."""
-    from gsf_infer import artifacts, runtime
+    from gsf_infer.inference import runtime
+    from gsf_infer.output import artifacts
 
     out = out or Path("gsf-results") / Path(data).stem
     if by is None and (workers is not None or scheduler is not None or resume):
@@ -64,8 +65,8 @@ def fit(
         raise InputError("--workers, --scheduler and --resume go with --by", path="gsf-infer fit")
     artifacts.refuse_existing_output(out, force or resume)
     runtime.configure(host_devices=max(chains, 1))
-    from gsf_infer.console import fit_report
     from gsf_infer.errors import NotConvergedError
+    from gsf_infer.output.console import fit_report
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if by is not None:
@@ -150,7 +151,8 @@ def progress_bars():
 
 
 def report_extra(result, data: Path, failures: list[str], checks: dict | None = None):
-    """The ``extra`` callback of :func:`gsf_infer.artifacts.write_fit`: checks, plots, report.
+    """The ``extra`` callback of :func:`gsf_infer.output.artifacts.write_fit`: checks, plots,
+    report.
 
     A failure here must not cost the user the fit: it is recorded in ``failures`` (printed
     as a warning) and the folder keeps the posterior and summaries. ``checks`` already
@@ -158,8 +160,8 @@ def report_extra(result, data: Path, failures: list[str], checks: dict | None = 
     """
 
     def extra(folder: Path) -> None:
-        from gsf_infer.records import read_records
-        from gsf_infer.report import write_fit_extras
+        from gsf_infer.data.records import read_records
+        from gsf_infer.output.report import write_fit_extras
 
         try:
             excluded = dict(read_records(data).excluded)

@@ -1,8 +1,8 @@
 """``gsf-infer ingest NAME|FILE --out FILE``: published tables to records.
 
 Thin layer over :func:`gsf_infer.sources.ingest` (conversion and provenance) and
-:func:`gsf_infer.artifacts.write_table` (the file); pandas and the adapters are imported inside
-the command so ``--help`` stays fast.
+:func:`gsf_infer.output.artifacts.write_table` (the file); pandas and the adapters are imported
+inside the command so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def ingest(
     if problems:
         raise InputError(problems)
 
-    from gsf_infer.artifacts import table_format, write_table
+    from gsf_infer.output.artifacts import table_format, write_table
     from gsf_infer.sources import ingest as run_ingest
     from gsf_infer.sources import summarize
 

@@ -29,7 +29,8 @@ def predict(
     force: bool = typer.Option(False, "--force", help="Overwrite --out."),
 ) -> None:
     """Predict new records from a fitted folder."""
-    from gsf_infer import artifacts, runtime
+    from gsf_infer.inference import runtime
+    from gsf_infer.output import artifacts
 
     if out is not None and out.exists() and not force:
         artifacts.refuse_existing_output(out, force)

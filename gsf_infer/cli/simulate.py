@@ -19,8 +19,8 @@ def _refuse_outputs(out, truth, force: bool) -> None:
     """Refuse an unknown table format, or an existing output or truth file without --force."""
     from pathlib import Path
 
-    from gsf_infer.artifacts import table_format
     from gsf_infer.errors import OutputExistsError, Problem
+    from gsf_infer.output.artifacts import table_format
 
     table_format(out)
     for path in (out, truth):
@@ -32,7 +32,8 @@ def _refuse_outputs(out, truth, force: bool) -> None:
 
 def _parse_lists(specs, fallback) -> tuple[dict[str, tuple], list]:
     """Parse comma-separated options ``(name, text, type)``; on a bad one, note its problems
-    and use ``fallback(name)`` so the other options are still checked."""
+    and use ``fallback(name)`` so the other options are still checked.
+    """
     from gsf_infer.errors import InputError
 
     lists: dict[str, tuple] = {}
@@ -241,11 +242,10 @@ def rf(
     (loss floors, spectral lift, dropped records). The derivation of the mapping onto the theory
     is in gsf_infer/simulate/rf/truth.py.
     """
-
     import numpy as np
 
-    from gsf_infer.artifacts import write_json, write_table
     from gsf_infer.errors import InputError
+    from gsf_infer.output.artifacts import write_json, write_table
     from gsf_infer.simulate.rf import RFSettings, simulate_rf
 
     _refuse_outputs(out, truth, force)
@@ -457,12 +457,11 @@ def gsf(
     settings and the version. The output is validated before it is written; an existing file is
     refused without --force (exit 2).
     """
-
     import numpy as np
 
-    from gsf_infer.artifacts import write_json, write_table
+    from gsf_infer.data.records import records_from_frame
     from gsf_infer.errors import InputError
-    from gsf_infer.records import records_from_frame
+    from gsf_infer.output.artifacts import write_json, write_table
     from gsf_infer.simulate.gsf import (
         GsfSimConfig,
         check_config,
@@ -527,7 +526,7 @@ def gsf(
     problems += check_config(config)
     if problems:
         raise InputError(problems)
-    from gsf_infer import runtime
+    from gsf_infer.inference import runtime
 
     runtime.configure(host_devices=1)  # x64: the sums span many orders of magnitude
     frame, known = simulate_gsf(config, np.random.default_rng(seed))
@@ -653,9 +652,8 @@ def nn(
     truth file gives the measured spectrum's power-law slopes. How each measurement maps onto
     the theory is documented in gsf_infer/simulate/nn/__init__.py.
     """
-
-    from gsf_infer.artifacts import write_json, write_table
     from gsf_infer.errors import InputError, Problem
+    from gsf_infer.output.artifacts import write_json, write_table
     from gsf_infer.simulate.nn.settings import NNSettings, check_settings
 
     _refuse_outputs(out, truth, force)
@@ -682,10 +680,10 @@ def nn(
                                 value=seeds))  # fmt: skip
     if problems:
         raise InputError(problems)
-    from gsf_infer import runtime
+    from gsf_infer.inference import runtime
 
     runtime.configure(host_devices=1)  # float64: quantization at fine precisions
-    from gsf_infer.records import records_from_frame
+    from gsf_infer.data.records import records_from_frame
     from gsf_infer.simulate.nn.experiment import simulate_nn
     from gsf_infer.simulate.nn.truth import command_line
 

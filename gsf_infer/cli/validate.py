@@ -1,8 +1,9 @@
 """``gsf-infer validate DATA``: check a records table and say what it can identify.
 
-Thin layer over :func:`gsf_infer.records.read_records` and :func:`gsf_infer.identify.identify`;
-:func:`format_validation` renders their results as text (and returns it: the command prints).
-pandas and the library modules are imported inside the functions so ``--help`` stays fast.
+Thin layer over :func:`gsf_infer.data.records.read_records` and
+:func:`gsf_infer.analysis.identify.identify`; :func:`format_validation` renders their results as
+text (and returns it: the command prints). pandas and the library modules are imported inside the
+functions so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import typer
 from gsf_infer.cli.app import app, report_errors
 
 if TYPE_CHECKING:
-    from gsf_infer.identify import Identification
-    from gsf_infer.records import Records
+    from gsf_infer.analysis.identify import Identification
+    from gsf_infer.data.records import Records
 
 #: Most runs listed in the per-run table; the rest are counted.
 MAX_RUNS_SHOWN = 30
@@ -61,13 +62,13 @@ def validate(
     missing). Exit code 0 when the table is valid; 2 with one line per problem (file:line,
     column, value: what is wrong) when it is not.
     """
-    from gsf_infer.identify import identify
-    from gsf_infer.records import read_records
+    from gsf_infer.analysis.identify import identify
+    from gsf_infer.data.records import read_records
 
     records = read_records(data)
     typer.echo(format_validation(records, identify(records)))
     if curvature:
-        from gsf_infer import runtime
+        from gsf_infer.inference import runtime
 
         runtime.configure()
         from gsf_infer.workflow import weak_directions
@@ -86,14 +87,14 @@ def format_validation(records: Records, identification: Identification) -> str:
     records : Records
         The validated table.
     identification : Identification
-        What it identifies (from :func:`gsf_infer.identify.identify`).
+        What it identifies (from :func:`gsf_infer.analysis.identify.identify`).
 
     Returns
     -------
     str
         The report, lines joined by newlines (no trailing newline).
     """
-    from gsf_infer.identify import NAMED_PARAMETERS, OTHER_PARAMETERS
+    from gsf_infer.analysis.identify import NAMED_PARAMETERS, OTHER_PARAMETERS
 
     counts = records.counts()
     total = sum(counts.values())

@@ -1,4 +1,4 @@
 """Simulators with known truth: ``gsf`` (the exact forward model) and ``rf``
 (power-law random-feature regression trained by SGD). They return tables; writing is
-:mod:`gsf_infer.artifacts`'s job.
+:mod:`gsf_infer.output.artifacts`'s job.
 """

@@ -2,12 +2,12 @@
 
 This module is ``gsf-infer simulate gsf``: given a :class:`GsfSimConfig` (the ``g`` family,
 every parameter, capacities, grids, kinds and noise level) and a NumPy generator, it evaluates
-the ``exact`` tier of :mod:`gsf_infer.forward.laws` (jit-compiled, summing every mode up to the
-largest capacity a kind needs) on the configured grids, multiplies every observed value by
+the ``exact`` tier of :mod:`gsf_infer.model.forward.laws` (jit-compiled, summing every mode up to
+the largest capacity a kind needs) on the configured grids, multiplies every observed value by
 log-normal noise (``modes``: normal noise on ``logit(phi)``) and returns the records table and
-the truth. It imports NumPy, JAX and :mod:`gsf_infer.forward` (pandas lazily), validates its
+the truth. It imports NumPy, JAX and :mod:`gsf_infer.model.forward` (pandas lazily), validates its
 configuration with :class:`~gsf_infer.errors.InputError`, and writes nothing: the CLI hands the
-table to :func:`gsf_infer.artifacts.write_table`.
+table to :func:`gsf_infer.output.artifacts.write_table`.
 
 What each kind records (``K = kappa * P^nu`` modes for a model of ``P`` parameters):
 
@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gsf_infer import __version__, schema
+from gsf_infer import __version__
+from gsf_infer.data import schema
 from gsf_infer.errors import InputError, Problem
 
 if TYPE_CHECKING:
@@ -327,8 +328,8 @@ def _run(size: float) -> str:
 
 def _forward(config: GsfSimConfig):
     """Spectrum, g parameters and family of the configuration (JAX objects)."""
-    from gsf_infer.forward.families import GParams, get_family
-    from gsf_infer.forward.laws import Spectrum
+    from gsf_infer.model.forward.families import GParams, get_family
+    from gsf_infer.model.forward.laws import Spectrum
 
     spec = Spectrum(config.a, config.b, config.A, config.Lam)
     g = GParams(c=config.c, m=config.m, n=config.n, tau=config.tau, kap=config.kap)
@@ -340,7 +341,7 @@ def _exact(kind: str, config: GsfSimConfig, k_max: int, **records: np.ndarray) -
     import jax
     import jax.numpy as jnp
 
-    from gsf_infer.forward import laws
+    from gsf_infer.model.forward import laws
 
     spec, g, fam = _forward(config)
     kw = {"tier": "exact", "k_max": int(k_max)}
@@ -368,7 +369,7 @@ def _exact(kind: str, config: GsfSimConfig, k_max: int, **records: np.ndarray) -
 def _k_star(config: GsfSimConfig, t: np.ndarray) -> np.ndarray:
     import jax.numpy as jnp
 
-    from gsf_infer.forward import derived
+    from gsf_infer.model.forward import derived
 
     spec, g, fam = _forward(config)
     return np.asarray(derived.k_star(jnp.asarray(t, dtype=float), spec, g, fam), dtype=float)
@@ -377,7 +378,7 @@ def _k_star(config: GsfSimConfig, t: np.ndarray) -> np.ndarray:
 def _learned_fraction(config: GsfSimConfig, k: np.ndarray, t: np.ndarray) -> np.ndarray:
     import jax.numpy as jnp
 
-    from gsf_infer.forward import laws
+    from gsf_infer.model.forward import laws
 
     spec, g, fam = _forward(config)
     phi = laws.learned_fraction(
@@ -388,7 +389,7 @@ def _learned_fraction(config: GsfSimConfig, k: np.ndarray, t: np.ndarray) -> np.
 
 def exponents_truth(config: GsfSimConfig, t: float) -> dict[str, Any]:
     """Return the derived exponents at time ``t`` (``rho`` depends on ``t`` for logcorr, ridge)."""
-    from gsf_infer.forward import derived, laws
+    from gsf_infer.model.forward import derived, laws
 
     spec, g, fam = _forward(config)
     ex = derived.exponents(spec, g, fam, t)
@@ -423,8 +424,9 @@ def simulate_gsf(config: GsfSimConfig, rng: np.random.Generator) -> tuple[pd.Dat
     Returns
     -------
     frame : pandas.DataFrame
-        The records (columns of :mod:`gsf_infer.schema`: ``kind``, ``run`` and the columns the kinds
-        need), in the order loss, quantization, pruning, density, spectrum, modes, data_scaling.
+        The records (columns of :mod:`gsf_infer.data.schema`: ``kind``, ``run`` and the columns the
+        kinds need), in the order loss, quantization, pruning, density, spectrum, modes,
+        data_scaling.
     truth : dict
         Every parameter, the family, the derived exponents, the capacities, the settings, the
         record counts, what was dropped, and the tool version (the content of ``truth.json``).
@@ -572,7 +574,7 @@ def simulate_gsf(config: GsfSimConfig, rng: np.random.Generator) -> tuple[pd.Dat
         )
 
     if "data_scaling" in config.kinds:
-        from gsf_infer.forward.laws import redundancy_alpha
+        from gsf_infer.model.forward.laws import redundancy_alpha
 
         samples = np.unique(
             np.round(np.geomspace(config.samples_min, config.samples_max, config.data_points))
@@ -642,7 +644,7 @@ def _truth(config, frame, dropped, sizes, t_loss) -> dict[str, Any]:
             "rho": [exponents_truth(config, float(t))["rho"] for t in ts],
         }
     if "pruning" in config.kinds:
-        from gsf_infer.forward import derived
+        from gsf_infer.model.forward import derived
 
         spec, g, fam = _forward(config)
         K = config.capacity(config.pruning_size)

@@ -1,4 +1,5 @@
-"""Published scaling tables -> the record format of :mod:`gsf_infer.schema` (``gsf-infer ingest``).
+"""Published scaling tables -> the record format of :mod:`gsf_infer.data.schema` (``gsf-infer
+ingest``).
 
 One adapter per table family (a module each); this module holds the registry, finds the raw
 files, dispatches a raw file given by path on its name, and assembles the provenance (origin,
@@ -136,7 +137,7 @@ def ingest(
     options: Mapping[str, str] | None = None,
     data_dir_path: str | Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Convert a published table to records (:mod:`gsf_infer.schema`) with its provenance.
+    """Convert a published table to records (:mod:`gsf_infer.data.schema`) with its provenance.
 
     Parameters
     ----------

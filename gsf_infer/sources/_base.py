@@ -2,12 +2,12 @@
 
 Every adapter module describes one table family with an :class:`Adapter` (origin, licence, citation,
 options, which raw files it reads) and a ``convert`` function turning the raw files into a
-:class:`Converted` table in the record format of :mod:`gsf_infer.schema` plus a plain-words account
-of what was done. The helpers here read raw CSV / JSON Lines files keeping each row's physical line
-number (so a problem in a raw file is reported at its line), convert raw columns to numbers
-collecting every bad cell, and check the finished table against :mod:`gsf_infer.schema` before it
-leaves the adapter. Imports pandas and NumPy (callers import this package lazily) and nothing else
-of the tool but :mod:`gsf_infer.schema` and :mod:`gsf_infer.errors`.
+:class:`Converted` table in the record format of :mod:`gsf_infer.data.schema` plus a plain-words
+account of what was done. The helpers here read raw CSV / JSON Lines files keeping each row's
+physical line number (so a problem in a raw file is reported at its line), convert raw columns to
+numbers collecting every bad cell, and check the finished table against :mod:`gsf_infer.data.schema`
+before it leaves the adapter. Imports pandas and NumPy (callers import this package lazily) and
+nothing else of the tool but :mod:`gsf_infer.data.schema` and :mod:`gsf_infer.errors`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gsf_infer import schema
+from gsf_infer.data import schema
+from gsf_infer.data.schema import ALIASES, COLUMNS, KIND_FORMATS, NUMERIC_COLUMNS, POSITIVE_COLUMNS
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.schema import ALIASES, COLUMNS, KIND_FORMATS, NUMERIC_COLUMNS, POSITIVE_COLUMNS
 
 #: Internal bookkeeping columns: raw file and physical line of each row (dropped by finalize).
 FILE_COL = "_raw_file"
@@ -58,8 +58,8 @@ class Converted:
     Parameters
     ----------
     frame : pandas.DataFrame
-        Records in the format of :mod:`gsf_infer.schema` (canonical columns, then metadata columns),
-        still carrying the bookkeeping columns :data:`FILE_COL` and :data:`LINE_COL`.
+        Records in the format of :mod:`gsf_infer.data.schema` (canonical columns, then metadata
+        columns), still carrying the bookkeeping columns :data:`FILE_COL` and :data:`LINE_COL`.
     notes : list of str
         What was done, in words (recomputations, renames, dropped columns), for the provenance.
     counts : dict of str to int
@@ -321,10 +321,10 @@ def _check_metadata_names(columns: Sequence[str]) -> None:
 def finalize(frame: pd.DataFrame, kinds: Sequence[str] | None = None) -> pd.DataFrame:
     """Check a converted table against the schema and return it in the tool's column order.
 
-    Canonical columns come first in :data:`gsf_infer.schema.COLUMNS` order, metadata after. Every
-    record must carry finite values in the columns its kind needs, positive values where logs are
-    taken, ``sparsity`` in [0, 1), and no two records may be identical. Problems point at the raw
-    file and line the record came from.
+    Canonical columns come first in :data:`gsf_infer.data.schema.COLUMNS` order, metadata after.
+    Every record must carry finite values in the columns its kind needs, positive values where logs
+    are taken, ``sparsity`` in [0, 1), and no two records may be identical. Problems point at the
+    raw file and line the record came from.
 
     Raises
     ------

@@ -3,8 +3,8 @@ r"""Small neural networks trained by SGD on the digits, measured as the theory's
 This subpackage is ``gsf-infer simulate nn``. It trains a family of fully connected networks of
 several widths on a data set that ships inside scikit-learn, measures every record kind the
 theory speaks about, and returns the table, a truth file and provenance lines; it writes nothing
-(the CLI hands the result to :mod:`gsf_infer.artifacts`). Modules, in the order the data flows:
-:mod:`~gsf_infer.simulate.nn.settings` (options and their validation, standard library only),
+(the CLI hands the result to :mod:`gsf_infer.output.artifacts`). Modules, in the order the data
+flows: :mod:`~gsf_infer.simulate.nn.settings` (options and their validation, standard library only),
 :mod:`~gsf_infer.simulate.nn.data` (the digits, split and scaled; NumPy),
 :mod:`~gsf_infer.simulate.nn.network` (the networks and their SGD training; JAX and optax),
 :mod:`~gsf_infer.simulate.nn.compress` (quantization and pruning),

@@ -3,7 +3,7 @@
 Responsible for running the experiment (for each seed, one network per width, trained to the
 checkpoints) and turning the measurements into records; the truth and provenance are assembled
 in :mod:`gsf_infer.simulate.nn.truth`. Imports NumPy, JAX (pandas lazily) and the other modules
-of this subpackage; writes nothing (the CLI hands the table to :mod:`gsf_infer.artifacts`).
+of this subpackage; writes nothing (the CLI hands the table to :mod:`gsf_infer.output.artifacts`).
 """
 
 from __future__ import annotations

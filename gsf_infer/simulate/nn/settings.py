@@ -3,7 +3,7 @@
 Responsible for what defines one simulated data set besides the seeds (the network family, the
 training run, the data split and every measurement grid) and for saying, option by option, what
 is wrong with a choice. Imports the standard library, :mod:`gsf_infer.errors` and
-:mod:`gsf_infer.schema` only.
+:mod:`gsf_infer.data.schema` only.
 """
 
 from __future__ import annotations

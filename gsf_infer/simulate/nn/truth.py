@@ -41,7 +41,8 @@ _LOSS = (
 
 def octave_power_slope(power: np.ndarray, k_max: int) -> float | None:
     """Slope of ``log`` octave-mean target power against ``log`` octave centre, ``k`` in
-    ``[2, k_max]`` (the values the ``spectrum`` records carry)."""
+    ``[2, k_max]`` (the values the ``spectrum`` records carry).
+    """
     centres, means = [], []
     lo = 2
     while 2 * lo - 1 <= k_max:

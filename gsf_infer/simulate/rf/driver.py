@@ -1,7 +1,7 @@
 """The ``simulate rf`` driver: train every width, measure every record kind, keep the valid ones.
 
 This module runs one simulation end to end and returns the records table with the truth; it
-writes nothing (the command line hands the result to :mod:`gsf_infer.artifacts`). All
+writes nothing (the command line hands the result to :mod:`gsf_infer.output.artifacts`). All
 randomness comes from one ``numpy.random.Generator``, split with ``spawn`` into one stream for
 the target signs and two per width (features, SGD). It imports NumPy, SciPy, pandas and the
 sibling modules.
@@ -66,7 +66,7 @@ class RFResult:
     Attributes
     ----------
     frame : pandas.DataFrame
-        The records (the columns of :data:`gsf_infer.schema.COLUMNS` it uses).
+        The records (the columns of :data:`gsf_infer.data.schema.COLUMNS` it uses).
     truth : dict
         Known truth and every setting (the content of ``truth.json``).
     provenance : dict of str to str

@@ -4,7 +4,7 @@ Draws pairs ``(theta, y)`` from the joint distribution of the ``deviation`` mode
 model where the design cannot test the invariant) on a fixed design
 — every latent site from its prior and every record from the likelihood, in one call of
 numpyro's ``Predictive`` on the model with its observed sites left free — fits each ``y`` with
-the sampler of :mod:`gsf_infer.inference` (multi-start MAP, Laplace whitening, NUTS from
+the sampler of :mod:`gsf_infer.inference.sampling` (multi-start MAP, Laplace whitening, NUTS from
 overdispersed starts), and ranks each true ``a``, ``b``, ``rho`` and ``delta_over_rho`` (the
 invariant's relative discrepancy, where the model has deviation parameters) among ``L``
 thinned posterior draws. If the posterior is computed correctly, every rank is uniform on ``0..L``
@@ -23,7 +23,7 @@ Choices, and why:
   posterior. (The model's ``continuum`` tier differs from the simulator's ``exact`` sums by
   about 3e-4, far below any noise.)
 - *Fixed priors.* The model centres its amplitude priors and bounds ``E`` on the data it is
-  given (:mod:`gsf_infer.model`). Here both the generating and the fitting model are built
+  given (:mod:`gsf_infer.model.build`). Here both the generating and the fitting model are built
   once, on the design's records, so the prior is the same for every simulation and does not
   depend on the simulated values: the joint distribution SBC needs. Each fit conditions that
   model on the simulated values (they replace the observations in the model's inputs).
@@ -31,8 +31,8 @@ Choices, and why:
   (frontier outside the time range, capacity below a mode) or ``1 + b - a <= 0`` (saturated
   quantization; counted as ``out_of_domain``) are part of the prior, and SBC stays exact there.
 - *One compilation.* The data enter every compiled program as arguments
-  (:func:`gsf_infer.inference.sample`), so the optimiser's gradient and the NUTS program are
-  compiled once for all simulations; each fit is the tool's own sampler, step for step,
+  (:func:`gsf_infer.inference.sampling.sample`), so the optimiser's gradient and the NUTS program
+  are compiled once for all simulations; each fit is the tool's own sampler, step for step,
   without its automatic reruns and extensions (every simulation costs the same, and flags
   say where a fit would have needed them).
 - *Failures are kept.* A fit with divergences, ``R-hat > max_r_hat`` or a bulk ESS of ``a``,
@@ -48,7 +48,7 @@ against the uniform distribution (conservative for discrete ranks, by at most ``
 in the statistic).
 
 Imports NumPy, SciPy, pandas, JAX and numpyro (ArviZ for R-hat and ESS, matplotlib for the
-plot); :mod:`gsf_infer.artifacts` writes the files.
+plot); :mod:`gsf_infer.output.artifacts` writes the files.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gsf_infer.data.records import Records
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.records import Records
 
 #: Parameters whose ranks are tested.
 PARAMETERS: tuple[str, ...] = ("a", "b", "rho")
@@ -89,13 +89,13 @@ class CalibrationSettings:
         Seed of every random choice (generation, starts, NUTS).
     num_starts : int
         Starts of the multi-start MAP (the prior median and prior draws pulled half-way
-        towards it, as in :func:`gsf_infer.inference.sample`).
+        towards it, as in :func:`gsf_infer.inference.sampling.sample`).
     prior_draws : int
         Prior draws of the fitting model from which starts are picked.
     max_iter : int
-        L-BFGS iterations per start (:func:`gsf_infer.inference.find_optima`).
+        L-BFGS iterations per start (:func:`gsf_infer.inference.sampling.find_optima`).
     target_accept_prob : float
-        NUTS target acceptance (as :class:`gsf_infer.inference.SamplerConfig`).
+        NUTS target acceptance (as :class:`gsf_infer.inference.sampling.SamplerConfig`).
     max_tree_depth : int
         NUTS tree depth cap.
     overdispersion : float
@@ -248,7 +248,7 @@ def design_records(design: str | Path) -> Records:
     -------
     Records
     """
-    from gsf_infer.records import read_records, records_from_frame
+    from gsf_infer.data.records import read_records, records_from_frame
 
     if str(design) in DESIGNS:
         from gsf_infer.simulate.gsf import simulate_gsf
@@ -262,14 +262,14 @@ def design_records(design: str | Path) -> Records:
 
 
 class _Fitter:
-    """:func:`gsf_infer.inference.sample` on simulated values, its programs compiled once.
+    """:func:`gsf_infer.inference.sampling.sample` on simulated values, its programs compiled once.
 
     The data enter every compiled program as arguments, so one compilation serves all
     simulations; each fit replaces the observations in the model's inputs.
     """
 
     def __init__(self, built, settings: CalibrationSettings):
-        from gsf_infer import inference
+        from gsf_infer.inference import sampling as inference
 
         self.built = built
         self.settings = settings
@@ -278,7 +278,7 @@ class _Fitter:
 
     def config(self, seed: int):
         """The sampler's settings for one simulation."""
-        from gsf_infer.inference import SamplerConfig
+        from gsf_infer.inference.sampling import SamplerConfig
 
         s = self.settings
         return SamplerConfig(
@@ -292,7 +292,7 @@ class _Fitter:
         """Posterior draws of the ranked parameters (``(chain, draw)``) and diagnostics."""
         import jax.numpy as jnp
 
-        from gsf_infer import inference
+        from gsf_infer.inference import sampling as inference
 
         obs = dict(self.built.inputs["obs"])
         for name, value in ys.items():
@@ -311,8 +311,8 @@ class _Fitter:
 
 
 def _diagnostics(fit: dict[str, Any]) -> dict[str, float]:
-    import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
     import arviz as az
+    import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 
     u = fit["u"]
     # a chain stuck at one point has zero within-chain variance: ArviZ divides by it (numpy
@@ -426,15 +426,16 @@ def calibrate(
 
     Notes
     -----
-    JAX must have been configured (:func:`gsf_infer.runtime.configure`); float64 is expected.
+    JAX must have been configured (:func:`gsf_infer.inference.runtime.configure`); float64 is
+    expected.
     """
     import jax
 
-    from gsf_infer.dataset import build_model_data
-    from gsf_infer.runtime import release_compiled
-    from gsf_infer.inference import model_functions
-    from gsf_infer.model import ModelSettings, build_model
-    from gsf_infer.priors import PriorSet
+    from gsf_infer.data.dataset import build_model_data
+    from gsf_infer.inference.runtime import release_compiled
+    from gsf_infer.inference.sampling import model_functions
+    from gsf_infer.model.build import ModelSettings, build_model
+    from gsf_infer.model.priors import PriorSet
 
     settings = settings or CalibrationSettings()
     settings.check()
@@ -628,7 +629,7 @@ def write_calibration(result: CalibrationResult, out: str | Path, *, force: bool
     """
     import matplotlib.pyplot as plt
 
-    from gsf_infer import artifacts
+    from gsf_infer.output import artifacts
 
     fig = plot_ranks(result)
     try:
@@ -654,7 +655,7 @@ def misspecified_priors(priors: Any, **fixed: float) -> Any:
     -------
     PriorSet
     """
-    from gsf_infer.priors import PriorSet
+    from gsf_infer.model.priors import PriorSet
 
     table = dict(priors.priors)
     for name, value in fixed.items():

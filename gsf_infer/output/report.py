@@ -14,8 +14,9 @@ diagnostics, identifiability, the remaining figures, and provenance last.
 
 :func:`write_fit_extras` (called by ``gsf-infer fit`` while its folder is assembled) and
 :func:`render_folder` (``gsf-infer report DIR``, no refitting) compute what is missing and hand
-every file to :mod:`gsf_infer.artifacts`. Imports the standard library; NumPy, ArviZ and
-matplotlib through :mod:`gsf_infer.checks` and :mod:`gsf_infer.plots` inside functions.
+every file to :mod:`gsf_infer.output.artifacts`. Imports the standard library; NumPy, ArviZ and
+matplotlib through :mod:`gsf_infer.analysis.checks` and :mod:`gsf_infer.output.plots` inside
+functions.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gsf_infer.analysis.summary import NAMED, IdentificationThresholds
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.priors import fixed_priors
-from gsf_infer.summary import NAMED, IdentificationThresholds
+from gsf_infer.model.priors import fixed_priors
 
 #: Figures in the order the report shows them (stems; ``ppc_*`` and ``pair*`` by prefix).
 FIGURE_ORDER = ("ppc_", "loo_pit", "invariant_delta", "pair", "trace", "rank")
@@ -112,9 +113,9 @@ def report_blocks(
     summary : dict
         summary.json.
     checks : dict
-        checks.json (:func:`gsf_infer.checks.build_checks`).
+        checks.json (:func:`gsf_infer.analysis.checks.build_checks`).
     attrs : dict
-        The DataTree's root attributes (:func:`gsf_infer.datatree.read_attrs`).
+        The DataTree's root attributes (:func:`gsf_infer.inference.datatree.read_attrs`).
     figures : list of str
         Figure paths relative to the report (``plots/<stem>.png``), in display order.
     captions : dict, optional
@@ -155,7 +156,7 @@ def report_blocks(
 
 def _verdict_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> list[Block]:
     """The invariant's verdict: one sentence, then its numbers as a list."""
-    from gsf_infer.console import invariant_lines
+    from gsf_infer.output.console import invariant_lines
 
     blocks = [Block("h2", "The invariant chi + gamma = rho")]
     invariant = checks.get("invariant") or summary.get("invariant") or {}
@@ -390,7 +391,7 @@ def _sampler_blocks(
     summary: dict[str, Any], checks: dict[str, Any], attrs: dict[str, Any]
 ) -> list[Block]:
     """The model and sampler settings, the convergence diagnostics, what the sampler did."""
-    from gsf_infer.summary import convergence_problems
+    from gsf_infer.analysis.summary import convergence_problems
 
     model = summary.get("model", {})
     sampler = summary.get("sampler", {})
@@ -646,7 +647,7 @@ def render_html(
 
 def order_figures(paths: list[Path]) -> list[Path]:
     """Sort figures by :data:`FIGURE_ORDER`, predictive checks in the kinds' order."""
-    from gsf_infer.checks import PPC_VARIABLES
+    from gsf_infer.analysis.checks import PPC_VARIABLES
 
     def rank(path: Path) -> tuple[int, int, str]:
         for i, prefix in enumerate(FIGURE_ORDER):
@@ -667,7 +668,7 @@ def render_report(
     figures: list[Path],
 ) -> tuple[str, str]:
     """Render ``(markdown, html)`` of a folder's report; figure files are read for the HTML."""
-    from gsf_infer.plots import caption
+    from gsf_infer.output.plots import caption
 
     folder = Path(folder)
     figures = order_figures([Path(f) for f in figures])
@@ -689,19 +690,19 @@ def write_fit_extras(
 ) -> list[Path]:
     """Complete a fit's result folder: full ``checks.json``, ``plots/``, the report.
 
-    Called with the temporary folder :func:`gsf_infer.artifacts.write_fit` is assembling
-    (its ``extra`` callback). ``checks`` are computed (:func:`gsf_infer.checks.checks_for_fit`)
-    unless given.
+    Called with the temporary folder :func:`gsf_infer.output.artifacts.write_fit` is assembling
+    (its ``extra`` callback). ``checks`` are computed
+    (:func:`gsf_infer.analysis.checks.checks_for_fit`) unless given.
 
     Returns
     -------
     list of Path
         Files written.
     """
-    from gsf_infer import artifacts
-    from gsf_infer.checks import checks_for_fit
-    from gsf_infer.datatree import read_attrs
-    from gsf_infer.plots import write_plots
+    from gsf_infer.analysis.checks import checks_for_fit
+    from gsf_infer.inference.datatree import read_attrs
+    from gsf_infer.output import artifacts
+    from gsf_infer.output.plots import write_plots
 
     folder = Path(folder)
     if checks is None:
@@ -734,7 +735,7 @@ def read_folder(folder: str | Path) -> FitFolder:
     import arviz as az
     import numpyro  # noqa: F401  (before arviz)
 
-    from gsf_infer.datatree import read_attrs
+    from gsf_infer.inference.datatree import read_attrs
     from gsf_infer.workflow import load_fit
 
     folder = Path(folder)
@@ -762,7 +763,7 @@ def complete_checks(saved: FitFolder) -> dict[str, Any]:
     invariant, diagnostics and warnings; the predictive checks, identifiability, data summary
     and gsf-vs-deviation LOO are computed from ``posterior.nc`` (and ``posterior_deviation.nc``).
     """
-    from gsf_infer.checks import build_checks
+    from gsf_infer.analysis.checks import build_checks
 
     checks = dict(saved.checks)
     wanted = ("ppc", "identifiability", "data", "rules")
@@ -795,8 +796,8 @@ def render_folder(folder: str | Path) -> list[Path]:
     list of Path
         Files written.
     """
-    from gsf_infer import artifacts
-    from gsf_infer.plots import write_plots
+    from gsf_infer.output import artifacts
+    from gsf_infer.output.plots import write_plots
 
     saved = read_folder(folder)
     checks = complete_checks(saved)
@@ -812,7 +813,7 @@ def render_folder(folder: str | Path) -> list[Path]:
 
 def format_checks(checks: dict[str, Any]) -> str:
     """Format what ``gsf-infer check`` prints: verdict, predictive checks, gsf vs deviation."""
-    from gsf_infer.console import invariant_lines
+    from gsf_infer.output.console import invariant_lines
 
     lines = list(invariant_lines(checks["invariant"]))
     dev = checks.get("diagnostics_deviation")

@@ -13,7 +13,7 @@ frontier's mode at ``t_ref``) and ``rho_over_b``, and capacity ``K(P) = K (P/P_r
 for the ``ntk``, ``feature`` and ``monomial`` families, the local power law at ``t_ref`` for
 ``logcorr`` and ``ridge``.
 
-:func:`write_plots` hands each figure to :func:`gsf_infer.artifacts.write_figure`; the rest
+:func:`write_plots` hands each figure to :func:`gsf_infer.output.artifacts.write_figure`; the rest
 returns figures. Imports NumPy, matplotlib and ArviZ.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
-from gsf_infer.datatree import read_attrs  # noqa: E402
+from gsf_infer.inference.datatree import read_attrs  # noqa: E402
 
 #: Per observed variable: constant-data covariate on the x axis and its label.
 X_AXIS = {
@@ -434,7 +434,7 @@ def plot_invariant(deviation_posterior: xr.Dataset, rope: float, ci_prob: float)
 
 def loo_pit_tree(dt: xr.DataTree) -> tuple[xr.DataTree, list[str]] | None:
     """Gather posterior, predictive, data and log-likelihood of every checked variable."""
-    from gsf_infer.checks import _kind_tree, ppc_variables
+    from gsf_infer.analysis.checks import _kind_tree, ppc_variables
 
     trees = {v: _kind_tree(dt, v) for v in ppc_variables(dt)}
     trees = {v: t for v, t in trees.items() if t is not None}
@@ -516,7 +516,7 @@ def figures(
     invariant: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Draw every figure of a fit, by file stem (see :data:`CAPTIONS`)."""
-    from gsf_infer.checks import ppc_variables
+    from gsf_infer.analysis.checks import ppc_variables
 
     attrs = read_attrs(dt)
     ci_prob = float(attrs.get("ci_prob", 0.94))
@@ -565,7 +565,7 @@ def write_plots(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gsf_infer import artifacts
+    from gsf_infer.output import artifacts
 
     folder = Path(folder)
     paths = []

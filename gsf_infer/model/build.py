@@ -1,8 +1,9 @@
 """The numpyro models: ``gsf``, ``deviation`` and ``chinchilla``.
 
-The forward laws (:mod:`gsf_infer.forward`) carry the physics; this module only adds priors and
-likelihoods around them. Everything is written in standardized units (:mod:`gsf_infer.dataset`):
-``t`` in units of ``t_ref``, ``P`` of ``params_ref``, eigenvalue amplitude ``Lam = 1``.
+The forward laws (:mod:`gsf_infer.model.forward`) carry the physics; this module only adds priors
+and likelihoods around them. Everything is written in standardized units
+(:mod:`gsf_infer.data.dataset`): ``t`` in units of ``t_ref``, ``P`` of ``params_ref``, eigenvalue
+amplitude ``Lam = 1``.
 
 Parametrization (chosen so that NUTS sees weakly correlated, data-identified coordinates):
 
@@ -45,11 +46,11 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from gsf_infer.dataset import ModelData, kind_inputs
+from gsf_infer.data.dataset import ModelData, kind_inputs
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.forward import laws
-from gsf_infer.forward.families import Family, GParams, get_family
-from gsf_infer.priors import Prior, PriorSet
+from gsf_infer.model.forward import laws
+from gsf_infer.model.forward.families import Family, GParams, get_family
+from gsf_infer.model.priors import Prior, PriorSet
 
 MODELS = ("gsf", "deviation", "chinchilla")
 LIKELIHOODS = ("lognormal", "student")
@@ -72,7 +73,7 @@ class ModelSettings:
     model : str
         ``gsf``, ``free`` or ``chinchilla``.
     g : str
-        Family of ``g`` (:data:`gsf_infer.forward.FAMILIES`).
+        Family of ``g`` (:data:`gsf_infer.model.forward.FAMILIES`).
     tier : str
         ``continuum`` (default), ``asymptotic`` or ``exact``.
     likelihood : str
@@ -95,7 +96,7 @@ class ModelSettings:
 
     def check(self) -> None:
         """Raise :class:`InputError` for an unknown option value."""
-        from gsf_infer.forward import FAMILIES, PRUNING_METRICS, TIERS
+        from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS, TIERS
 
         problems = []
         for label, value, allowed in (
@@ -388,7 +389,7 @@ def expected(
     P : dict
         Parameter values (spectral block and this kind's nuisance), scalars or per group.
     x : dict
-        Standardized inputs of the kind's records (:func:`gsf_infer.dataset.kind_inputs`).
+        Standardized inputs of the kind's records (:func:`gsf_infer.data.dataset.kind_inputs`).
     settings : ModelSettings
         Family, tier, pruning metric.
     n_groups : int
@@ -442,7 +443,7 @@ def expected(
     shared = None if G == 1 else 0
 
     def over_records(fn, *record_args):
-        """vmap ``fn(*record_args, a, b, gp)`` over records, parameters shared or per record."""
+        """Vmap ``fn(*record_args, a, b, gp)`` over records, parameters shared or per record."""
         axes = (0,) * len(record_args) + (shared, shared, shared)
         return jax.vmap(fn, in_axes=axes)(*record_args, a_i, b_i, gp_i)
 
@@ -676,7 +677,7 @@ def build_model(
         Priors of the parameters.
     deviations : tuple of str, optional
         Deviation parameters to include; by default those the data's kinds call for
-        (:func:`gsf_infer.invariant.deviations_for`).
+        (:func:`gsf_infer.analysis.invariant.deviations_for`).
     deviation_scale : float
         Prior standard deviation of each deviation parameter.
 
@@ -686,7 +687,7 @@ def build_model(
         When the data cannot support the model (``chinchilla`` without loss records carrying
         ``params``).
     """
-    from gsf_infer.invariant import deviations_for
+    from gsf_infer.analysis.invariant import deviations_for
 
     settings.check()
     if deviations is None:

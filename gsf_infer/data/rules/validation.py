@@ -6,7 +6,7 @@ checked in a fixed order: column names (aliases, duplicates, reserved names), ce
 the columns and values each kind needs, duplicated rows, and the fewest records each kind and
 run needs. Every problem names the file, the physical line, the column as written and the
 offending value; all of them are raised at once as one :class:`RecordsError`, or the clean
-typed table is returned. This module imports NumPy, pandas, :mod:`gsf_infer.schema`,
+typed table is returned. This module imports NumPy, pandas, :mod:`gsf_infer.data.schema`,
 :mod:`gsf_infer.errors` and its siblings; it reads and writes no files.
 """
 
@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gsf_infer import schema
-from gsf_infer.errors import InputError, Problem
-from gsf_infer.rules.cells import (
+from gsf_infer.data import schema
+from gsf_infer.data.rules.cells import (
     convert_numeric,
     display,
     hashable,
@@ -31,7 +30,7 @@ from gsf_infer.rules.cells import (
     to_date,
     to_text,
 )
-from gsf_infer.rules.table import (
+from gsf_infer.data.rules.table import (
     DEFAULT_TEXT,
     EXCLUDED_EMPTY,
     EXCLUSIONS,
@@ -40,6 +39,7 @@ from gsf_infer.rules.table import (
     VALUE_RULES,
     KindRule,
 )
+from gsf_infer.errors import InputError, Problem
 
 #: Most problems listed for one file; the rest are counted in a final line.
 MAX_PROBLEMS_SHOWN = 50

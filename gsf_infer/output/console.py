@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gsf_infer.summary import NAMED, IdentificationThresholds
+from gsf_infer.analysis.summary import NAMED, IdentificationThresholds
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -31,8 +31,8 @@ def parameter_lines(
     """A fixed-width table of the named exponents and the family's shape parameters.
 
     ``unidentified`` names parameters that no combination of the fit's kinds identifies
-    (:func:`gsf_infer.checks.unidentified`): however narrow, they are labelled ``PRIOR``.
-    ``fixed`` (:func:`gsf_infer.priors.fixed_priors`) names parameters the priors fixed: they
+    (:func:`gsf_infer.analysis.checks.unidentified`): however narrow, they are labelled ``PRIOR``.
+    ``fixed`` (:func:`gsf_infer.model.priors.fixed_priors`) names parameters the priors fixed: they
     have no posterior and are shown as fixed, not as absent from the model.
     """
     fixed = fixed or {}
@@ -161,9 +161,9 @@ def fit_report(result: Any, ci_prob: float) -> str:
         f"{s['sampler']['seconds']:.1f} s",
         "",
     ]
-    from gsf_infer.checks import unidentified
-    from gsf_infer.datatree import read_attrs
-    from gsf_infer.priors import fixed_priors
+    from gsf_infer.analysis.checks import unidentified
+    from gsf_infer.inference.datatree import read_attrs
+    from gsf_infer.model.priors import fixed_priors
 
     fixed = fixed_priors(read_attrs(result.dt).get("priors", {}))
     lines += parameter_lines(s, ci_prob, unidentified(result.dt), fixed)

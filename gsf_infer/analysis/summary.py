@@ -11,10 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import arviz as az  # noqa: E402
+import numpy as np
+import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
 #: The named exponents every summary.json carries (null where the fit cannot speak to them).

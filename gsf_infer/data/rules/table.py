@@ -1,8 +1,8 @@
 """The rules of the records format, as data: exclusions, value rules, what each kind needs.
 
-Each table is read by :mod:`gsf_infer.rules.validation`, which applies it; the kinds' columns
-and record counts come from :mod:`gsf_infer.schema`, the single source of the format. This
-module imports NumPy and :mod:`gsf_infer.schema`.
+Each table is read by :mod:`gsf_infer.data.rules.validation`, which applies it; the kinds' columns
+and record counts come from :mod:`gsf_infer.data.schema`, the single source of the format. This
+module imports NumPy and :mod:`gsf_infer.data.schema`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gsf_infer import schema
+from gsf_infer.data import schema
 
 #: Reasons under which rows are excluded on purpose (keys of ``Records.excluded``).
 EXCLUDED_T0 = "t = 0 (initialisation point; the laws are on log t)"

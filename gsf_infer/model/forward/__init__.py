@@ -6,9 +6,9 @@
 - :mod:`.derived`: ``rho``, ``chi``, ``gamma``, ``rho/b``, the frontier, the critical pruning rate.
 """
 
-from gsf_infer.forward.derived import Exponents, critical_pruning_rate, exponents, k_star
-from gsf_infer.forward.families import FAMILIES, Family, GParams, get_family
-from gsf_infer.forward.laws import PRUNING_METRICS, TIERS, Spectrum
+from gsf_infer.model.forward.derived import Exponents, critical_pruning_rate, exponents, k_star
+from gsf_infer.model.forward.families import FAMILIES, Family, GParams, get_family
+from gsf_infer.model.forward.laws import PRUNING_METRICS, TIERS, Spectrum
 
 __all__ = [
     "FAMILIES",

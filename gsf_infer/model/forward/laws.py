@@ -3,7 +3,7 @@
 Notation (as in ``docs/theory.md``): eigenvalues ``lambda_k = Lam k^-b``, target power
 ``p_k = lambda_k w_k^2 = A k^-a``, so ``w_k^2 = (A/Lam) k^(b-a)``; a model of capacity ``K``
 learns ``theta_k = w_k phi_k(t)`` for ``k <= K``, with ``phi_k = 1 - exp(-g(lambda_k, t))`` from
-a family of :mod:`gsf_infer.forward.families`.
+a family of :mod:`gsf_infer.model.forward.families`.
 
 Tiers (``tier=``):
 
@@ -33,8 +33,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import zeta
 
-from gsf_infer.forward.families import Family, GParams
-from gsf_infer.forward.sums import continuum_sum, exact_sum
+from gsf_infer.model.forward.families import Family, GParams
+from gsf_infer.model.forward.sums import continuum_sum, exact_sum
 
 Array = jax.Array
 TIERS = ("exact", "continuum", "asymptotic")

@@ -22,8 +22,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gsf_infer.forward.families import Family, GParams
-from gsf_infer.forward.laws import Spectrum, log_k_star
+from gsf_infer.model.forward.families import Family, GParams
+from gsf_infer.model.forward.laws import Spectrum, log_k_star
 
 Array = jax.Array
 

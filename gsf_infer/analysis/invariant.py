@@ -94,7 +94,7 @@ def deviations_for(info: Mapping[str, Any]) -> tuple[str, ...]:
     """The deviation parameters of the ``deviation`` model for data with these kinds.
 
     ``info`` holds ``kinds``, ``loss_sizes`` and ``target_power``
-    (:func:`gsf_infer.model.data_kinds`). None where the invariant is untestable; otherwise
+    (:func:`gsf_infer.model.build.data_kinds`). None where the invariant is untestable; otherwise
     ``delta_Q`` and ``eps_F``, and ``delta_L`` where spectrum records carry target powers and
     ``modes`` records measure ``g`` itself. Elsewhere the loss is what measures the dynamics'
     rate, and ``delta_L`` would trade off against it along a ridge that only the deviations'

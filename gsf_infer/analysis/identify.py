@@ -3,10 +3,10 @@
 Given the kinds present in a table (and whether its loss records span several model sizes and
 its spectrum records carry target powers), this module says which spectral parameters the data
 constrain in the shared ``gsf`` model, through which kinds, and whether the invariant
-``chi + gamma = rho`` can be tested (decided by :mod:`gsf_infer.invariant`) — and if not,
+``chi + gamma = rho`` can be tested (decided by :mod:`gsf_infer.analysis.invariant`) — and if not,
 which kinds are missing. It is pure logic over kind names: it imports only the standard
-library, :mod:`gsf_infer.schema`, :mod:`gsf_infer.invariant` and (for typing)
-:mod:`gsf_infer.records`.
+library, :mod:`gsf_infer.data.schema`, :mod:`gsf_infer.analysis.invariant` and (for typing)
+:mod:`gsf_infer.data.records`.
 
 Notes
 -----
@@ -45,11 +45,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gsf_infer import schema
-from gsf_infer.invariant import REQUIREMENTS, missing_requirements
+from gsf_infer.analysis.invariant import REQUIREMENTS, missing_requirements
+from gsf_infer.data import schema
 
 if TYPE_CHECKING:
-    from gsf_infer.records import Records
+    from gsf_infer.data.records import Records
 
 __all__ = [
     "INVARIANT_REQUIREMENTS",
@@ -95,7 +95,7 @@ class Identification:
     ----------
     constrained : dict of str to tuple of str
         For each of :data:`NAMED_PARAMETERS`: the kinds that constrain it (in
-        :data:`gsf_infer.schema.KINDS` order); an empty tuple means the prior alone speaks.
+        :data:`gsf_infer.data.schema.KINDS` order); an empty tuple means the prior alone speaks.
     invariant_testable : bool
         Whether the invariant ``chi + gamma = rho`` can be tested.
     missing : tuple of str
@@ -134,7 +134,7 @@ def identify(records: Records) -> Identification:
     Parameters
     ----------
     records : Records
-        A table from :func:`gsf_infer.records.read_records`.
+        A table from :func:`gsf_infer.data.records.read_records`.
 
     Returns
     -------
@@ -157,7 +157,7 @@ def identify_kinds(
     Parameters
     ----------
     kinds : iterable of str
-        Kinds present (each one of :data:`gsf_infer.schema.KINDS`).
+        Kinds present (each one of :data:`gsf_infer.data.schema.KINDS`).
     loss_sizes : int
         Number of distinct model sizes (``params`` values) among the loss records; two or more
         make the capacity floor, hence ``a``, identifiable.
@@ -171,7 +171,7 @@ def identify_kinds(
     Raises
     ------
     ValueError
-        If a kind is not one of :data:`gsf_infer.schema.KINDS`.
+        If a kind is not one of :data:`gsf_infer.data.schema.KINDS`.
     """
     present = set(kinds)
     unknown = present - set(schema.KINDS)

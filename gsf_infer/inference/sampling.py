@@ -38,6 +38,7 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer import Predictive
 from numpyro.infer import util as infer_util
 
+
 @dataclass(frozen=True)
 class SamplerConfig:
     """Settings of the sampler (numpyro's names).
@@ -164,7 +165,7 @@ class SamplingResult:
 class ModelFunctions:
     """A model's potential on a flat unconstrained vector, and the maps around it.
 
-    Every function takes the model's inputs (:class:`gsf_infer.model.BuiltModel`) as an
+    Every function takes the model's inputs (:class:`gsf_infer.model.build.BuiltModel`) as an
     argument, so that one compiled program serves the ``gsf`` and ``deviation`` fits of a data
     set and every data set of the same shapes.
     """
@@ -211,7 +212,7 @@ def model_functions(built) -> ModelFunctions:
     Parameters
     ----------
     built : BuiltModel
-        The model and its inputs (:func:`gsf_infer.model.build_model`).
+        The model and its inputs (:func:`gsf_infer.model.build.build_model`).
     """
     latent: dict[str, Any] = {}
     shapes: dict[str, tuple[int, ...]] = {}

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from gsf_infer.data.schema import KINDS
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.schema import KINDS
 
 #: Keys of one row of ``compare.json``, in order.
 ROW_KEYS = ("name", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo", "pareto_k_bad")
@@ -341,13 +341,13 @@ def compare_models(
     """
     from dataclasses import replace
 
-    from gsf_infer.forward import FAMILIES, PRUNING_METRICS
-    from gsf_infer.inference import SamplerConfig
-    from gsf_infer.model import MODELS, ModelSettings
-    from gsf_infer.priors import load_priors
-    from gsf_infer.records import read_records
-    from gsf_infer.summary import convergence_problems, diagnostics
-    from gsf_infer.identify import identify
+    from gsf_infer.analysis.identify import identify
+    from gsf_infer.analysis.summary import convergence_problems, diagnostics
+    from gsf_infer.data.records import read_records
+    from gsf_infer.inference.sampling import SamplerConfig
+    from gsf_infer.model.build import MODELS, ModelSettings
+    from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
+    from gsf_infer.model.priors import load_priors
     from gsf_infer.workflow import (
         _check_numbers,
         declared_notes,
@@ -432,7 +432,7 @@ def compare_models(
             )
         dts[cand.name] = dt
         # many fits in one process: keep XLA's memory maps below the kernel's limit
-        from gsf_infer.runtime import release_compiled
+        from gsf_infer.inference.runtime import release_compiled
 
         release_compiled()
     table = loo_table(dts)

@@ -18,14 +18,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
-
-import numpyro  # noqa: F401  (import before arviz: lazy-loader interplay)
 import arviz as az  # noqa: E402
+import numpy as np
+import numpyro  # noqa: F401  (import before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
-from gsf_infer.dataset import ModelData  # noqa: E402
-from gsf_infer.schema import KIND_FORMATS  # noqa: E402
+from gsf_infer.data.dataset import ModelData  # noqa: E402
+from gsf_infer.data.schema import KIND_FORMATS  # noqa: E402
 
 #: Per kind, the constant-data columns written (in the data's own units).
 CONSTANT_COLUMNS = ("t", "params", "compute", "bits", "sparsity", "k", "samples", "stderr")

@@ -4,8 +4,8 @@ Units of ``t``, ``params``, ``compute`` and ``samples`` are arbitrary (rescaling
 changes only the amplitude of ``g``, never an exponent; ``docs/theory.md``): every one is divided by
 a reference value taken from the data (geometric means), so that rescaling a unit moves only
 reference values and amplitudes, never exponents — the posterior of the exponents is invariant to
-units by construction. The references are kept (:class:`Scales`) so that :func:`gsf_infer.predict`
-can standardize new records the same way.
+units by construction. The references are kept (:class:`Scales`) so that
+:func:`gsf_infer.inference.predict` can standardize new records the same way.
 
 Imports NumPy and pandas only (no JAX): the arrays are handed to the model as they are.
 """
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gsf_infer.data.records import Records
+from gsf_infer.data.schema import KIND_FORMATS, KINDS
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.records import Records
-from gsf_infer.schema import KIND_FORMATS, KINDS
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class ModelData:
     Attributes
     ----------
     kinds : dict of str to KindData
-        Records per kind present, in :data:`gsf_infer.schema.KINDS` order.
+        Records per kind present, in :data:`gsf_infer.data.schema.KINDS` order.
     runs, groups : tuple of str
         Names behind the integer indices.
     scales : Scales
@@ -147,7 +147,7 @@ def build_model_data(
     Parameters
     ----------
     records : Records
-        Validated records (:func:`gsf_infer.records.read_records`).
+        Validated records (:func:`gsf_infer.data.records.read_records`).
     scales : Scales, optional
         Reference values to reuse (for prediction on new records); computed from ``records``
         when omitted.

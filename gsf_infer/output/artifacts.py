@@ -6,7 +6,7 @@ either the old state or the complete new one, never a half-written file. Existin
 refused unless ``force`` is given.
 
 Provenance travels with a table: in CSV/TSV as leading ``# key: value`` comment lines (which
-:func:`gsf_infer.records.read_records` understands; line numbers in messages stay the physical
+:func:`gsf_infer.data.records.read_records` understands; line numbers in messages stay the physical
 line numbers of the file), in Parquet as key–value metadata under ``gsf_infer.provenance``.
 Imports pandas lazily.
 """
@@ -153,7 +153,8 @@ def write_text(text: str, path: str | Path, *, force: bool = False) -> Path:
 
 def safe_name(name: str) -> str:
     """A folder name for a run or group name: characters other than letters, digits, ``.``,
-    ``-`` and ``_`` become ``_`` (and an empty or dot-only name becomes ``_``)."""
+    ``-`` and ``_`` become ``_`` (and an empty or dot-only name becomes ``_``).
+    """
     import re
 
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(name))

@@ -1,8 +1,8 @@
 """Posterior prediction for new records (``gsf-infer predict``, ``--holdout`` coverage).
 
 New records are standardized with the fitted model's reference scales and names
-(:mod:`gsf_infer.dataset`), their expected values are computed under every posterior draw with
-the same functions the model uses (:func:`gsf_infer.model.expected`), and observation noise
+(:mod:`gsf_infer.data.dataset`), their expected values are computed under every posterior draw with
+the same functions the model uses (:func:`gsf_infer.model.build.expected`), and observation noise
 is added (the fitted noise scale of the kind, combined with the rows' own ``stderr``), so the
 intervals are *predictive* intervals of a new measurement. Imports JAX, numpyro, ArviZ.
 """
@@ -10,29 +10,27 @@ intervals are *predictive* intervals of a new measurement. Imports JAX, numpyro,
 from __future__ import annotations
 
 from functools import partial
-
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
-
 import numpyro  # noqa: F401  (before arviz)
+import pandas as pd
 import xarray as xr  # noqa: E402
 from arviz_stats.base import array_stats  # noqa: E402
 
-from gsf_infer.dataset import ModelData, Scales, build_model_data, kind_inputs  # noqa: E402
-from gsf_infer.datatree import natural_scale, read_attrs  # noqa: E402
-from gsf_infer.model import (  # noqa: E402
+from gsf_infer.data.dataset import ModelData, Scales, build_model_data, kind_inputs  # noqa: E402
+from gsf_infer.data.records import Records  # noqa: E402
+from gsf_infer.data.schema import KIND_FORMATS  # noqa: E402
+from gsf_infer.inference.datatree import natural_scale, read_attrs  # noqa: E402
+from gsf_infer.model.build import (  # noqa: E402
     ModelSettings,
     chinchilla_expected,
     expected,
     observation,
     with_deviations,
 )
-from gsf_infer.records import Records  # noqa: E402
-from gsf_infer.schema import KIND_FORMATS  # noqa: E402
 
 #: Columns written by :func:`predict_records` after the records' own columns.
 PREDICTION_COLUMNS = ("mean", "median", "hdi_low", "hdi_high", "covered")

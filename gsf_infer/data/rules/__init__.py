@@ -3,13 +3,13 @@
 :mod:`.table` holds the rules as data (rows excluded on purpose, the value rules of each
 column, what each kind needs), :mod:`.cells` reads one cell and shows it in a message, and
 :mod:`.validation` applies every rule to a parsed table, raising all problems at once or
-returning the clean typed table. :mod:`gsf_infer.records` parses files into the
-:class:`RawTable` this package checks. Imports NumPy, pandas, :mod:`gsf_infer.schema` and
+returning the clean typed table. :mod:`gsf_infer.data.records` parses files into the
+:class:`RawTable` this package checks. Imports NumPy, pandas, :mod:`gsf_infer.data.schema` and
 :mod:`gsf_infer.errors`.
 """
 
-from gsf_infer.rules.cells import NA_TOKENS, display, printable
-from gsf_infer.rules.table import (
+from gsf_infer.data.rules.cells import NA_TOKENS, display, printable
+from gsf_infer.data.rules.table import (
     EXCLUDED_EMPTY,
     EXCLUDED_T0,
     EXCLUDED_UNPRUNED,
@@ -21,7 +21,7 @@ from gsf_infer.rules.table import (
     KindRule,
     ValueRule,
 )
-from gsf_infer.rules.validation import (
+from gsf_infer.data.rules.validation import (
     MAX_PROBLEMS_SHOWN,
     CleanTable,
     RawTable,

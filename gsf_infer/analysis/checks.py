@@ -6,10 +6,12 @@
   tests combined by the Cauchy method, Tesso & Vehtari 2025 — the test ``az.plot_loo_pit``
   draws). Rules are in :class:`CheckThresholds`.
 - **Identifiability in words**: per parameter from its prior-to-posterior contraction
-  (:class:`gsf_infer.summary.IdentificationThresholds`), and ridges — pairs of parameters whose
-  posterior rank correlation reaches ``|r| >= 0.9``, where the data fix a combination, not each.
-- **The invariant** from a ``deviation``-model posterior, decided by :mod:`gsf_infer.invariant`.
-- **PSIS-LOO of gsf against deviation** (:mod:`gsf_infer.comparison`) when both fits exist.
+  (:class:`gsf_infer.analysis.summary.IdentificationThresholds`), and ridges — pairs of parameters
+  whose posterior rank correlation reaches ``|r| >= 0.9``, where the data fix a combination, not
+  each.
+- **The invariant** from a ``deviation``-model posterior, decided by
+  :mod:`gsf_infer.analysis.invariant`.
+- **PSIS-LOO of gsf against deviation** (:mod:`gsf_infer.analysis.comparison`) when both fits exist.
 - :func:`build_checks` assembles the ``checks.json`` object; :func:`run_check` is the
   ``gsf-infer check`` command as a library function (it may fit the ``deviation`` model).
 
@@ -31,9 +33,7 @@ import numpy as np
 import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
-from gsf_infer.datatree import read_attrs  # noqa: E402
-from gsf_infer.errors import InputError, Problem  # noqa: E402
-from gsf_infer.invariant import (  # noqa: E402
+from gsf_infer.analysis.invariant import (  # noqa: E402
     VERDICT_VARIABLES,
     InvariantSettings,
     flat_draws,
@@ -41,14 +41,16 @@ from gsf_infer.invariant import (  # noqa: E402
     untestable,
     verdict,
 )
-from gsf_infer.model import DEVIATION_SCALE  # noqa: E402
-from gsf_infer.schema import KINDS  # noqa: E402
-from gsf_infer.summary import (  # noqa: E402
+from gsf_infer.analysis.summary import (  # noqa: E402
     IdentificationThresholds,
     convergence_problems,
     parameter_table,
 )
-from gsf_infer.summary import diagnostics as sampler_diagnostics  # noqa: E402
+from gsf_infer.analysis.summary import diagnostics as sampler_diagnostics  # noqa: E402
+from gsf_infer.data.schema import KINDS  # noqa: E402
+from gsf_infer.errors import InputError, Problem  # noqa: E402
+from gsf_infer.inference.datatree import read_attrs  # noqa: E402
+from gsf_infer.model.build import DEVIATION_SCALE  # noqa: E402
 
 #: The observed variables checked, in this order (``spectrum_target`` = target powers).
 PPC_VARIABLES = (
@@ -383,8 +385,8 @@ def unidentified(dt: xr.DataTree) -> frozenset[str]:
 
 
 def _identification(dt: xr.DataTree):
-    """Say what the fit's kinds identify (:func:`gsf_infer.identify.identify_kinds`)."""
-    from gsf_infer.identify import identify_kinds
+    """Say what the fit's kinds identify (:func:`gsf_infer.analysis.identify.identify_kinds`)."""
+    from gsf_infer.analysis.identify import identify_kinds
 
     kinds = [k for k in KINDS if "observed_data" in dt.children and k in dt["observed_data"]]
     if not kinds:
@@ -535,7 +537,7 @@ def invariant_result(
     The ``deviation`` posterior is ``dt``'s own when the fit is ``deviation``, else
     ``deviation_dt``'s. The verdict is ``untestable`` (naming the missing kinds) when the
     records cannot test it or there is no deviation posterior, and marked untrusted when the
-    deviation fit did not converge (:func:`gsf_infer.invariant.verdict`).
+    deviation fit did not converge (:func:`gsf_infer.analysis.invariant.verdict`).
     """
     attrs = read_attrs(dt)
     model = attrs.get("model_settings", {}).get("model")
@@ -611,7 +613,7 @@ def build_checks(
     invariant : dict, optional
         The invariant result; computed by :func:`invariant_result` when not given.
     diagnostics : dict, optional
-        :func:`gsf_infer.summary.diagnostics` of ``dt`` (computed when not given).
+        :func:`gsf_infer.analysis.summary.diagnostics` of ``dt`` (computed when not given).
     warnings : sequence of str
         Warnings of the fit, kept first.
     deviation_dt : xarray.DataTree, optional
@@ -620,7 +622,7 @@ def build_checks(
     parameters : dict, optional
         summary.json ``parameters``.
     excluded : dict, optional
-        Rows excluded on purpose, by reason (:attr:`gsf_infer.records.Records.excluded`).
+        Rows excluded on purpose, by reason (:attr:`gsf_infer.data.records.Records.excluded`).
     thresholds : CheckThresholds, optional
         Flagging rules.
     rope, ci_prob : float
@@ -686,10 +688,10 @@ def gsf_vs_deviation(dt: xr.DataTree, deviation_dt: xr.DataTree) -> dict[str, An
     Returns
     -------
     dict
-        :func:`gsf_infer.comparison.loo_table`'s ``models``, ``compared_on`` and ``warnings``,
-        plus ``preferred`` (``gsf``, ``deviation`` or ``None``) and ``sentence``.
+        :func:`gsf_infer.analysis.comparison.loo_table`'s ``models``, ``compared_on`` and
+        ``warnings``, plus ``preferred`` (``gsf``, ``deviation`` or ``None``) and ``sentence``.
     """
-    from gsf_infer.comparison import loo_table, preference
+    from gsf_infer.analysis.comparison import loo_table, preference
 
     table = loo_table({"gsf": dt, "deviation": deviation_dt})
     preferred, sentence = preference(table)
@@ -807,8 +809,8 @@ def run_check(
         return _check_folder(
             target, settings, priors_path=priors_path, progress=progress, command=command
         )
-    from gsf_infer.identify import identify
-    from gsf_infer.records import read_records
+    from gsf_infer.analysis.identify import identify
+    from gsf_infer.data.records import read_records
     from gsf_infer.workflow import fit
 
     records = read_records(target)
@@ -924,10 +926,10 @@ def _fit_deviation_for(
     """Fit the ``deviation`` model on a saved fit's own input, settings, priors and sampler."""
     from dataclasses import replace
 
-    from gsf_infer.inference import SamplerConfig
-    from gsf_infer.predict import settings_from_attrs
-    from gsf_infer.priors import load_priors
-    from gsf_infer.records import read_records
+    from gsf_infer.data.records import read_records
+    from gsf_infer.inference.predict import settings_from_attrs
+    from gsf_infer.inference.sampling import SamplerConfig
+    from gsf_infer.model.priors import load_priors
     from gsf_infer.workflow import Sampler
 
     path = attrs.get("input_path", "")

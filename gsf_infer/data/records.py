@@ -1,16 +1,16 @@
 """Read a records table from a file or a frame and hand back a validated :class:`Records`.
 
 This module owns the reading side of the data format: it parses CSV, TSV and Parquet files (or
-takes an in-memory frame) into a :class:`~gsf_infer.rules.RawTable` of cells with their
-physical lines and provenance, has :func:`gsf_infer.rules.validate` apply every rule of the
+takes an in-memory frame) into a :class:`~gsf_infer.data.rules.RawTable` of cells with their
+physical lines and provenance, has :func:`gsf_infer.data.rules.validate` apply every rule of the
 format to it, and wraps the clean table with its path, checksum, exclusions and provenance.
 Every problem of a file is raised at once as one :class:`RecordsError` (or, for a file that
 cannot be read at all, an :class:`~gsf_infer.errors.InputError`) whose
 :class:`~gsf_infer.errors.Problem` entries name the file, the physical line, the column as
 written and the offending value; nothing else escapes, whatever the bytes. It imports the
-standard library, NumPy, pandas (and pyarrow for Parquet, lazily), :mod:`gsf_infer.schema`,
-:mod:`gsf_infer.rules`, :mod:`gsf_infer.errors` and the format helpers of
-:mod:`gsf_infer.artifacts`; it never writes files.
+standard library, NumPy, pandas (and pyarrow for Parquet, lazily), :mod:`gsf_infer.data.schema`,
+:mod:`gsf_infer.data.rules`, :mod:`gsf_infer.errors` and the format helpers of
+:mod:`gsf_infer.output.artifacts`; it never writes files.
 """
 
 from __future__ import annotations
@@ -28,10 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gsf_infer import schema
-from gsf_infer.artifacts import PROVENANCE_KEY, table_format
-from gsf_infer.errors import InputError, Problem
-from gsf_infer.rules import (
+from gsf_infer.data import schema
+from gsf_infer.data.rules import (
     EXCLUDED_EMPTY,
     EXCLUDED_T0,
     EXCLUDED_UNPRUNED,
@@ -43,6 +41,8 @@ from gsf_infer.rules import (
     printable,
     validate,
 )
+from gsf_infer.errors import InputError, Problem
+from gsf_infer.output.artifacts import PROVENANCE_KEY, table_format
 
 __all__ = [
     "EXCLUDED_EMPTY",
@@ -65,7 +65,7 @@ class Records:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per kept record. Every canonical column of :data:`gsf_infer.schema.COLUMNS` is
+        One row per kept record. Every canonical column of :data:`gsf_infer.data.schema.COLUMNS` is
         present, in that order (NaN where the file has no value): ``kind``, ``run`` (default
         ``"run"``) and ``group`` (default ``"all"``) as ``str``; ``date`` as ``datetime64[ns]``;
         all other canonical columns as ``float64``. Then ``line`` (int64: the physical line of
@@ -94,7 +94,7 @@ class Records:
     provenance: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        """Return the number of records per kind, in :data:`gsf_infer.schema.KINDS` order.
+        """Return the number of records per kind, in :data:`gsf_infer.data.schema.KINDS` order.
 
         Returns
         -------
@@ -111,7 +111,7 @@ class Records:
         -------
         pandas.DataFrame
             Columns ``group``, ``run``, ``kind``, ``records``; sorted by group and run, kinds in
-            :data:`gsf_infer.schema.KINDS` order.
+            :data:`gsf_infer.data.schema.KINDS` order.
         """
         order = {kind: i for i, kind in enumerate(schema.KINDS)}
         out = (
@@ -131,7 +131,7 @@ class Records:
         Parameters
         ----------
         kind : str
-            One of :data:`gsf_infer.schema.KINDS`.
+            One of :data:`gsf_infer.data.schema.KINDS`.
 
         Raises
         ------
