@@ -3,7 +3,7 @@
 Each example is a script (``python examples/<name>.py [--quick] [--out DIR] [--force]``) that
 runs the tool's own commands — ``gsf-infer ingest``, ``validate``, ``fit`` — exactly as a user
 would type them (each in its own process, printed before it runs), then reads the result folders
-with the library (:func:`gsf_infer.workflow.load_fit`, :mod:`gsf_infer.analysis.comparison`) and
+with the library (:func:`gsf_infer.workflow.predict.load_fit`, :mod:`gsf_infer.analysis.comparison`) and
 writes ``results.md`` (a markdown block, also printed) and ``results.json`` (the same numbers, for
 the tests) into its output folder. The folder is collected in a temporary sibling and moved into
 place at the end (:func:`gsf_infer.output.artifacts.output_folder`): an existing non-empty folder is
@@ -127,7 +127,7 @@ class Run:
 
     def load(self, fit_dir: str):
         """The DataTree of a fit folder (``posterior.nc``)."""
-        from gsf_infer.workflow import load_fit
+        from gsf_infer.workflow.predict import load_fit
 
         return load_fit(self.folder / fit_dir)
 

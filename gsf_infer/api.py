@@ -177,7 +177,7 @@ def fit(
         With ``strict``, when the sampler did not converge.
     """
     from gsf_infer.errors import NotConvergedError
-    from gsf_infer.workflow import fit as run_fit
+    from gsf_infer.workflow.fit import fit as run_fit
 
     if isinstance(data, pd.DataFrame):
         records = records_from_frame(data, path="<frame>")
@@ -205,7 +205,7 @@ def load(folder: str | Path) -> Fit:
 
     import arviz as az
 
-    from gsf_infer.workflow import load_fit
+    from gsf_infer.workflow.predict import load_fit
 
     folder = Path(folder)
     dt = load_fit(folder)

@@ -261,7 +261,7 @@ class SubsetFit:
     folder : Path
         Its result folder (absolute, so that any worker writes the same place).
     options : dict
-        Keyword arguments of :func:`gsf_infer.workflow.fit` (no ``progress`` callback).
+        Keyword arguments of :func:`gsf_infer.workflow.fit.fit` (no ``progress`` callback).
     fingerprint : dict
         What ``resume`` compares with a finished folder (:func:`fingerprint`); written into
         its ``summary.json`` under ``subset``.
@@ -294,7 +294,7 @@ def subset_sha256(records: Records) -> str:
 def _fit_defaults() -> dict[str, Any]:
     import inspect
 
-    from gsf_infer.workflow import fit
+    from gsf_infer.workflow.fit import fit
 
     return {name: p.default for name, p in inspect.signature(fit).parameters.items()
             if p.default is not inspect.Parameter.empty}
@@ -313,7 +313,7 @@ def fingerprint(by: str, value: str, records: Records, options: dict[str, Any]) 
     """
     import numpy as np
 
-    from gsf_infer.workflow import resolve_likelihood, resolve_pruning_metric
+    from gsf_infer.workflow.resolve import resolve_likelihood, resolve_pruning_metric
 
     opts = {**_fit_defaults(), **options}
     settings = {key: opts[key] for key in (
@@ -414,14 +414,14 @@ def plan_subsets(
     tasks : list of SubsetFit
         The subsets to fit.
     kept : dict of int to dict
-        Combined-table rows (:func:`gsf_infer.workflow.by_row`) of the finished, verified
+        Combined-table rows (:func:`gsf_infer.workflow.batch.by_row`) of the finished, verified
         folders, by the subset's position.
     notes : list of str
         One line per subset that ``resume`` skips or refits, and why.
     """
     from types import SimpleNamespace
 
-    from gsf_infer.workflow import by_row, subsets
+    from gsf_infer.workflow.batch import by_row, subsets
 
     options = {k: v for k, v in options.items() if k != "progress"}
     if options.get("priors_path"):  # read by the worker, whose folder may differ
@@ -462,7 +462,8 @@ def fit_subset(task: SubsetFit) -> dict[str, Any]:
         would fail the same way; anything else propagates, to be retried.
     """
     runtime.configure(host_devices=max(int(task.options.get("chains", 4)), 1))
-    from gsf_infer.workflow import by_row, fit
+    from gsf_infer.workflow.batch import by_row
+    from gsf_infer.workflow.fit import fit
 
     tic = time.perf_counter()
     try:
@@ -555,16 +556,16 @@ def fit_subsets(
         Called as ``notify(line, important)`` with progress lines (``important=False``) and
         failures and warnings (``important=True``).
     **options
-        Keyword arguments of :func:`gsf_infer.workflow.fit`.
+        Keyword arguments of :func:`gsf_infer.workflow.fit.fit`.
 
     Returns
     -------
     pandas.DataFrame
-        The combined table (:func:`gsf_infer.workflow.by_row` rows, subsets in file order).
+        The combined table (:func:`gsf_infer.workflow.batch.by_row` rows, subsets in file order).
     """
     from gsf_infer.data.records import read_records
     from gsf_infer.output.plots import plot_by
-    from gsf_infer.workflow import by_row
+    from gsf_infer.workflow.batch import by_row
 
     executor.check()
     say = notify or (lambda line, important: None)

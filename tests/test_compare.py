@@ -173,7 +173,7 @@ def test_compare_cli_refuses_bad_options(tmp_path):
 
 def test_compare_fits_with_the_likelihood_the_records_declare(tmp_path, monkeypatch):
     """compare, like fit, takes the header's ``# likelihood:`` unless asked, and says so."""
-    from gsf_infer import workflow
+    from gsf_infer.workflow import fit as workflow
 
     data = tmp_path / "chinchilla.csv"
     result = runner.invoke(app, ["ingest", "epoch_chinchilla_svg", "--out", str(data)])
@@ -200,7 +200,7 @@ def test_compare_fits_with_the_likelihood_the_records_declare(tmp_path, monkeypa
 def test_deviation_is_skipped_where_the_records_cannot_test_the_invariant(tmp_path, monkeypatch):
     """Without quantization records the deviation model has no deviation parameters: it
     would be gsf again, so compare leaves it out and says so (before fitting anything)."""
-    from gsf_infer import workflow
+    from gsf_infer.workflow import fit as workflow
 
     data = _loss_csv(tmp_path / "loss.csv", pruning=True)
     with pytest.raises(InputError, match="at least two models"):

@@ -35,7 +35,7 @@ from gsf_infer.executor import (
 )
 from gsf_infer.output import artifacts
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
-from gsf_infer.workflow import subsets
+from gsf_infer.workflow.batch import subsets
 
 #: Four loss curves (one run per model size) of eight points each.
 TINY = GsfSimConfig(kinds=("loss",), sizes=(1e6, 3e6, 1e7, 3e7), loss_points=8)

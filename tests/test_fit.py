@@ -49,7 +49,7 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 def small(tmp_path_factory):
     """A small five-kind data set, its truth, and a gsf fit of it with the deviation model
     behind the invariant's verdict (the data follow the theory: no deviation)."""
-    from gsf_infer.workflow import fit
+    from gsf_infer.workflow.fit import fit
 
     folder = tmp_path_factory.mktemp("small")
     frame, truth = simulate_gsf(SMALL, np.random.default_rng(11))
@@ -193,7 +193,7 @@ def test_existing_output_is_refused_and_an_interrupted_write_leaves_nothing(smal
 
 
 def test_predict_at_points_and_coverage(small, tmp_path):
-    from gsf_infer.workflow import predict
+    from gsf_infer.workflow.predict import predict
 
     out = artifacts.write_fit(small["result"], tmp_path / "fit")
     frame = small["frame"]
@@ -231,9 +231,10 @@ def test_loss_only_leaves_a_and_b_to_the_prior_and_says_so(small, tmp_path):
     The curve is the largest model's, whose capacity (K = 1e5 modes) the frontier does not reach
     by the last time (k_* ~ 3e4): no capacity floor, which would inform a through K^(1-a).
     """
+    from gsf_infer.workflow.fit import fit
+
     from gsf_infer.analysis.checks import identifiability, unidentified
     from gsf_infer.output.console import parameter_lines
-    from gsf_infer.workflow import fit
 
     frame = small["frame"]
     loss = frame[(frame["kind"] == "loss") & (frame["params"] == 1e8)]
@@ -258,7 +259,7 @@ def test_loss_only_leaves_a_and_b_to_the_prior_and_says_so(small, tmp_path):
 
 
 def test_rescaling_t_leaves_the_exponents_unchanged(small, tmp_path):
-    from gsf_infer.workflow import fit
+    from gsf_infer.workflow.fit import fit
 
     frame = small["frame"].copy()
     uses_t = frame["kind"].isin(["loss", "quantization", "pruning"])
@@ -278,7 +279,7 @@ def test_rescaling_t_leaves_the_exponents_unchanged(small, tmp_path):
 def test_holdout_predicts_the_largest_model(small, tmp_path):
     # quantization records are taken at the largest size too: hold out its loss curve only
     HOLDOUT = "kind == 'loss' and params >= 1e8"
-    from gsf_infer.workflow import fit
+    from gsf_infer.workflow.fit import fit
 
     result = fit(small["path"], holdout=HOLDOUT, check_invariant=False, seed=3, **SAMPLER)
     h = result.summary["holdout"]
@@ -293,8 +294,9 @@ def test_holdout_predicts_the_largest_model(small, tmp_path):
 
 
 def test_holdout_errors_are_input_errors(small):
+    from gsf_infer.workflow.fit import fit
+
     from gsf_infer.errors import InputError
-    from gsf_infer.workflow import fit
 
     for expr, words in (
         ("params >", "cannot evaluate"),
@@ -307,7 +309,7 @@ def test_holdout_errors_are_input_errors(small):
 
 
 def test_chinchilla_recovers_its_own_truth(tmp_path):
-    from gsf_infer.workflow import fit
+    from gsf_infer.workflow.fit import fit
 
     rng = np.random.default_rng(5)
     E, A, B, alpha, beta = 1.8, 400.0, 1500.0, 0.34, 0.28

@@ -114,7 +114,7 @@ def test_chinchilla_records_declare_the_robust_likelihood_that_fit_takes(tmp_pat
     Reference for why: examples/chinchilla.py (14 of 245 residuals beyond 3 robust sd; Epoch's
     re-fit is a Huber loss, nearly least absolute deviations).
     """
-    from gsf_infer.workflow import resolve_likelihood
+    from gsf_infer.workflow.resolve import resolve_likelihood
 
     out = tmp_path / "chinchilla.csv"
     result = CliRunner().invoke(app, ["ingest", "epoch_chinchilla_svg", "--out", str(out)])

@@ -68,7 +68,7 @@ PPC_VARIABLES = (
 #: correlate with their ingredients by definition.
 RIDGE_BASIS = ("a", "b", "rho", "m", "tau", "kap", "k_star", "K", "nu", "E", "s")
 #: Start of the warning that the deviation-model fit behind the verdict did not converge (the
-#: sentence :func:`gsf_infer.workflow.fit` uses too).
+#: sentence :func:`gsf_infer.workflow.fit.fit` uses too).
 DEVIATION_NOT_CONVERGED = "the deviation-model fit behind the invariant verdict did not converge"
 #: Uniform PIT values have standard deviation 1/sqrt(12).
 UNIFORM_SD = 1.0 / math.sqrt(12.0)
@@ -711,7 +711,7 @@ def gsf_vs_deviation(dt: xr.DataTree, deviation_dt: xr.DataTree) -> dict[str, An
 def checks_for_fit(
     result: Any, excluded: dict[str, int] | None = None, thresholds: CheckThresholds | None = None
 ) -> dict[str, Any]:
-    """:func:`build_checks` of a :class:`gsf_infer.workflow.FitResult`."""
+    """:func:`build_checks` of a :class:`gsf_infer.workflow.fit.FitResult`."""
     return build_checks(
         result.dt,
         invariant=result.invariant_detail,
@@ -793,14 +793,14 @@ def run_check(
     (which must be unchanged: same sha256 and records) with the fit's settings and sampler.
     On a records table: nothing is fitted if the data cannot test the invariant (the verdict
     names the missing kinds); otherwise the ``gsf`` and ``deviation`` models are fitted
-    (:func:`gsf_infer.workflow.fit`). The sampler and model options apply to fits made here.
+    (:func:`gsf_infer.workflow.fit.fit`). The sampler and model options apply to fits made here.
 
     Raises
     ------
     InputError
         Bad options, an unreadable fit folder, or a fit whose input changed.
     """
-    from gsf_infer.workflow import _check_numbers
+    from gsf_infer.workflow.resolve import _check_numbers
 
     _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=rope)
     target = Path(target)
@@ -811,7 +811,7 @@ def run_check(
         )
     from gsf_infer.analysis.identify import identify
     from gsf_infer.data.records import read_records
-    from gsf_infer.workflow import fit
+    from gsf_infer.workflow.fit import fit
 
     records = read_records(target)
     ident = identify(records)
@@ -869,7 +869,7 @@ def _check_folder(
     progress: Any,
     command: str,
 ) -> CheckOutcome:
-    from gsf_infer.workflow import load_fit
+    from gsf_infer.workflow.predict import load_fit
 
     dt = load_fit(folder)
     attrs = read_attrs(dt)
@@ -930,7 +930,7 @@ def _fit_deviation_for(
     from gsf_infer.inference.predict import settings_from_attrs
     from gsf_infer.inference.sampling import SamplerConfig
     from gsf_infer.model.priors import load_priors
-    from gsf_infer.workflow import Sampler
+    from gsf_infer.workflow.fit import Sampler
 
     path = attrs.get("input_path", "")
     where = str(path) or "posterior.nc"

@@ -9,7 +9,7 @@ above ArviZ's threshold (``good_k``, 0.7 or less for few draws) are counted per 
 records' LOO estimates are unreliable.
 
 :func:`compare_models` fits every requested combination of model, ``g`` family and pruning
-metric through :func:`gsf_infer.workflow.run_model` (the sampler's defaults are ``fit``'s).
+metric through :func:`gsf_infer.workflow.fit.run_model` (the sampler's defaults are ``fit``'s).
 Imports NumPy and pandas; ArviZ and the fitting machinery inside the functions that need them.
 """
 
@@ -348,12 +348,12 @@ def compare_models(
     from gsf_infer.model.build import MODELS, ModelSettings
     from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
     from gsf_infer.model.priors import load_priors
-    from gsf_infer.workflow import (
+    from gsf_infer.workflow.fit import run_model
+    from gsf_infer.workflow.resolve import (
         _check_numbers,
         declared_notes,
         resolve_likelihood,
         resolve_pruning_metric,
-        run_model,
     )
 
     show_metric = pruning_metrics is not None

@@ -43,7 +43,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gsf_infer.analysis.invariant import REQUIREMENTS, missing_requirements
 from gsf_infer.data import schema
@@ -261,3 +261,16 @@ def _closure(kinds: frozenset[str], several: bool, target_power: bool) -> set[st
                 known.add(unknown[0])
                 changed = True
     return known
+
+
+def soft_directions(curvature: list[dict[str, Any]], threshold: float = 0.2) -> list[str]:
+    """The principal directions at the optimum that the data barely curve, as sentences."""
+    lines = []
+    for c in curvature:
+        if c["likelihood_share"] < threshold and c["loadings"]:
+            names = ", ".join(f"{n} ({w:+.2f})" for n, w in c["loadings"])
+            share = c["likelihood_share"]
+            how = (f"{share:.0%} of the curvature from the data" if share >= 0 else
+                   f"no curvature from the data (likelihood share {share:.0%})")
+            lines.append(f"{how} along {names}: the prior decides it")
+    return lines

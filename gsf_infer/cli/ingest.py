@@ -91,7 +91,8 @@ def ingest(
     if problems:
         raise InputError(problems)
 
-    from gsf_infer.output.artifacts import table_format, write_table
+    from gsf_infer.data.schema import table_format
+    from gsf_infer.output.artifacts import write_table
     from gsf_infer.sources import ingest as run_ingest
     from gsf_infer.sources import summarize
 

@@ -35,7 +35,7 @@ def predict(
     if out is not None and out.exists() and not force:
         artifacts.refuse_existing_output(out, force)
     runtime.configure(host_devices=1)
-    from gsf_infer.workflow import predict as run_predict
+    from gsf_infer.workflow.predict import predict as run_predict
 
     table = run_predict(fit_dir, at=at or [], points=points, ci_prob=ci_prob, seed=seed)
     if out is None:

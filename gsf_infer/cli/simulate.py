@@ -19,8 +19,8 @@ def _refuse_outputs(out, truth, force: bool) -> None:
     """Refuse an unknown table format, or an existing output or truth file without --force."""
     from pathlib import Path
 
+    from gsf_infer.data.schema import table_format
     from gsf_infer.errors import OutputExistsError, Problem
-    from gsf_infer.output.artifacts import table_format
 
     table_format(out)
     for path in (out, truth):

@@ -71,7 +71,7 @@ def validate(
         from gsf_infer.inference import runtime
 
         runtime.configure()
-        from gsf_infer.workflow import weak_directions
+        from gsf_infer.workflow.fit import weak_directions
 
         lines = weak_directions(records)
         typer.echo("\nat the optimum of the gsf model:")

@@ -41,8 +41,8 @@ from gsf_infer.data.rules import (
     printable,
     validate,
 )
+from gsf_infer.data.schema import PROVENANCE_KEY, table_format
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.output.artifacts import PROVENANCE_KEY, table_format
 
 __all__ = [
     "EXCLUDED_EMPTY",

@@ -8,6 +8,9 @@ library.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from gsf_infer.errors import InputError, Problem
 
 KINDS: tuple[str, ...] = (
     "loss",
@@ -122,3 +125,31 @@ KIND_FORMATS: dict[str, KindFormat] = {
 #: Fewest records per (group, run) for kinds whose every run is fitted as its own curve
 #: (``data_scaling``: each run is its own ``E + B n^-alpha``, three parameters).
 MIN_RECORDS_PER_RUN: dict[str, int] = {"data_scaling": 3}
+
+#: The table files the tool reads and writes, by suffix (the separator; ``None`` for Parquet), and
+#: the Parquet metadata key of a table's provenance.
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".parquet": None, ".pq": None}
+PROVENANCE_KEY = "gsf_infer.provenance"
+
+
+def table_format(path: str | Path) -> str:
+    """Return ``"csv"``, ``"tsv"`` or ``"parquet"`` from a path's extension.
+
+    Raises
+    ------
+    InputError
+        If the extension is not one the tool reads or writes.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise InputError(
+        Problem(
+            path=str(path),
+            message="unknown table format: use a .csv, .tsv or .parquet file name",
+        )
+    )

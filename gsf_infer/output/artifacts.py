@@ -22,37 +22,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gsf_infer.data.schema import PROVENANCE_KEY, table_format
 from gsf_infer.errors import InputError, OutputExistsError, Problem
 
 if TYPE_CHECKING:
     import pandas as pd
-
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".parquet": None, ".pq": None}
-PROVENANCE_KEY = "gsf_infer.provenance"
-
-
-def table_format(path: str | Path) -> str:
-    """Return ``"csv"``, ``"tsv"`` or ``"parquet"`` from a path's extension.
-
-    Raises
-    ------
-    InputError
-        If the extension is not one the tool reads or writes.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".tsv", ".tab"):
-        return "tsv"
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    raise InputError(
-        Problem(
-            path=str(path),
-            message="unknown table format: use a .csv, .tsv or .parquet file name",
-        )
-    )
-
 
 def _umask() -> int:
     mask = os.umask(0)

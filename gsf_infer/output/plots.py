@@ -469,7 +469,7 @@ def plot_loo_pits(dt: xr.DataTree):
 def plot_by(table, by: str):
     """Each subset's exponents with their HDIs (``fit --by``), against model size if known.
 
-    ``table`` is the combined ``summary.csv`` (:func:`gsf_infer.workflow.by_row`). One panel
+    ``table`` is the combined ``summary.csv`` (:func:`gsf_infer.workflow.batch.by_row`). One panel
     per exponent that some subset estimates; ``None`` when none does.
     """
     import matplotlib

@@ -736,7 +736,7 @@ def read_folder(folder: str | Path) -> FitFolder:
     import numpyro  # noqa: F401  (before arviz)
 
     from gsf_infer.inference.datatree import read_attrs
-    from gsf_infer.workflow import load_fit
+    from gsf_infer.workflow.predict import load_fit
 
     folder = Path(folder)
     if not folder.is_dir():

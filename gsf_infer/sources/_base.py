@@ -72,7 +72,7 @@ class Converted:
     declares : dict of str to str
         Fit settings the records need, written as header lines (``likelihood: student``) that
         ``gsf-infer fit`` follows unless the user passes the option
-        (:func:`gsf_infer.workflow.resolve_likelihood`).
+        (:func:`gsf_infer.workflow.resolve.resolve_likelihood`).
     """
 
     frame: pd.DataFrame

@@ -1,9 +1,11 @@
-"""The tool's jobs as library functions: :func:`fit` and :func:`predict`.
+"""Fitting records: the ``gsf`` model and the nested ``deviation`` model that decides the verdict.
 
-Each command of the CLI is one of these with the same effect (the CLI is a thin layer over this
-importable library). They return results; :mod:`gsf_infer.output.artifacts` writes files and
-:mod:`gsf_infer.output.console` formats text. JAX must have been configured
-(:func:`gsf_infer.inference.runtime.configure`) before they run; the CLI does that.
+:class:`Sampler` builds one model's potential and runs the sampler of
+:mod:`gsf_infer.inference.sampling` on it; the ``gsf`` and ``deviation`` models share one compiled
+program, the deviations entering as inputs. :func:`fit` runs both (the deviation model only where
+the records can test the invariant), assembles the DataTrees, the verdict of
+:mod:`gsf_infer.analysis.invariant` and the summary, and returns a :class:`FitResult`.
+:func:`weak_directions` is the identification check before sampling (``validate --curvature``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer import __version__
+from gsf_infer.analysis.identify import soft_directions
 from gsf_infer.data.records import Records, read_records
-from gsf_infer.errors import InputError, Problem
+from gsf_infer.workflow.resolve import (
+    _check_numbers,
+    declared_notes,
+    resolve_likelihood,
+    resolve_pruning_metric,
+    split_holdout,
+)
 
 
 @dataclass
@@ -63,112 +72,6 @@ class FitResult:
     holdout: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
     records_params: float | None = None
-
-
-def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records | None]:
-    """Split records into (fit, held out) by a pandas query on the table (e.g. ``params>=1e9``).
-
-    Raises
-    ------
-    InputError
-        If the expression is invalid, selects nothing, or selects every row of some kind.
-    """
-    if not expr:
-        return records, None
-    table = records.table
-    try:
-        mask = table.eval(expr)
-    except Exception as err:  # pandas raises many types for a bad expression
-        raise InputError(
-            Problem(records.path, f"--holdout: cannot evaluate {expr!r}: {err}")
-        ) from None
-    if not isinstance(mask, pd.Series) or mask.dtype != bool:
-        raise InputError(
-            Problem(records.path, f"--holdout: {expr!r} is not a true/false condition on rows")
-        )
-    if not mask.any():
-        raise InputError(Problem(records.path, f"--holdout: {expr!r} selects no rows"))
-    kept = table[~mask]
-    problems = [
-        Problem(records.path, f"--holdout: {expr!r} holds out every '{k}' record; nothing to fit")
-        for k in table["kind"].unique()
-        if not (kept["kind"] == k).any()
-    ]
-    if problems:
-        raise InputError(problems)
-    fit_part = replace(records, table=kept.reset_index(drop=True))
-    held = replace(records, table=table[mask].reset_index(drop=True))
-    return fit_part, held
-
-
-#: Header key (``# pruning_metric: function``) through which a records file declares the metric
-#: its pruning records follow; ``gsf-infer simulate rf`` writes it.
-PRUNING_METRIC_KEY = "pruning_metric"
-
-
-#: Header key (``# likelihood: student``) through which a records file declares the likelihood
-#: its records need; ``gsf-infer ingest epoch_chinchilla_svg`` writes it (heavy-tailed residuals).
-LIKELIHOOD_KEY = "likelihood"
-
-
-def resolve_likelihood(requested: str | None, records: Records) -> str:
-    """The likelihood of a fit: as requested, else as the data declare, else ``lognormal``.
-
-    A records file may state in its provenance header that its residuals need the outlier-robust
-    likelihood (``# likelihood: student``: the digitised Chinchilla points, whose runs with fewer
-    tokens than parameters lie far off any smooth law). Without a request and without such a
-    declaration the default is ``lognormal`` (normal errors on the log scale, logit for ``modes``).
-    """
-    from gsf_infer.model.build import LIKELIHOODS
-
-    return _declared(requested, records, LIKELIHOOD_KEY, LIKELIHOODS, "lognormal")
-
-
-def _declared(requested: str | None, records: Records, key: str, allowed, default: str) -> str:
-    """``requested`` if given, else the value the records' header declares under ``key`` (when
-    it is one of ``allowed``), else ``default``.
-    """
-    if requested is not None:
-        return requested
-    declared = str(records.provenance.get(key, "")).strip().lower()
-    return declared if declared in allowed else default
-
-
-def declared_notes(
-    records: Records,
-    *,
-    likelihood: tuple[str | None, str],
-    pruning_metric: tuple[str | None, str] | None = None,
-) -> list[str]:
-    """One line per setting taken from the data file's header rather than from an option.
-
-    ``likelihood`` and ``pruning_metric`` are ``(requested, used)`` pairs.
-    """
-    notes = []
-    for option, key, pair, default in (
-        ("--likelihood", LIKELIHOOD_KEY, likelihood, "lognormal"),
-        ("--pruning-metric", PRUNING_METRIC_KEY, pruning_metric, "seed"),
-    ):
-        if pair is not None and pair[0] is None and pair[1] != default:
-            notes.append(
-                f"{option} {pair[1]}: declared by the data file's header ('# {key}: "
-                f"{records.provenance[key]}'); pass {option} to choose otherwise"
-            )
-    return notes
-
-
-def resolve_pruning_metric(requested: str | None, records: Records) -> str:
-    """The pruning metric of a fit: as requested, else as the data declare, else ``seed``.
-
-    A records file may state in its provenance header which metric its ``pruning`` records
-    follow (``# pruning_metric: function``: ``simulate rf`` measures the function-space
-    distance of spectral pruning, which is the lambda-weighted sum). Without a request and
-    without such a declaration the default is ``seed``, the unweighted ``sum w_k^2 phi_k^2`` of
-    the theory paper's eq. 20 (:func:`gsf_infer.model.forward.laws.pruning`).
-    """
-    from gsf_infer.model.forward import PRUNING_METRICS
-
-    return _declared(requested, records, PRUNING_METRIC_KEY, PRUNING_METRICS, "seed")
 
 
 def _sha256(path: str) -> str:
@@ -360,19 +263,6 @@ def run_model(
     """
     run = Sampler(records, settings, priors).run(settings.model, config, ci_prob, command)
     return run.dt, run.info
-
-
-def soft_directions(curvature: list[dict[str, Any]], threshold: float = 0.2) -> list[str]:
-    """The principal directions at the optimum that the data barely curve, as sentences."""
-    lines = []
-    for c in curvature:
-        if c["likelihood_share"] < threshold and c["loadings"]:
-            names = ", ".join(f"{n} ({w:+.2f})" for n, w in c["loadings"])
-            share = c["likelihood_share"]
-            how = (f"{share:.0%} of the curvature from the data" if share >= 0 else
-                   f"no curvature from the data (likelihood share {share:.0%})")
-            lines.append(f"{how} along {names}: the prior decides it")
-    return lines
 
 
 def fit(
@@ -635,158 +525,3 @@ def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
     shares = curvature_shares(fns, inputs, optima[0].z, hess)
     shares = [c for c in shares if not any(n.startswith("deviation_z") for n, _ in c["loadings"])]
     return soft_directions(shares, threshold)
-
-
-#: Columns of the combined table of ``fit --by``.
-BY_COLUMNS = ("a", "b", "rho", "chi", "gamma", "rho_over_b", "E", "alpha")
-
-
-def subsets(records: Records, by: str) -> list[tuple[str, Records]]:
-    """The records split by ``run`` or ``group``, in the order they first appear.
-
-    Raises
-    ------
-    InputError
-        If ``by`` is neither ``run`` nor ``group``.
-    """
-    if by not in ("run", "group"):
-        raise InputError(Problem("gsf-infer", "--by must be run or group", value=by))
-    table = records.table
-    out = []
-    for name in pd.unique(table[by].astype(str)):
-        part = table[table[by].astype(str) == name].reset_index(drop=True)
-        out.append((str(name), replace(records, table=part)))
-    return out
-
-
-def by_row(name: str, by: str, result: FitResult | None, seconds: float, error: str = "") -> dict:
-    """One row of the combined ``summary.csv`` of ``fit --by``."""
-    row: dict[str, Any] = {by: name}
-    if result is not None:
-        params = result.summary["parameters"]
-        table = result.summary["data"]["records"]
-        row["records"] = int(sum(table.values()))
-        for col in BY_COLUMNS:
-            entry = params.get(col)
-            for key in ("mean", "hdi_low", "hdi_high"):
-                row[f"{col}_{key}"] = None if entry is None else entry[key]
-        diag = result.summary["diagnostics"]
-        row.update(converged=diag["converged"], divergences=diag["divergences"],
-                   max_r_hat=diag["max_r_hat"], min_ess_bulk=diag["min_ess_bulk"],
-                   verdict=result.summary["invariant"]["status"],
-                   actions="; ".join(a for acts in result.summary["automatic_actions"].values()
-                                     for a in acts))
-        sizes = result.records_params
-        row["params"] = sizes
-    else:
-        row.update(converged=False, error=error)
-    row["seconds"] = round(seconds, 2)
-    return row
-
-
-def _check_numbers(**values: float) -> None:
-    problems = []
-    for name in ("chains", "warmup", "draws"):
-        if values[name] < 1 or int(values[name]) != values[name]:
-            problems.append(Problem("gsf-infer", f"--{name} must be a positive integer", value=values[name]))
-    if not 0 < values["ci_prob"] < 1:
-        problems.append(Problem("gsf-infer", "--ci-prob must be in (0, 1)", value=values["ci_prob"]))
-    if not values["rope"] > 0:
-        problems.append(Problem("gsf-infer", "--rope must be > 0", value=values["rope"]))
-    if not 0 < values.get("target_accept", 0.9) < 1:
-        problems.append(
-            Problem("gsf-infer", "--target-accept must be in (0, 1)", value=values["target_accept"])
-        )
-    if problems:
-        raise InputError(problems)
-
-
-def default_out(data_path: str | Path) -> Path:
-    """The default output folder of a fit: ``gsf-results/<data stem>``."""
-    return Path("gsf-results") / Path(data_path).stem
-
-
-def parse_at(specs: list[str]) -> pd.DataFrame:
-    """``["kind=loss,t=1e6,params=1e9", ...]`` as a table (one row per spec).
-
-    Raises
-    ------
-    InputError
-        For a pair without ``=`` or a repeated column in one spec.
-    """
-    rows, problems = [], []
-    for i, spec in enumerate(specs, start=1):
-        row: dict[str, str] = {}
-        for pair in filter(None, (p.strip() for p in spec.split(","))):
-            if "=" not in pair:
-                problems.append(Problem(f"--at #{i}", "expected column=value", value=pair))
-                continue
-            key, value = (s.strip() for s in pair.split("=", 1))
-            if key.lower() in {k.lower() for k in row}:
-                problems.append(Problem(f"--at #{i}", "column given twice", column=key))
-            row[key] = value
-        rows.append(row)
-    if problems:
-        raise InputError(problems)
-    return pd.DataFrame(rows)
-
-
-def load_fit(fit_dir: str | Path):
-    """Open ``posterior.nc`` of a result folder.
-
-    Raises
-    ------
-    InputError
-        If the folder or its ``posterior.nc`` is missing or unreadable.
-    """
-    import arviz as az
-    import numpyro  # noqa: F401  (before arviz)
-
-    path = Path(fit_dir) / "posterior.nc"
-    if not path.is_file():
-        raise InputError(Problem(str(fit_dir), "not a fit folder: no posterior.nc inside"))
-    try:
-        return az.from_netcdf(path)
-    except Exception as err:  # netCDF/HDF5 raise many types
-        raise InputError(Problem(str(path), f"cannot be read as a DataTree: {err}")) from None
-
-
-def predict(
-    fit_dir: str | Path,
-    *,
-    at: list[str] | None = None,
-    points: str | Path | None = None,
-    ci_prob: float | None = None,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Posterior predictive summaries for new records (``gsf-infer predict``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        See :func:`gsf_infer.inference.predict.predict_records`.
-    """
-    from gsf_infer.data.records import records_from_frame
-    from gsf_infer.inference.datatree import read_attrs
-    from gsf_infer.inference.predict import predict_records, unsupported_kinds
-
-    if bool(at) == (points is not None):
-        raise InputError(Problem("gsf-infer predict", "give either --at (one or more) or --points"))
-    if ci_prob is not None and not 0 < ci_prob < 1:
-        raise InputError(Problem("gsf-infer predict", "--ci-prob must be in (0, 1)", value=ci_prob))
-    dt = load_fit(fit_dir)
-    if points is not None:
-        records = read_records(points, prediction=True)
-    else:
-        records = records_from_frame(parse_at(at or []), path="--at", prediction=True)
-    attrs = read_attrs(dt)
-    bad = unsupported_kinds(records, attrs)
-    if bad:
-        raise InputError(
-            Problem(
-                records.path,
-                f"this fit cannot predict kind(s) {', '.join(bad)} (fitted: "
-                f"{', '.join(attrs.get('kinds', []))}; model {attrs['model_settings']['model']})",
-            )
-        )
-    return predict_records(dt, records, ci_prob=ci_prob, seed=seed)

@@ -1,0 +1,169 @@
+"""From the user's options and the records' declarations to settings.
+
+The likelihood and the pruning metric may be declared in the records' provenance or given as
+options (an option wins, and a disagreement is noted); held-out records are selected by a pandas
+query; ``--at`` specifications become a frame of new records; numeric options are checked once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from gsf_infer.data.records import Records
+from gsf_infer.errors import InputError, Problem
+
+
+def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records | None]:
+    """Split records into (fit, held out) by a pandas query on the table (e.g. ``params>=1e9``).
+
+    Raises
+    ------
+    InputError
+        If the expression is invalid, selects nothing, or selects every row of some kind.
+    """
+    if not expr:
+        return records, None
+    table = records.table
+    try:
+        mask = table.eval(expr)
+    except Exception as err:  # pandas raises many types for a bad expression
+        raise InputError(
+            Problem(records.path, f"--holdout: cannot evaluate {expr!r}: {err}")
+        ) from None
+    if not isinstance(mask, pd.Series) or mask.dtype != bool:
+        raise InputError(
+            Problem(records.path, f"--holdout: {expr!r} is not a true/false condition on rows")
+        )
+    if not mask.any():
+        raise InputError(Problem(records.path, f"--holdout: {expr!r} selects no rows"))
+    kept = table[~mask]
+    problems = [
+        Problem(records.path, f"--holdout: {expr!r} holds out every '{k}' record; nothing to fit")
+        for k in table["kind"].unique()
+        if not (kept["kind"] == k).any()
+    ]
+    if problems:
+        raise InputError(problems)
+    fit_part = replace(records, table=kept.reset_index(drop=True))
+    held = replace(records, table=table[mask].reset_index(drop=True))
+    return fit_part, held
+
+
+#: Header key (``# pruning_metric: function``) through which a records file declares the metric
+#: its pruning records follow; ``gsf-infer simulate rf`` writes it.
+PRUNING_METRIC_KEY = "pruning_metric"
+
+
+#: Header key (``# likelihood: student``) through which a records file declares the likelihood
+#: its records need; ``gsf-infer ingest epoch_chinchilla_svg`` writes it (heavy-tailed residuals).
+LIKELIHOOD_KEY = "likelihood"
+
+
+def resolve_likelihood(requested: str | None, records: Records) -> str:
+    """The likelihood of a fit: as requested, else as the data declare, else ``lognormal``.
+
+    A records file may state in its provenance header that its residuals need the outlier-robust
+    likelihood (``# likelihood: student``: the digitised Chinchilla points, whose runs with fewer
+    tokens than parameters lie far off any smooth law). Without a request and without such a
+    declaration the default is ``lognormal`` (normal errors on the log scale, logit for ``modes``).
+    """
+    from gsf_infer.model.build import LIKELIHOODS
+
+    return _declared(requested, records, LIKELIHOOD_KEY, LIKELIHOODS, "lognormal")
+
+
+def _declared(requested: str | None, records: Records, key: str, allowed, default: str) -> str:
+    """``requested`` if given, else the value the records' header declares under ``key`` (when
+    it is one of ``allowed``), else ``default``.
+    """
+    if requested is not None:
+        return requested
+    declared = str(records.provenance.get(key, "")).strip().lower()
+    return declared if declared in allowed else default
+
+
+def declared_notes(
+    records: Records,
+    *,
+    likelihood: tuple[str | None, str],
+    pruning_metric: tuple[str | None, str] | None = None,
+) -> list[str]:
+    """One line per setting taken from the data file's header rather than from an option.
+
+    ``likelihood`` and ``pruning_metric`` are ``(requested, used)`` pairs.
+    """
+    notes = []
+    for option, key, pair, default in (
+        ("--likelihood", LIKELIHOOD_KEY, likelihood, "lognormal"),
+        ("--pruning-metric", PRUNING_METRIC_KEY, pruning_metric, "seed"),
+    ):
+        if pair is not None and pair[0] is None and pair[1] != default:
+            notes.append(
+                f"{option} {pair[1]}: declared by the data file's header ('# {key}: "
+                f"{records.provenance[key]}'); pass {option} to choose otherwise"
+            )
+    return notes
+
+
+def resolve_pruning_metric(requested: str | None, records: Records) -> str:
+    """The pruning metric of a fit: as requested, else as the data declare, else ``seed``.
+
+    A records file may state in its provenance header which metric its ``pruning`` records
+    follow (``# pruning_metric: function``: ``simulate rf`` measures the function-space
+    distance of spectral pruning, which is the lambda-weighted sum). Without a request and
+    without such a declaration the default is ``seed``, the unweighted ``sum w_k^2 phi_k^2`` of
+    the theory paper's eq. 20 (:func:`gsf_infer.model.forward.laws.pruning`).
+    """
+    from gsf_infer.model.forward import PRUNING_METRICS
+
+    return _declared(requested, records, PRUNING_METRIC_KEY, PRUNING_METRICS, "seed")
+
+
+def _check_numbers(**values: float) -> None:
+    problems = []
+    for name in ("chains", "warmup", "draws"):
+        if values[name] < 1 or int(values[name]) != values[name]:
+            problems.append(Problem("gsf-infer", f"--{name} must be a positive integer", value=values[name]))
+    if not 0 < values["ci_prob"] < 1:
+        problems.append(Problem("gsf-infer", "--ci-prob must be in (0, 1)", value=values["ci_prob"]))
+    if not values["rope"] > 0:
+        problems.append(Problem("gsf-infer", "--rope must be > 0", value=values["rope"]))
+    if not 0 < values.get("target_accept", 0.9) < 1:
+        problems.append(
+            Problem("gsf-infer", "--target-accept must be in (0, 1)", value=values["target_accept"])
+        )
+    if problems:
+        raise InputError(problems)
+
+
+def default_out(data_path: str | Path) -> Path:
+    """The default output folder of a fit: ``gsf-results/<data stem>``."""
+    return Path("gsf-results") / Path(data_path).stem
+
+
+def parse_at(specs: list[str]) -> pd.DataFrame:
+    """``["kind=loss,t=1e6,params=1e9", ...]`` as a table (one row per spec).
+
+    Raises
+    ------
+    InputError
+        For a pair without ``=`` or a repeated column in one spec.
+    """
+    rows, problems = [], []
+    for i, spec in enumerate(specs, start=1):
+        row: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in spec.split(","))):
+            if "=" not in pair:
+                problems.append(Problem(f"--at #{i}", "expected column=value", value=pair))
+                continue
+            key, value = (s.strip() for s in pair.split("=", 1))
+            if key.lower() in {k.lower() for k in row}:
+                problems.append(Problem(f"--at #{i}", "column given twice", column=key))
+            row[key] = value
+        rows.append(row)
+    if problems:
+        raise InputError(problems)
+    return pd.DataFrame(rows)
