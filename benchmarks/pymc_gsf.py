@@ -38,9 +38,9 @@ import numpy as np
 SUPPORTED_KINDS = ("loss", "quantization", "pruning", "density", "spectrum")
 #: The deviation parameters implemented, in the tool's order for the bundled example.
 SUPPORTED_DEVIATIONS = ("delta_Q", "eps_F")
-#: Prior scale of the deviation parameters (gsf_infer.model.build.DEVIATION_SCALE).
+#: Prior scale of the deviation parameters (gsf_infer.model.deviations.DEVIATION_SCALE).
 DEVIATION_SCALE = 0.5
-#: Upper bound of E as a multiple of the smallest loss (gsf_infer.model.build.E_MARGIN).
+#: Upper bound of E as a multiple of the smallest loss (gsf_infer.model.settings.E_MARGIN).
 E_MARGIN = 1.1
 
 
@@ -136,7 +136,7 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
     import pymc as pm
     import pytensor.tensor as pt
 
-    from gsf_infer.model.build import observation
+    from gsf_infer.model.expected import observation
     from gsf_infer.model.forward import sums
     from gsf_infer.model.priors import PriorSet
 

@@ -256,8 +256,9 @@ def worker_parity(args: argparse.Namespace) -> dict:
     from gsf_infer.data.dataset import build_model_data
     from gsf_infer.data.records import read_records
     from gsf_infer.inference.sampling import draw_prior, model_functions
-    from gsf_infer.model.build import ModelSettings, build_model
+    from gsf_infer.model.build import build_model
     from gsf_infer.model.priors import PriorSet
+    from gsf_infer.model.settings import ModelSettings
 
     data = build_model_data(read_records(args.data))
     rng = np.random.default_rng(0)
@@ -382,8 +383,9 @@ def worker_gradient(args: argparse.Namespace) -> dict:
     from gsf_infer.data.dataset import build_model_data
     from gsf_infer.data.records import read_records, records_from_frame
     from gsf_infer.inference.sampling import draw_prior, model_functions, value_and_grad_of
-    from gsf_infer.model.build import ModelSettings, build_model
+    from gsf_infer.model.build import build_model
     from gsf_infer.model.priors import PriorSet
+    from gsf_infer.model.settings import ModelSettings
 
     def prepared(n_records: int = 0):
         """Build data, model, functions and prior median of ``n_records`` records.

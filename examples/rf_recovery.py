@@ -84,6 +84,7 @@ def plot(fit_dir: Path, rows: list[dict], title: str):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from gsf_infer.workflow.predict import load_fit
 
     post = load_fit(fit_dir)["posterior"]

@@ -102,9 +102,8 @@ def worlds(seed: int) -> dict[str, pd.DataFrame]:
 
 def run_one(path: Path, sampler: dict) -> dict:
     """Fit one world as ``gsf-infer fit`` does; the verdict and whether both fits converged."""
-    from gsf_infer.workflow.fit import fit
-
     from gsf_infer.analysis.summary import convergence_problems, diagnostics
+    from gsf_infer.workflow.fit import fit
 
     result = fit(path, **sampler)
     inv = result.invariant_detail

@@ -70,8 +70,9 @@ def derivatives(path: Path, rng: np.random.Generator) -> dict:
 
     from gsf_infer.data.dataset import build_model_data, kind_inputs
     from gsf_infer.data.records import read_records
-    from gsf_infer.model.build import ModelSettings, expected
+    from gsf_infer.model.expected import expected
     from gsf_infer.model.priors import DEFAULT_PRIORS
+    from gsf_infer.model.settings import ModelSettings
 
     data = build_model_data(read_records(path))
     x = {k: jnp.asarray(v) for k, v in kind_inputs(data)["pruning"].items()}

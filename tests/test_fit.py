@@ -231,10 +231,9 @@ def test_loss_only_leaves_a_and_b_to_the_prior_and_says_so(small, tmp_path):
     The curve is the largest model's, whose capacity (K = 1e5 modes) the frontier does not reach
     by the last time (k_* ~ 3e4): no capacity floor, which would inform a through K^(1-a).
     """
-    from gsf_infer.workflow.fit import fit
-
     from gsf_infer.analysis.checks import identifiability, unidentified
     from gsf_infer.output.console import parameter_lines
+    from gsf_infer.workflow.fit import fit
 
     frame = small["frame"]
     loss = frame[(frame["kind"] == "loss") & (frame["params"] == 1e8)]
@@ -294,9 +293,8 @@ def test_holdout_predicts_the_largest_model(small, tmp_path):
 
 
 def test_holdout_errors_are_input_errors(small):
-    from gsf_infer.workflow.fit import fit
-
     from gsf_infer.errors import InputError
+    from gsf_infer.workflow.fit import fit
 
     for expr, words in (
         ("params >", "cannot evaluate"),

@@ -3,10 +3,10 @@ discrepancy.
 
 References, each independent of the code under test:
 
-- ``delta/rho`` of :func:`gsf_infer.model.build.delta_over_rho` against the exponents *measured*
-  from the forward laws of the ``asymptotic`` tier: local log-log slopes (central finite differences
-  in ``log t``) of the loss above its floor, of the quantization loss and of the frontier
-  ``k_*(t)``, each under the deviation that acts on it;
+- ``delta/rho`` of :func:`gsf_infer.model.deviations.delta_over_rho` against the exponents
+  *measured* from the forward laws of the ``asymptotic`` tier: local log-log slopes (central finite
+  differences in ``log t``) of the loss above its floor, of the quantization loss and of the
+  frontier ``k_*(t)``, each under the deviation that acts on it;
 - which kinds make the invariant testable, and which deviation parameters the deviation model
   then carries, as a table of cases;
 - the verdict on synthetic normal draws, against the normal's closed-form HDI and ROPE mass;
@@ -23,8 +23,9 @@ import pytest
 from scipy.stats import norm
 
 from gsf_infer.analysis import invariant
-from gsf_infer.analysis.invariant import REQUIREMENTS, InvariantSettings
-from gsf_infer.model import build as model
+from gsf_infer.analysis.invariant import InvariantSettings
+from gsf_infer.model import deviations as model_deviations
+from gsf_infer.model.deviations import REQUIREMENTS
 from gsf_infer.model.forward import laws
 from gsf_infer.model.forward.families import GParams, get_family
 
@@ -73,7 +74,7 @@ def _random_world(rng: np.random.Generator) -> dict[str, float]:
 def _measured_ratio(w: dict[str, float]) -> float:
     """``(chi_L + gamma_Q - rho_F) / rho_F`` from slopes of the asymptotic laws.
 
-    The deviations enter as :func:`gsf_infer.model.build.with_deviations` applies them (checked
+    The deviations enter as :func:`gsf_infer.model.deviations.with_deviations` applies them (checked
     here): the loss's target exponent ``a + delta_L``, quantization's ``a - delta_Q`` in its
     ``w_k^2 ∝ k^(b-a)``, the frontier of pruning and density at ``t^exp(eps_F)``.
     """
@@ -86,7 +87,7 @@ def _measured_ratio(w: dict[str, float]) -> float:
     # loss: chi_L = -d log(L - E)/d log t. The asymptotic tier's L - E is
     # (k_* + 1/2)^(1-a')/(a'-1): at k_* = 1e6 the +1/2 bends the slope by < 1e-6, and the
     # floor's round-off (1e-16 E/(L - E) < 1e-7) stays below 1e-5 over 2H
-    a_loss = model.with_deviations("loss", P, x)[0]["a"]
+    a_loss = model_deviations.with_deviations("loss", P, x)[0]["a"]
     assert a_loss == pytest.approx(a + w["delta_L"], rel=1e-15)
     spec_loss, E = laws.Spectrum(a_loss, b), 0.3
     chi_l = -_slope(
@@ -96,7 +97,7 @@ def _measured_ratio(w: dict[str, float]) -> float:
 
     # quantization: gamma_Q = d log dL_Q / d log t, where dL_Q ∝ (k_*+1/2)^q - (1/2)^q with
     # q = 1 + b - a + delta_Q >= 0.3: at k_* = 1e40 the constant bends the slope by < 1e-11
-    a_quant = model.with_deviations("quantization", P, x)[0]["a"]
+    a_quant = model_deviations.with_deviations("quantization", P, x)[0]["a"]
     assert a_quant == pytest.approx(a - w["delta_Q"], rel=1e-15)
     spec_quant = laws.Spectrum(a_quant, b)
     gamma_q = _slope(
@@ -106,7 +107,7 @@ def _measured_ratio(w: dict[str, float]) -> float:
 
     # frontier: pruning and density read k_* at the warped clock; rho_F = b d log k_*/d log t
     for kind in ("pruning", "density"):
-        warped = np.asarray(model.with_deviations(kind, P, x)[1]["t"])
+        warped = np.asarray(model_deviations.with_deviations(kind, P, x)[1]["t"])
         np.testing.assert_allclose(warped, x["t"] ** math.exp(w["eps_F"]), rtol=1e-15)
     spec = laws.Spectrum(a, b)
     rate = _slope(
@@ -123,7 +124,9 @@ def test_delta_over_rho_matches_the_slopes_of_the_forward_laws(rng):
     for _ in range(8):
         w = _random_world(rng)
         expected = _measured_ratio(w)
-        got = float(model.delta_over_rho({k: w[k] for k in ("b", "delta_L", "delta_Q", "eps_F")}))
+        got = float(
+            model_deviations.delta_over_rho({k: w[k] for k in ("b", "delta_L", "delta_Q", "eps_F")})
+        )
         # the slopes are good to ~1e-6 (see _measured_ratio); rho_F is above 0.3 here
         assert got == pytest.approx(expected, abs=1e-5), w
 
@@ -132,10 +135,10 @@ def test_delta_over_rho_is_zero_without_deviations_and_reads_absent_ones_as_zero
     w = _random_world(rng)
     none = {"b": w["b"], "delta_L": 0.0, "delta_Q": 0.0, "eps_F": 0.0}
     assert abs(_measured_ratio({**w, **none})) < 1e-5  # the theory: chi + gamma = rho
-    assert float(model.delta_over_rho(none)) == 0.0
+    assert float(model_deviations.delta_over_rho(none)) == 0.0
     # a data set without delta_L: the same as delta_L = 0
     without = {"b": w["b"], "delta_Q": w["delta_Q"], "eps_F": w["eps_F"]}
-    assert float(model.delta_over_rho(without)) == pytest.approx(
+    assert float(model_deviations.delta_over_rho(without)) == pytest.approx(
         _measured_ratio({**w, "delta_L": 0.0}), abs=1e-5
     )
 
@@ -166,10 +169,10 @@ CASES = [
 
 @pytest.mark.parametrize(("kinds", "sizes", "target_power", "missing", "deviations"), CASES)
 def test_requirements_and_deviations(kinds, sizes, target_power, missing, deviations):
-    assert invariant.missing_requirements(kinds, sizes, target_power) == missing
+    assert model_deviations.missing_requirements(kinds, sizes, target_power) == missing
     info = {"kinds": tuple(kinds), "loss_sizes": sizes, "target_power": target_power}
-    assert invariant.deviations_for(info) == deviations
-    assert set(deviations) <= set(invariant.DEVIATIONS)
+    assert model_deviations.deviations_for(info) == deviations
+    assert set(deviations) <= set(model_deviations.DEVIATIONS)
 
 
 def test_the_model_carries_the_deviations_its_data_call_for():
@@ -177,8 +180,9 @@ def test_the_model_carries_the_deviations_its_data_call_for():
 
     from gsf_infer.data.dataset import build_model_data
     from gsf_infer.data.records import read_records
-    from gsf_infer.model.build import ModelSettings, build_model, data_kinds
+    from gsf_infer.model.build import build_model, data_kinds
     from gsf_infer.model.priors import load_priors
+    from gsf_infer.model.settings import ModelSettings
 
     data = build_model_data(read_records(Path(__file__).parent / "data" / "all_kinds.csv"))
     info = data_kinds(data)

@@ -4,7 +4,7 @@ The reference here maps a flat unconstrained vector to the constrained parameter
 (``a = 1 + e^z``, ``sigma = e^z``, ``E_frac = 1/(1 + e^-z)``, ...), adds the log-Jacobian of
 each map, the prior densities from :mod:`scipy.stats`, the deviation switch and a normal (or
 Student-t) likelihood on ``log y`` (``logit`` for ``modes``, ``stderr`` added in quadrature).
-Only the forward laws are taken from the tool (:func:`gsf_infer.model.build.expected`, tested
+Only the forward laws are taken from the tool (:func:`gsf_infer.model.expected.expected`, tested
 elsewhere against exact sums) and the standardized covariates
 (:func:`gsf_infer.data.dataset.kind_inputs`, tested in ``test_standardize.py``). Everything is
 compiled once per data set; no sampler runs.
@@ -26,8 +26,10 @@ from scipy.special import expit, log_expit
 from gsf_infer.data.dataset import ModelData, build_model_data, kind_inputs
 from gsf_infer.data.records import records_from_frame
 from gsf_infer.inference.sampling import ModelFunctions, model_functions
-from gsf_infer.model.build import BuiltModel, ModelSettings, build_model, expected_jit
+from gsf_infer.model.build import BuiltModel, build_model
+from gsf_infer.model.expected import expected_jit
 from gsf_infer.model.priors import PriorSet
+from gsf_infer.model.settings import ModelSettings
 from gsf_infer.simulate.gsf import DEFAULT_KINDS, GsfSimConfig, simulate_gsf
 
 #: The default model (gsf, monomial g, continuum tier, log-normal likelihood).

@@ -2,7 +2,7 @@
 
 The DataTree is assembled by the tool's own :func:`gsf_infer.inference.datatree.build_datatree` from
 posterior draws made here; the expected values of every record under every draw must be those
-of :func:`gsf_infer.model.build.expected` evaluated draw by draw (with the deviation parameters
+of :func:`gsf_infer.model.expected.expected` evaluated draw by draw (with the deviation parameters
 applied as the README states them), and a second prediction must reuse the compiled program.
 """
 
@@ -20,7 +20,8 @@ from gsf_infer.data.dataset import build_model_data, kind_inputs  # noqa: E402
 from gsf_infer.data.records import records_from_frame  # noqa: E402
 from gsf_infer.inference import predict  # noqa: E402
 from gsf_infer.inference.datatree import build_datatree  # noqa: E402
-from gsf_infer.model.build import ModelSettings, expected_jit  # noqa: E402
+from gsf_infer.model.expected import expected_jit  # noqa: E402
+from gsf_infer.model.settings import ModelSettings  # noqa: E402
 
 CHAINS, DRAWS = 2, 8
 SETTINGS = ModelSettings()

@@ -46,10 +46,9 @@ def test_the_fit_takes_the_pruning_metric_the_data_declare():
 
 @pytest.mark.slow
 def test_fit_of_rf_records_recovers_b_and_rho_one(tmp_path):
-    from gsf_infer.workflow.fit import fit
-
     from gsf_infer.inference.datatree import read_attrs
     from gsf_infer.output import artifacts
+    from gsf_infer.workflow.fit import fit
 
     settings = rf.RFSettings()
     result = rf.simulate_rf(settings, np.random.default_rng(0))

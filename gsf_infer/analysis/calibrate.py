@@ -434,8 +434,9 @@ def calibrate(
     from gsf_infer.data.dataset import build_model_data
     from gsf_infer.inference.runtime import release_compiled
     from gsf_infer.inference.sampling import model_functions
-    from gsf_infer.model.build import ModelSettings, build_model
+    from gsf_infer.model.build import build_model
     from gsf_infer.model.priors import PriorSet
+    from gsf_infer.model.settings import ModelSettings
 
     settings = settings or CalibrationSettings()
     settings.check()

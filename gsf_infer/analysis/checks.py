@@ -50,7 +50,7 @@ from gsf_infer.analysis.summary import diagnostics as sampler_diagnostics  # noq
 from gsf_infer.data.schema import KINDS  # noqa: E402
 from gsf_infer.errors import InputError, Problem  # noqa: E402
 from gsf_infer.inference.datatree import read_attrs  # noqa: E402
-from gsf_infer.model.build import DEVIATION_SCALE  # noqa: E402
+from gsf_infer.model.deviations import DEVIATION_SCALE  # noqa: E402
 
 #: The observed variables checked, in this order (``spectrum_target`` = target powers).
 PPC_VARIABLES = (

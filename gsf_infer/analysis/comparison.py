@@ -345,9 +345,9 @@ def compare_models(
     from gsf_infer.analysis.summary import convergence_problems, diagnostics
     from gsf_infer.data.records import read_records
     from gsf_infer.inference.sampling import SamplerConfig
-    from gsf_infer.model.build import MODELS, ModelSettings
     from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
     from gsf_infer.model.priors import load_priors
+    from gsf_infer.model.settings import MODELS, ModelSettings
     from gsf_infer.workflow.fit import run_model
     from gsf_infer.workflow.resolve import (
         _check_numbers,

@@ -45,8 +45,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gsf_infer.analysis.invariant import REQUIREMENTS, missing_requirements
 from gsf_infer.data import schema
+from gsf_infer.model.deviations import REQUIREMENTS, missing_requirements
 
 if TYPE_CHECKING:
     from gsf_infer.data.records import Records

@@ -1,9 +1,9 @@
 """The invariant ``chi + gamma = rho``: when it can be tested, and the verdict on it.
 
-This is the one place the invariant is decided. It says which kinds of records a test needs
-(:func:`missing_requirements`), which deviation parameters the ``deviation`` model carries for
-the kinds present (:func:`deviations_for`), and turns that model's posterior into a verdict
-(:func:`verdict`).
+This is the one place the verdict is decided: it turns the ``deviation`` model's posterior into a
+verdict (:func:`verdict`), after the testability rules stated with the model
+(:func:`gsf_infer.model.deviations.missing_requirements`,
+:func:`gsf_infer.model.deviations.deviations_for`).
 
 The deviation model is the ``gsf`` model plus one parameter per way the invariant can break,
 each zero under the theory:
@@ -40,23 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from gsf_infer.model.deviations import DEVIATIONS
+
 STATUSES = ("supported", "violated", "inconclusive", "untestable", "out_of_domain")
-
-#: The requirements of a test of the invariant, as :func:`missing_requirements` names them.
-REQUIREMENTS: tuple[str, ...] = (
-    "loss",
-    "quantization",
-    "pruning or density",
-    "spectrum or (pruning and loss at several model sizes)",
-)
-
-#: The deviation parameters, each zero under the theory, with what it means.
-DEVIATIONS: dict[str, str] = {
-    "delta_Q": "quantization weights mode k by k^(b-a+delta_Q) instead of w_k^2",
-    "eps_F": "the pruning/density frontier moves at (rho/b) exp(eps_F)",
-    "delta_L": "the loss's target power falls as k^-(a+delta_L)",
-}
-
 
 @dataclass(frozen=True)
 class InvariantSettings:
@@ -64,48 +50,6 @@ class InvariantSettings:
 
     rope: float = 0.1
     ci_prob: float = 0.94
-
-
-def missing_requirements(
-    kinds: Iterable[str], loss_sizes: int = 1, target_power: bool = False
-) -> tuple[str, ...]:
-    """The unmet requirements of a test of the invariant (empty when it is testable).
-
-    ``chi`` needs ``loss``, ``gamma`` needs ``quantization``, the frontier's rate ``rho/b``
-    needs ``pruning`` or ``density``, and ``b`` needs ``spectrum`` or the pruning slope
-    ``1 + b - a`` together with ``a`` from the loss floor at several model sizes.
-    ``target_power`` is accepted for symmetry with :func:`deviations_for` (it does not relax
-    any requirement: ``b`` still needs the eigenvalues or the pruning slope).
-    """
-    present = set(kinds)
-    missing = []
-    if "loss" not in present:
-        missing.append(REQUIREMENTS[0])
-    if "quantization" not in present:
-        missing.append(REQUIREMENTS[1])
-    if not present & {"pruning", "density"}:
-        missing.append(REQUIREMENTS[2])
-    if "spectrum" not in present and not ("pruning" in present and loss_sizes >= 2):
-        missing.append(REQUIREMENTS[3])
-    return tuple(missing)
-
-
-def deviations_for(info: Mapping[str, Any]) -> tuple[str, ...]:
-    """The deviation parameters of the ``deviation`` model for data with these kinds.
-
-    ``info`` holds ``kinds``, ``loss_sizes`` and ``target_power``
-    (:func:`gsf_infer.model.build.data_kinds`). None where the invariant is untestable; otherwise
-    ``delta_Q`` and ``eps_F``, and ``delta_L`` where spectrum records carry target powers and
-    ``modes`` records measure ``g`` itself. Elsewhere the loss is what measures the dynamics'
-    rate, and ``delta_L`` would trade off against it along a ridge that only the deviations'
-    prior closes: ``chi_L = (a + delta_L - 1) rho/b`` with ``rho`` free.
-    """
-    if missing_requirements(info["kinds"], info["loss_sizes"], info["target_power"]):
-        return ()
-    names = ["delta_Q", "eps_F"]
-    if info["target_power"] and "modes" in info["kinds"]:
-        names.append("delta_L")
-    return tuple(names)
 
 
 def hdi(values: np.ndarray, prob: float) -> tuple[float, float]:

@@ -2,7 +2,7 @@
 
 New records are standardized with the fitted model's reference scales and names
 (:mod:`gsf_infer.data.dataset`), their expected values are computed under every posterior draw with
-the same functions the model uses (:func:`gsf_infer.model.build.expected`), and observation noise
+the same functions the model uses (:func:`gsf_infer.model.expected.expected`), and observation noise
 is added (the fitted noise scale of the kind, combined with the rows' own ``stderr``), so the
 intervals are *predictive* intervals of a new measurement. Imports JAX, numpyro, ArviZ.
 """
@@ -24,13 +24,9 @@ from gsf_infer.data.dataset import ModelData, Scales, build_model_data, kind_inp
 from gsf_infer.data.records import Records  # noqa: E402
 from gsf_infer.data.schema import KIND_FORMATS  # noqa: E402
 from gsf_infer.inference.datatree import natural_scale, read_attrs  # noqa: E402
-from gsf_infer.model.build import (  # noqa: E402
-    ModelSettings,
-    chinchilla_expected,
-    expected,
-    observation,
-    with_deviations,
-)
+from gsf_infer.model.deviations import with_deviations
+from gsf_infer.model.expected import chinchilla_expected, expected, observation
+from gsf_infer.model.settings import ModelSettings
 
 #: Columns written by :func:`predict_records` after the records' own columns.
 PREDICTION_COLUMNS = ("mean", "median", "hdi_low", "hdi_high", "covered")

@@ -311,8 +311,9 @@ def fit(
     )
     from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
     from gsf_infer.inference.sampling import SamplerConfig
-    from gsf_infer.model.build import DEVIATION_SCALE, ModelSettings
+    from gsf_infer.model.deviations import DEVIATION_SCALE
     from gsf_infer.model.priors import load_priors
+    from gsf_infer.model.settings import ModelSettings
 
     _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=rope,
                    target_accept=target_accept)
@@ -504,8 +505,8 @@ def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
         hessian,
         value_and_grad_of,
     )
-    from gsf_infer.model.build import ModelSettings
     from gsf_infer.model.priors import load_priors
+    from gsf_infer.model.settings import ModelSettings
 
     sampler = Sampler(records, ModelSettings(likelihood=resolve_likelihood(None, records)),
                       load_priors(None))

@@ -70,7 +70,7 @@ def resolve_likelihood(requested: str | None, records: Records) -> str:
     tokens than parameters lie far off any smooth law). Without a request and without such a
     declaration the default is ``lognormal`` (normal errors on the log scale, logit for ``modes``).
     """
-    from gsf_infer.model.build import LIKELIHOODS
+    from gsf_infer.model.settings import LIKELIHOODS
 
     return _declared(requested, records, LIKELIHOOD_KEY, LIKELIHOODS, "lognormal")
 

@@ -1,0 +1,131 @@
+"""The deviation model's parameters: the ways the invariant ``chi + gamma = rho`` can break.
+
+The ``deviation`` model is ``gsf`` plus one parameter per way the invariant can break, each zero
+under the theory:
+
+- ``delta_Q``: quantization weights mode ``k`` by ``k^(b - a + delta_Q)`` instead of
+  ``w_k^2 ∝ k^(b - a)``, so that its growth exponent is ``gamma_Q = (1 + b - a + delta_Q) rho/b``;
+- ``eps_F``: the frontier that pruning and density see moves at ``(rho/b) exp(eps_F)``, so that
+  the elasticity they measure is ``rho_F = rho exp(eps_F)``;
+- ``delta_L``: the loss's target power falls as ``k^-(a + delta_L)``, so that
+  ``chi_L = (a + delta_L - 1) rho/b``.
+
+Then ``delta = chi_L + gamma_Q - rho_F`` and
+
+.. math:: \\frac{\\delta}{\\rho_F} = \\left(1 + \\frac{\\delta_L + \\delta_Q}{b}\\right)
+          e^{-\\varepsilon_F} - 1 ,
+
+zero exactly when the invariant of Zhang, "A Generalized Spectral Framework to Explain Neural
+Scaling and Compression Dynamics", holds (``docs/theory.md`` gives the derivation). Which kinds
+of records make the invariant testable (:func:`missing_requirements`) and which deviation
+parameters the records can identify (:func:`deviations_for`) are stated here, with the model;
+the verdict on the posterior is decided in :mod:`gsf_infer.analysis.invariant`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+#: The requirements of a test of the invariant, as :func:`missing_requirements` names them.
+REQUIREMENTS: tuple[str, ...] = (
+    "loss",
+    "quantization",
+    "pruning or density",
+    "spectrum or (pruning and loss at several model sizes)",
+)
+
+#: The deviation parameters, each zero under the theory, with what it means.
+DEVIATIONS: dict[str, str] = {
+    "delta_Q": "quantization weights mode k by k^(b-a+delta_Q) instead of w_k^2",
+    "eps_F": "the pruning/density frontier moves at (rho/b) exp(eps_F)",
+    "delta_L": "the loss's target power falls as k^-(a+delta_L)",
+}
+
+
+def missing_requirements(
+    kinds: Iterable[str], loss_sizes: int = 1, target_power: bool = False
+) -> tuple[str, ...]:
+    """The unmet requirements of a test of the invariant (empty when it is testable).
+
+    ``chi`` needs ``loss``, ``gamma`` needs ``quantization``, the frontier's rate ``rho/b``
+    needs ``pruning`` or ``density``, and ``b`` needs ``spectrum`` or the pruning slope
+    ``1 + b - a`` together with ``a`` from the loss floor at several model sizes.
+    ``target_power`` is accepted for symmetry with :func:`deviations_for` (it does not relax
+    any requirement: ``b`` still needs the eigenvalues or the pruning slope).
+    """
+    present = set(kinds)
+    missing = []
+    if "loss" not in present:
+        missing.append(REQUIREMENTS[0])
+    if "quantization" not in present:
+        missing.append(REQUIREMENTS[1])
+    if not present & {"pruning", "density"}:
+        missing.append(REQUIREMENTS[2])
+    if "spectrum" not in present and not ("pruning" in present and loss_sizes >= 2):
+        missing.append(REQUIREMENTS[3])
+    return tuple(missing)
+
+
+def deviations_for(info: Mapping[str, Any]) -> tuple[str, ...]:
+    """The deviation parameters of the ``deviation`` model for data with these kinds.
+
+    ``info`` holds ``kinds``, ``loss_sizes`` and ``target_power``
+    (:func:`gsf_infer.model.build.data_kinds`). None where the invariant is untestable; otherwise
+    ``delta_Q`` and ``eps_F``, and ``delta_L`` where spectrum records carry target powers and
+    ``modes`` records measure ``g`` itself. Elsewhere the loss is what measures the dynamics'
+    rate, and ``delta_L`` would trade off against it along a ridge that only the deviations'
+    prior closes: ``chi_L = (a + delta_L - 1) rho/b`` with ``rho`` free.
+    """
+    if missing_requirements(info["kinds"], info["loss_sizes"], info["target_power"]):
+        return ()
+    names = ["delta_Q", "eps_F"]
+    if info["target_power"] and "modes" in info["kinds"]:
+        names.append("delta_L")
+    return tuple(names)
+
+
+def with_deviations(
+    kind: str, P: dict[str, Any], x: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters and inputs of one kind's law under the deviation parameters in ``P``.
+
+    - ``delta_L``: the loss's target power falls as ``k^-(a + delta_L)``;
+    - ``delta_Q``: quantization weights mode ``k`` by ``k^(b - a + delta_Q)`` (the law's
+      ``w_k^2`` with ``a - delta_Q`` in place of ``a``);
+    - ``eps_F``: pruning and density see the frontier move at ``(rho/b) exp(eps_F)``: their
+      clock runs as ``t^exp(eps_F)`` (``t`` in units of ``t_ref``, so the frontier's position at
+      the reference time is unchanged).
+
+    Absent parameters leave the law as the theory states it.
+    """
+    if kind == "loss" and "delta_L" in P:
+        P = {**P, "a": P["a"] + P["delta_L"]}
+    elif kind == "quantization" and "delta_Q" in P:
+        P = {**P, "a": P["a"] - P["delta_Q"]}
+    elif kind in ("pruning", "density") and "eps_F" in P:
+        x = {**x, "t": x["t"] ** jnp.exp(P["eps_F"])}
+    return P, x
+
+
+def delta_over_rho(P: dict[str, Any]) -> jax.Array:
+    """``(chi_L + gamma_Q - rho_F) / rho_F`` under the deviation parameters in ``P``.
+
+    With ``chi_L = (a + delta_L - 1) rho/b``, ``gamma_Q = (1 + b - a + delta_Q) rho/b`` and
+    ``rho_F = rho exp(eps_F)``:
+
+    .. math:: \\frac{\\delta}{\\rho} = \\left(1 + \\frac{\\delta_L + \\delta_Q}{b}\\right)
+              e^{-\\varepsilon_F} - 1 .
+    """
+    zero = jnp.zeros_like(jnp.asarray(P["b"], dtype=float))
+    d_l = P.get("delta_L", zero)
+    d_q = P.get("delta_Q", zero)
+    eps = P.get("eps_F", zero)
+    return (1.0 + (d_l + d_q) / P["b"]) * jnp.exp(-eps) - 1.0
+
+
+#: Default prior scale of each deviation parameter (``Normal(0, scale)``).
+DEVIATION_SCALE = 0.5
