@@ -314,8 +314,8 @@ def check_logp(model, fns, inputs, points: np.ndarray) -> dict[str, float]:
     ----------
     model : pymc.Model
         From :func:`build_pymc_model`.
-    fns : gsf_infer.inference.sampling.ModelFunctions
-        The tool's model functions (:func:`gsf_infer.inference.sampling.model_functions`); its
+    fns : gsf_infer.inference.functions.ModelFunctions
+        The tool's model functions (:func:`gsf_infer.inference.functions.model_functions`); its
         ``potential(z, inputs)`` is ``-log density`` on the flat unconstrained vector ``z``.
     inputs : dict
         The tool's model inputs (``BuiltModel.inputs``; ``deviation_mask`` 1 for the

@@ -18,7 +18,7 @@ writes one JSON object to ``PATH``:
   (``inference.model_functions(built).potential(z, inputs)``) at posterior draws of a fit and
   at prior draws, for ``gsf`` and ``deviation`` (:func:`pymc_gsf.check_logp`).
 - ``gradient``: one compiled value-and-gradient of the tool's potential
-  (:func:`gsf_infer.inference.sampling.value_and_grad_of`) timed as records grow, as the capacity
+  (:func:`gsf_infer.inference.functions.value_and_grad_of`) timed as records grow, as the capacity
   ``K`` grows, and for ``gsf`` against ``deviation`` (one program, two inputs).
 
 Only the standard library is imported at module level, so that ``run.py`` can use
@@ -255,7 +255,7 @@ def worker_parity(args: argparse.Namespace) -> dict:
 
     from gsf_infer.data.dataset import build_model_data
     from gsf_infer.data.records import read_records
-    from gsf_infer.inference.sampling import draw_prior, model_functions
+    from gsf_infer.inference.functions import draw_prior, model_functions
     from gsf_infer.model.build import build_model
     from gsf_infer.model.priors import PriorSet
     from gsf_infer.model.settings import ModelSettings
@@ -382,7 +382,7 @@ def worker_gradient(args: argparse.Namespace) -> dict:
 
     from gsf_infer.data.dataset import build_model_data
     from gsf_infer.data.records import read_records, records_from_frame
-    from gsf_infer.inference.sampling import draw_prior, model_functions, value_and_grad_of
+    from gsf_infer.inference.functions import draw_prior, model_functions, value_and_grad_of
     from gsf_infer.model.build import build_model
     from gsf_infer.model.priors import PriorSet
     from gsf_infer.model.settings import ModelSettings

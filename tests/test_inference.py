@@ -17,6 +17,8 @@ import numpyro.distributions as dist
 import pytest
 
 from gsf_infer.inference import sampling as inference
+from gsf_infer.inference.functions import model_functions
+from gsf_infer.inference.optimize import curvature_shares
 
 SIGMA = 0.01
 N_OBS = 5
@@ -45,10 +47,10 @@ def _hessian(u: tuple[float, float]) -> np.ndarray:
 
 def test_a_parameter_pinned_by_the_data_and_one_left_to_the_prior():
     u = (1.0, 0.0)
-    fns = inference.model_functions(_built(u))
+    fns = model_functions(_built(u))
     assert fns.names == ("x", "y") and fns.observed == ("obs",)
     z = np.array([0.3, 0.0])  # the optimum: x at the data (to 1/(1 + n/sigma^2)), y at 0
-    shares = inference.curvature_shares(fns, _built(u).inputs, z, _hessian(u))
+    shares = curvature_shares(fns, _built(u).inputs, z, _hessian(u))
     assert len(shares) == 2
     soft, stiff = shares  # softest first
     assert soft["curvature"] == pytest.approx(1.0, rel=1e-9)
@@ -67,8 +69,8 @@ def test_a_combination_pinned_by_the_data_and_the_other_left_to_the_prior():
     # the data see x + y only: the direction (1, 1) is theirs, (1, -1) the prior's
     u = (1.0, 1.0)
     built = _built(u)
-    fns = inference.model_functions(built)
-    shares = inference.curvature_shares(fns, built.inputs, np.array([0.15, 0.15]), _hessian(u))
+    fns = model_functions(built)
+    shares = curvature_shares(fns, built.inputs, np.array([0.15, 0.15]), _hessian(u))
     soft, stiff = shares
     assert soft["likelihood_share"] == pytest.approx(0.0, abs=1e-9)
     data_curvature = 2 * N_OBS / SIGMA**2
@@ -86,7 +88,7 @@ def test_the_hessian_by_differences_of_the_compiled_gradient_matches_the_closed_
     # the Hessian the sampler hands to curvature_shares, against the closed form above
     u = (1.0, 1.0)
     built = _built(u)
-    fns = inference.model_functions(built)
+    fns = model_functions(built)
     compiled = inference.value_and_grad_of(fns)
     hess = inference.hessian(lambda z: compiled(z, built.inputs), np.array([0.15, 0.15]))
     np.testing.assert_allclose(hess, _hessian(u), rtol=1e-6)

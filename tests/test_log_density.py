@@ -25,7 +25,7 @@ from scipy.special import expit, log_expit
 
 from gsf_infer.data.dataset import ModelData, build_model_data, kind_inputs
 from gsf_infer.data.records import records_from_frame
-from gsf_infer.inference.sampling import ModelFunctions, model_functions
+from gsf_infer.inference.functions import ModelFunctions, model_functions
 from gsf_infer.model.build import BuiltModel, build_model
 from gsf_infer.model.expected import expected_jit
 from gsf_infer.model.priors import PriorSet

@@ -52,7 +52,7 @@ class FitResult:
         model.
     curvature, deviation_curvature : list of dict
         Likelihood share of the curvature along each principal direction at the optimum of
-        the main and the deviation model (:func:`gsf_infer.inference.sampling.curvature_shares`).
+        the main and the deviation model (:func:`gsf_infer.inference.optimize.curvature_shares`).
     holdout : pandas.DataFrame or None
         Held-out rows with their predictive intervals.
     warnings : list of str
@@ -122,7 +122,7 @@ class ModelRun:
         Timings, how the chains were started, the optima found, notes.
     curvature : list of dict
         Likelihood share of the curvature along each principal direction at the optimum
-        (:func:`gsf_infer.inference.sampling.curvature_shares`).
+        (:func:`gsf_infer.inference.optimize.curvature_shares`).
     """
 
     dt: Any
@@ -141,7 +141,7 @@ class Sampler:
 
     def __init__(self, records: Records, settings: Any, priors: Any):
         from gsf_infer.data.dataset import build_model_data
-        from gsf_infer.inference.sampling import model_functions
+        from gsf_infer.inference.functions import model_functions
         from gsf_infer.model.build import build_model
 
         self.records = records
@@ -169,7 +169,8 @@ class Sampler:
         import jax
 
         from gsf_infer.inference.datatree import build_datatree
-        from gsf_infer.inference.sampling import curvature_shares, pointwise, sample
+        from gsf_infer.inference.optimize import curvature_shares
+        from gsf_infer.inference.sampling import pointwise, sample
 
         settings = replace(self.settings, model=model)
         if model == "chinchilla" and self.settings.model != "chinchilla":
@@ -310,7 +311,7 @@ def fit(
         verdict,
     )
     from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
-    from gsf_infer.inference.sampling import SamplerConfig
+    from gsf_infer.inference.config import SamplerConfig
     from gsf_infer.model.deviations import DEVIATION_SCALE
     from gsf_infer.model.priors import load_priors
     from gsf_infer.model.settings import ModelSettings
@@ -493,18 +494,15 @@ def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
 
     Multi-start optimisation as in :func:`gsf_infer.inference.sampling.sample`, then the
     likelihood's share of the curvature along each principal direction of the Hessian
-    (:func:`gsf_infer.inference.sampling.curvature_shares`); no sampling.
+    (:func:`gsf_infer.inference.optimize.curvature_shares`); no sampling.
     """
     import jax
 
-    from gsf_infer.inference.sampling import (
-        SamplerConfig,
-        curvature_shares,
-        draw_prior,
-        find_optima,
-        hessian,
-        value_and_grad_of,
-    )
+    from gsf_infer.inference.config import SamplerConfig
+
+    from gsf_infer.inference.optimize import curvature_shares, find_optima, hessian
+
+    from gsf_infer.inference.functions import draw_prior, value_and_grad_of
     from gsf_infer.model.priors import load_priors
     from gsf_infer.model.settings import ModelSettings
 

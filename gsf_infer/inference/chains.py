@@ -1,0 +1,196 @@
+"""NUTS chains in one compiled program, run in segments, and their adaptive use.
+
+:class:`ChainProgram` wraps numpyro's ``hmc`` kernel on a potential in whitened coordinates,
+chains in parallel on the host's devices; :class:`Chains` advances them segment by segment (so
+progress can be reported) and extends them from where they stopped. :func:`_adaptive_chains`
+reruns once at a higher target acceptance after divergences and extends chains whose R-hat or
+bulk ESS falls short, up to a budget of draws."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from arviz_stats.base import array_stats
+from numpyro.infer.hmc import hmc
+
+from gsf_infer.inference.config import SamplerConfig
+from gsf_infer.inference.functions import (
+    ModelFunctions,
+)
+
+#: Iterations per call of the compiled chain program (progress is reported between calls).
+SEGMENT = 100
+
+
+@dataclass
+class ChainProgram:
+    """NUTS chains as two compiled programs, the data and the whitening as arguments.
+
+    ``init(u0, keys, inputs, z0, factor)`` starts the chains; ``segment(state, inputs, z0,
+    factor)`` advances them by :data:`SEGMENT` iterations and returns the draws' statistics.
+    Warm-up (step size and dense mass matrix adaptation) happens inside the first
+    ``num_warmup`` iterations of the same program. Chains run one per device
+    (:func:`jax.pmap`) when the host has as many devices, else vectorised.
+    """
+
+    init: Callable
+    segment: Callable
+
+    @classmethod
+    def build(cls, fns: ModelFunctions, config: SamplerConfig) -> ChainProgram:
+
+        def potential_gen(inputs, z0, factor):
+            return lambda u: fns.potential(z0 + factor @ u, inputs)
+
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+
+        def init_one(u0, key, inputs, z0, factor):
+            return init_kernel(
+                u0, config.num_warmup, dense_mass=True,
+                target_accept_prob=config.target_accept_prob,
+                max_tree_depth=config.max_tree_depth,
+                model_args=(inputs, z0, factor), rng_key=key,
+            )
+
+        def segment_one(state, inputs, z0, factor):
+            def body(state, _):
+                state = sample_kernel(state, model_args=(inputs, z0, factor))
+                stats = (state.diverging, state.energy, state.num_steps, state.accept_prob,
+                         state.adapt_state.step_size, state.potential_energy)
+                return state, (state.z, stats)
+
+            return jax.lax.scan(body, state, None, length=SEGMENT)
+
+        if jax.local_device_count() >= config.num_chains:
+            return cls(
+                init=jax.pmap(init_one, in_axes=(0, 0, None, None, None)),
+                segment=jax.pmap(segment_one, in_axes=(0, None, None, None)),
+            )
+        return cls(
+            init=jax.jit(jax.vmap(init_one, in_axes=(0, 0, None, None, None))),
+            segment=jax.jit(jax.vmap(segment_one, in_axes=(0, None, None, None))),
+        )
+
+
+#: The sampler statistics recorded per draw, under ArviZ's names, in ChainProgram's order.
+STAT_NAMES = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size", "lp")
+
+
+class Chains:
+    """NUTS chains in whitened coordinates that can be advanced, then extended.
+
+    Iterations run in segments of :data:`SEGMENT` through one compiled program
+    (:class:`ChainProgram`); the first ``num_warmup`` adapt the step size and the mass
+    matrix, later ones are draws. :meth:`advance` returns to Python between segments (for
+    progress) and can be called again to extend the chains with the same adaptation.
+    """
+
+    def __init__(
+        self,
+        fns: ModelFunctions,
+        inputs: dict[str, Any],
+        z0: np.ndarray,
+        factor: np.ndarray,
+        inits: np.ndarray,
+        rng_key: jax.Array,
+        config: SamplerConfig,
+    ):
+        key = ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
+               config.num_chains)
+        self.program = fns.program(key, lambda: ChainProgram.build(fns, config))
+        self.inputs, self.config = inputs, config
+        self.z0, self.factor = np.asarray(z0), np.asarray(factor)
+        self._z0, self._factor = jnp.asarray(z0), jnp.asarray(factor)
+        keys = jax.random.split(rng_key, config.num_chains)
+        self.state = self.program.init(jnp.asarray(inits), keys, inputs, self._z0, self._factor)
+        self.done = 0
+        self._u: list[np.ndarray] = []
+        self._stats: list[list[np.ndarray]] = []
+
+    def advance(self, iterations: int, progress: Callable[[int, int], None] | None = None):
+        """Run at least ``iterations`` more iterations (whole segments)."""
+        target = self.done + iterations
+        start = self.done
+        while self.done < target:
+            self.state, (u, st) = self.program.segment(
+                self.state, self.inputs, self._z0, self._factor
+            )
+            self._u.append(np.asarray(u))
+            self._stats.append([np.asarray(v) for v in st])
+            self.done += SEGMENT
+            if progress is not None:
+                progress(min(self.done - start, iterations), iterations)
+
+    def draws(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Flat unconstrained draws ``(chain, draw, dim)`` after warm-up, and statistics."""
+        warm = self.config.num_warmup
+        u = np.concatenate(self._u, axis=1)[:, warm:]
+        flat = self.z0[None, None, :] + u @ self.factor.T
+        out = {
+            name: np.concatenate([s[j] for s in self._stats], axis=1)[:, warm:]
+            for j, name in enumerate(STAT_NAMES)
+        }
+        out["lp"] = -out["lp"]
+        return flat, out
+
+
+def max_r_hat(flat: np.ndarray) -> float:
+    """Largest rank-normalised split R-hat over the coordinates of ``(chain, draw, dim)``."""
+
+    if flat.shape[0] < 2:
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.asarray(
+            array_stats.rhat(flat, chain_axis=0, draw_axis=1), dtype=float
+        )
+    return float(np.max(np.where(np.isnan(values), np.inf, values)))
+
+
+def min_ess(flat: np.ndarray) -> float:
+    """Smallest bulk ESS over the coordinates of ``(chain, draw, dim)``."""
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.asarray(array_stats.ess(flat, chain_axis=0, draw_axis=1), dtype=float)
+    return float(np.nanmin(values)) if values.size else float("nan")
+
+
+def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progress):
+    """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says."""
+
+    total = config.num_warmup + config.num_samples
+    chains = Chains(fns, inputs, z_best, factor, inits, rng_key, config)
+    chains.advance(total, progress)
+    flat, stats = chains.draws()
+    actions: list[str] = []
+    if not config.adaptive:
+        return flat, stats, actions, config
+    divergences = int(np.asarray(stats["diverging"]).sum())
+    if divergences and config.target_accept_prob < config.retry_target_accept:
+        retry = replace(config, target_accept_prob=config.retry_target_accept)
+        actions.append(
+            f"{divergences} divergent transitions at target acceptance "
+            f"{config.target_accept_prob:g}: chains rerun at {retry.target_accept_prob:g}"
+        )
+        chains = Chains(fns, inputs, z_best, factor, inits, rng_key, retry)
+        chains.advance(total, progress)
+        flat, stats = chains.draws()
+        divergences = int(np.asarray(stats["diverging"]).sum())
+        config = retry
+    while divergences == 0 and flat.shape[1] < config.max_draws:
+        r_hat, ess = max_r_hat(flat), min_ess(flat)
+        if not ((1.01 < r_hat <= 1.05) or (r_hat <= 1.01 and ess < config.min_ess)):
+            break
+        more = min(config.num_samples, config.max_draws - flat.shape[1])
+        chains.advance(more, progress)
+        flat, stats = chains.draws()
+        divergences = int(np.asarray(stats["diverging"]).sum())
+        actions.append(
+            f"R-hat {r_hat:.3f}, bulk ESS {ess:.0f}: chains extended by {more} draws to "
+            f"{flat.shape[1]} per chain"
+        )
+    return flat, stats, actions, config
