@@ -1,4 +1,6 @@
-"""Tests of ``gsf_infer.analysis.calibrate`` and ``gsf-infer calibrate``.
+"""Tests of simulation-based calibration: ``gsf_infer.analysis.sbc`` (ranks and tests),
+``gsf_infer.analysis.calibrate`` (the driver), ``gsf_infer.output.calibration`` (its files) and
+``gsf-infer calibrate``.
 
 References: an exact conjugate posterior (normal mean, known variance) whose ranks are uniform
 by Talts et al.'s theorem and whose deliberately narrowed version is not; SciPy's own
@@ -13,11 +15,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
 from gsf_infer.analysis import calibrate as cal
+from gsf_infer.analysis import sbc
 from gsf_infer.errors import InputError
 from gsf_infer.model.priors import PriorSet
 
@@ -34,7 +38,7 @@ def _conjugate_ranks(rng, n, count, shrink=1.0):
     out = []
     for t, obs in zip(theta, y, strict=True):
         draws = obs / 2 + shrink * np.sqrt(0.5) * rng.standard_normal((2, 200))
-        out.append(cal.rank_of(t, draws, count))
+        out.append(sbc.rank_of(t, draws, count))
     return np.array(out)
 
 
@@ -42,15 +46,15 @@ def test_rank_counts_the_thinned_draws_below_the_truth():
     draws = np.arange(1000, dtype=float).reshape(2, 500)  # chain-major 0..999
     # 100 draws thinned evenly: 0, ~10.09, ..., 999
     idx = np.round(np.linspace(0, 999, 100)).astype(int)
-    assert cal.rank_of(500.5, draws, 100) == int(np.sum(idx < 500.5))
-    assert cal.rank_of(-1.0, draws, 100) == 0
-    assert cal.rank_of(1e9, draws, 100) == 100
+    assert sbc.rank_of(500.5, draws, 100) == int(np.sum(idx < 500.5))
+    assert sbc.rank_of(-1.0, draws, 100) == 0
+    assert sbc.rank_of(1e9, draws, 100) == 100
 
 
 def test_exact_posterior_gives_uniform_ranks_and_a_narrow_one_does_not(rng):
     count, bins = 99, 10
-    good = cal.uniformity_tests(_conjugate_ranks(rng, 400, count), count, bins)
-    bad = cal.uniformity_tests(_conjugate_ranks(rng, 400, count, shrink=0.5), count, bins)
+    good = sbc.uniformity_tests(_conjugate_ranks(rng, 400, count), count, bins)
+    bad = sbc.uniformity_tests(_conjugate_ranks(rng, 400, count, shrink=0.5), count, bins)
     # the chi-square agrees with SciPy's goodness-of-fit test on the same counts
     ref = stats.chisquare(good["counts"])
     assert good["chi2"]["statistic"] == pytest.approx(ref.statistic)
@@ -64,22 +68,63 @@ def test_exact_posterior_gives_uniform_ranks_and_a_narrow_one_does_not(rng):
 
 
 def test_chi2_bins_divide_the_rank_range_and_keep_five_per_bin():
-    s = cal.CalibrationSettings(ranks=99)
+    s = sbc.CalibrationSettings(ranks=99)
     assert s.chi2_bins(400) == 20
     assert s.chi2_bins(30) == 5
     assert s.chi2_bins(8) == 2
-    assert cal.CalibrationSettings(ranks=59, bins=6).chi2_bins(1000) == 6
+    assert sbc.CalibrationSettings(ranks=59, bins=6).chi2_bins(1000) == 6
 
 
 def test_bad_settings_are_all_reported():
     with pytest.raises(InputError) as err:
-        cal.CalibrationSettings(simulations=0, ranks=700, bins=7).check()
+        sbc.CalibrationSettings(simulations=0, ranks=700, bins=7).check()
     text = str(err.value)
     for option in ("--simulations", "--ranks"):
         assert option in text
     with pytest.raises(InputError) as err:
-        cal.CalibrationSettings(ranks=99, bins=7).check()
+        sbc.CalibrationSettings(ranks=99, bins=7).check()
     assert "--bins" in str(err.value)
+
+
+def _synthetic_table(rng, n=40, count=19):
+    """A ranks table of ``n`` simulations, a quarter flagged and one failed (no ranks)."""
+    ranks = {p: rng.integers(0, count + 1, n) for p in sbc.PARAMETERS}
+    table = pd.DataFrame({f"rank_{p}": pd.array(r, dtype="Int64") for p, r in ranks.items()})
+    table["flagged"] = np.arange(n) % 4 == 0
+    table.loc[1, [f"rank_{p}" for p in sbc.PARAMETERS]] = pd.NA
+    return table, ranks
+
+
+def test_rank_tests_run_on_ranked_fits_and_separately_on_unflagged_ones(rng):
+    settings = sbc.CalibrationSettings(ranks=19)
+    table, ranks = _synthetic_table(rng)
+    ranked, tests = sbc.rank_tests(table, sbc.PARAMETERS, settings)
+    assert len(ranked) == 39
+    keep = np.arange(40) != 1
+    clean = keep & (np.arange(40) % 4 != 0)
+    for p in sbc.PARAMETERS:
+        assert tests[p] | {"unflagged_only": None} == sbc.uniformity_tests(
+            ranks[p][keep], 19, settings.chi2_bins(39)) | {"unflagged_only": None}
+        assert tests[p]["unflagged_only"] == sbc.uniformity_tests(
+            ranks[p][clean], 19, settings.chi2_bins(int(clean.sum())))
+
+
+def test_write_calibration_writes_the_table_the_summary_and_the_plot(rng, tmp_path):
+    from gsf_infer.output.calibration import write_calibration
+
+    settings = sbc.CalibrationSettings(ranks=19)
+    table, _ = _synthetic_table(rng)
+    ranked, tests = sbc.rank_tests(table, sbc.PARAMETERS, settings)
+    summary = {"settings": {"ranks": 19}, "ranked": len(ranked), "misspecified": True,
+               "tests": tests}
+    out = write_calibration(sbc.CalibrationResult(table, tests, summary), tmp_path / "cal")
+    assert {p.name for p in out.iterdir()} == {"ranks.csv", "calibration.json", "ranks.png"}
+    assert json.loads((out / "calibration.json").read_text())["tests"]["a"]["n"] == 39
+    back = pd.read_csv(out / "ranks.csv")
+    assert list(back.columns) == list(table.columns) and back["rank_a"].isna().sum() == 1
+    assert (out / "ranks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(InputError):  # an existing folder is kept
+        write_calibration(sbc.CalibrationResult(table, tests, summary), out)
 
 
 def test_misspecified_priors_fix_the_named_parameters():
@@ -124,13 +169,13 @@ def tiny_design():
 
 @pytest.mark.slow
 def test_calibration_survives_releasing_compiled_programs(tiny_design, monkeypatch):
-    """numpyro compiles its sampling loop on every run (~2,000 memory maps per simulation on the
-    small design): calibrate releases compiled programs before Linux's map limit and must then
-    go on with a new sampler (the old one fails to rerun after JAX's caches are cleared)."""
+    """numpyro compiles its sampling loop on every run, and every compiled program holds memory
+    maps: calibrate releases compiled programs before Linux's map limit and must then go on
+    with a new sampler (the old one fails to rerun after JAX's caches are cleared)."""
     from gsf_infer.inference import runtime
 
     monkeypatch.setattr(runtime, "MAP_BUDGET", 0)  # release after every simulation
-    settings = cal.CalibrationSettings(simulations=3, seed=1, **SMALL)
+    settings = sbc.CalibrationSettings(simulations=3, seed=1, **SMALL)
     result = cal.calibrate(tiny_design, settings)
     assert result.summary["errors"] == 0, result.summary["error_messages"]
     assert result.summary["ranked"] == 3
@@ -138,11 +183,11 @@ def test_calibration_survives_releasing_compiled_programs(tiny_design, monkeypat
 
 @pytest.mark.slow
 def test_sbc_of_the_fit_shows_no_rank_non_uniformity(tiny_design):
-    settings = cal.CalibrationSettings(simulations=30, seed=0, **SMALL)
+    settings = sbc.CalibrationSettings(simulations=30, seed=0, **SMALL)
     result = cal.calibrate(tiny_design, settings)
     assert result.summary["errors"] == 0
     assert result.summary["ranked"] == 30
-    for p in cal.PARAMETERS:
+    for p in sbc.PARAMETERS:
         test = result.tests[p]
         assert test["chi2"]["p_value"] > 0.01, (p, test)
         assert test["ks"]["p_value"] > 0.01, (p, test)
@@ -154,14 +199,14 @@ def test_sbc_flags_a_fit_whose_noise_scales_are_fixed_too_small(tiny_design):
     # fixed at 0.005: posteriors far too narrow, ranks at the ends.
     # (measured: 20 simulations gave rank counts [10, 1, 8] in 3 bins, chi-square p 0.006 to
     # 0.03, KS p 2e-6 to 3e-4; 24 give 4 bins)
-    settings = cal.CalibrationSettings(simulations=24, seed=1, **SMALL)
+    settings = sbc.CalibrationSettings(simulations=24, seed=1, **SMALL)
     wrong = cal.misspecified_priors(PriorSet(), sigma=0.005)
     result = cal.calibrate(tiny_design, settings, fit_priors=wrong)
     assert result.summary["misspecified"]
     assert result.summary["ranked"] >= 20
-    p_values = [result.tests[p]["chi2"]["p_value"] for p in cal.PARAMETERS]
+    p_values = [result.tests[p]["chi2"]["p_value"] for p in sbc.PARAMETERS]
     assert max(p_values) < 0.01, p_values
-    for p in cal.PARAMETERS:  # a U: the ends hold most ranks
+    for p in sbc.PARAMETERS:  # a U: the ends hold most ranks
         counts = result.tests[p]["counts"]
         assert counts[0] + counts[-1] > 0.6 * sum(counts), (p, counts)
 
@@ -181,9 +226,7 @@ def test_cli_writes_ranks_tests_and_plot(tmp_path):
     assert {p.name for p in out.iterdir()} == {"ranks.csv", "calibration.json", "ranks.png"}
     summary = json.loads((out / "calibration.json").read_text())
     assert summary["simulations"] == 3 and summary["settings"]["ranks"] == 19
-    assert set(summary["tests"]) == set(cal.PARAMETERS)
-    import pandas as pd
-
+    assert set(summary["tests"]) == set(sbc.PARAMETERS)
     ranks = pd.read_csv(out / "ranks.csv")
     assert len(ranks) == 3
     ranked = ranks.dropna(subset=["rank_a"])

@@ -81,7 +81,7 @@ def calibrate(
     from gsf_infer.output import artifacts
 
     artifacts.refuse_existing_output(out, force)
-    from gsf_infer.analysis.calibrate import CalibrationSettings
+    from gsf_infer.analysis.sbc import CalibrationSettings
 
     settings = CalibrationSettings(
         simulations=simulations,
@@ -96,8 +96,9 @@ def calibrate(
     settings.check()
     runtime.configure(host_devices=1)
     from gsf_infer.analysis.calibrate import calibrate as run
-    from gsf_infer.analysis.calibrate import design_records, write_calibration
+    from gsf_infer.analysis.calibrate import design_records
     from gsf_infer.model.priors import load_priors
+    from gsf_infer.output.calibration import write_calibration
 
     gen_priors = load_priors(priors)
     fitting = load_priors(fit_priors) if fit_priors is not None else gen_priors
