@@ -282,6 +282,20 @@ def _rank_table(rows: list[dict[str, Any]], parameters: tuple[str, ...]) -> pd.D
     return table
 
 
+def _context(design: Records, model_settings: ModelSettings, priors: PriorSet,
+             fit_priors: PriorSet, settings: CalibrationSettings) -> dict[str, Any]:
+    """Describe the design, the model, both priors and the settings for ``calibration.json``."""
+    return {
+        "design": {"path": design.path,
+                   "records": {k: int(v) for k, v in design.counts().items()}},
+        "model": model_settings.as_attrs(),
+        "priors": priors.as_attrs(),
+        "fit_priors": fit_priors.as_attrs(),
+        "misspecified": fit_priors.as_attrs() != priors.as_attrs(),
+        "settings": asdict(settings),
+    }
+
+
 def _summary(table: pd.DataFrame, ranked: pd.DataFrame, tests: dict[str, Any],
              context: dict[str, Any]) -> dict[str, Any]:
     """Assemble the ``calibration.json`` object.
@@ -391,15 +405,7 @@ def calibrate(
 
     table = _rank_table(rows, fitter.parameters)
     ranked, tests = rank_tests(table, fitter.parameters, settings)
-    context = {
-        "design": {"path": design.path,
-                   "records": {k: int(v) for k, v in design.counts().items()}},
-        "model": model_settings.as_attrs(),
-        "priors": priors.as_attrs(),
-        "fit_priors": fit_priors.as_attrs(),
-        "misspecified": fit_priors.as_attrs() != priors.as_attrs(),
-        "settings": asdict(settings),
-    }
+    context = _context(design, model_settings, priors, fit_priors, settings)
     summary = _summary(table, ranked, tests, context)
     summary["seconds"] = {
         "total": time.perf_counter() - tic_total,

@@ -1,249 +1,42 @@
-"""Run independent fits in this process or on a Dask cluster, each into its own result folder.
+"""``fit --by run|group``: one fit per subset of the records, each into its own folder.
 
-This module is responsible for many fits at once (``fit --by run|group``): it splits the work
-into tasks and runs them where :class:`ExecutorSettings` says — one after the other in this
-process (the default, for which this module imports no Dask), on a Dask ``LocalCluster`` of
-worker processes, or on an existing Dask cluster. It retries a failed or killed task once,
-reports what still failed by name, keeps every other result, and skips (``resume``) folders
-that a previous run completed for the same subset and settings. Each task writes its own
-folder atomically through :mod:`gsf_infer.output.artifacts` and sets JAX up in the process that runs
-it (:func:`gsf_infer.inference.runtime.configure`), since a Dask worker is a process of its own. It
-imports the standard library and pandas at module level; :mod:`gsf_infer.workflow`, the plots
-and ``dask.distributed`` only inside the functions that need them. It never prints: lines for
-the user go to a ``notify`` callback.
+:func:`plan_subsets` makes a :class:`SubsetFit` task of each run (or group) and, with
+``resume``, keeps the folders that a previous run completed for the same records and settings
+(:func:`verify_folder` compares them with the subset's :func:`fingerprint`);
+:func:`fit_subset` fits one subset and writes its folder, in whichever process runs it;
+:func:`fit_subsets` runs them all through :func:`gsf_infer.executor.tasks.run_tasks` and writes
+the combined table and its figure. Imports the standard library, NumPy and pandas at module
+level; the fit, the plots and the report (JAX, ArviZ, matplotlib) only inside the functions
+that need them, so that a worker sets JAX up before JAX is imported.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from gsf_infer.data.records import Records
-from gsf_infer.errors import GsfInferError, InputError, Problem
+from gsf_infer.data.records import Records, read_records
+from gsf_infer.errors import GsfInferError
+from gsf_infer.executor.tasks import ExecutorSettings, Outcome, run_tasks
 from gsf_infer.inference import runtime
 from gsf_infer.output import artifacts
+from gsf_infer.workflow.resolve import resolve_likelihood, resolve_pruning_metric
 
-__all__ = ["ExecutorSettings", "Outcome", "SubsetFit", "fingerprint", "fit_subset",
-           "fit_subsets", "plan_subsets", "run_tasks", "subset_sha256", "verify_folder"]
-
-
-@dataclass(frozen=True)
-class ExecutorSettings:
-    """Where independent tasks run.
-
-    Parameters
-    ----------
-    workers : int or None
-        Start a Dask ``LocalCluster`` of this many worker processes (one thread each) for the
-        run, and close it afterwards.
-    scheduler : str or None
-        Address of a running Dask scheduler (``tcp://host:8786``) to send the tasks to.
-    retries : int
-        How many times a task that raised or whose worker died is run again before it is
-        reported as failed.
-
-    Notes
-    -----
-    With neither ``workers`` nor ``scheduler`` the tasks run one after the other in this
-    process, and Dask is not imported for them. On a cluster started here each worker holds
-    one task at a time (a dying worker takes only its own task with it), and a task is
-    declared failed once its worker died ``retries + 1`` times. An existing cluster is given
-    every task at once, and keeps its own ``distributed.scheduler.allowed-failures`` (Dask's
-    default: a task is run on up to 4 workers that die).
-    """
-
-    workers: int | None = None
-    scheduler: str | None = None
-    retries: int = 1
-
-    def check(self) -> None:
-        """Raise :class:`~gsf_infer.errors.InputError` for unusable settings."""
-        problems = []
-        if self.workers is not None and self.scheduler is not None:
-            problems.append(Problem("gsf-infer", "give --workers or --scheduler, not both"))
-        if self.workers is not None and (int(self.workers) != self.workers or self.workers < 1):
-            problems.append(
-                Problem("gsf-infer", "--workers must be a positive integer", value=self.workers)
-            )
-        if self.scheduler is not None and not str(self.scheduler).strip():
-            problems.append(Problem("gsf-infer", "--scheduler needs an address"))
-        if self.retries < 0:
-            problems.append(Problem("gsf-infer", "retries must be >= 0", value=self.retries))
-        if problems:
-            raise InputError(problems)
-
-    @property
-    def in_process(self) -> bool:
-        """Whether the tasks run in this process (no Dask)."""
-        return self.workers is None and self.scheduler is None
-
-    def describe(self) -> str:
-        """Where the tasks run, in words."""
-        if self.scheduler is not None:
-            return f"on the Dask cluster at {self.scheduler}"
-        if self.workers is not None:
-            return f"on a local Dask cluster of {self.workers} worker process(es)"
-        return "in this process, one after the other"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one task.
-
-    Attributes
-    ----------
-    name : str
-        The task's name.
-    value : object
-        What the task returned (``None`` if it failed).
-    error : str
-        ``"ErrorType: message"`` of the last attempt when the task failed, else ``""``.
-    seconds : float
-        Wall time of the task, in seconds (NaN when a cluster does not say).
-    """
-
-    name: str
-    value: Any = None
-    error: str = ""
-    seconds: float = math.nan
-
-
-def _error_text(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
-
-
-def run_tasks(
-    work: Callable[[Any], Any],
-    tasks: Sequence[Any],
-    settings: ExecutorSettings = ExecutorSettings(),
-    on_done: Callable[[Outcome, int, int, float], None] | None = None,
-) -> list[Outcome]:
-    """Run ``work(task)`` for every task, where ``settings`` says; keep every result.
-
-    Parameters
-    ----------
-    work : callable
-        Called with one task, returns a picklable value. On a cluster it must be importable
-        by the workers (a module-level function of an installed package).
-    tasks : sequence
-        Independent tasks, each with a ``name`` attribute; picklable for a cluster.
-    settings : ExecutorSettings
-        In process, a ``LocalCluster`` of ``workers`` processes, or an existing scheduler.
-    on_done : callable, optional
-        Called in this process as ``on_done(outcome, done, total, elapsed_seconds)`` whenever
-        a task finishes or fails for good.
-
-    Returns
-    -------
-    list of Outcome
-        One per task, in the order of ``tasks``. A task that raised (or whose worker died) is
-        run again up to ``settings.retries`` times; if it still fails its outcome carries the
-        error and the other tasks go on.
-
-    Raises
-    ------
-    InputError
-        For unusable settings, or a scheduler that cannot be reached.
-    """
-    settings.check()
-    if settings.in_process:
-        return _run_here(work, tasks, settings.retries, on_done)
-    return _run_dask(work, tasks, settings, on_done)
-
-
-def _run_here(work, tasks, retries, on_done) -> list[Outcome]:
-    outcomes = []
-    start = time.perf_counter()
-    for task in tasks:
-        tic = time.perf_counter()
-        outcome = None
-        for _ in range(retries + 1):
-            try:
-                outcome = Outcome(task.name, value=work(task), seconds=time.perf_counter() - tic)
-                break
-            except Exception as err:  # any failure of one task must not cost the others
-                outcome = Outcome(task.name, error=_error_text(err),
-                                  seconds=time.perf_counter() - tic)
-        outcomes.append(outcome)
-        if on_done is not None:
-            on_done(outcome, len(outcomes), len(tasks), time.perf_counter() - start)
-    return outcomes
-
-
-def _run_dask(work, tasks, settings: ExecutorSettings, on_done) -> list[Outcome]:
-    try:
-        import dask
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as err:  # a dependency, but an environment may lack it
-        raise InputError(
-            Problem("gsf-infer", f"--workers and --scheduler need dask[distributed]: {err}")
-        ) from None
-    import uuid
-
-    outcomes: list[Outcome | None] = [None] * len(tasks)
-    with contextlib.ExitStack() as stack:  # leaving it closes the client, then the cluster
-        if settings.scheduler is not None:
-            try:
-                client = stack.enter_context(Client(settings.scheduler, timeout="30s"))
-            except (OSError, TimeoutError, ValueError) as err:
-                raise InputError(
-                    Problem("gsf-infer", f"cannot reach the Dask scheduler: {err}",
-                            value=settings.scheduler)
-                ) from None
-            in_flight = len(tasks)  # the cluster's own scheduling (it may scale)
-        else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": settings.retries}):
-                cluster = stack.enter_context(
-                    LocalCluster(n_workers=int(settings.workers), threads_per_worker=1,
-                                 processes=True, dashboard_address=None)
-                )
-            client = stack.enter_context(Client(cluster))
-            # one task per worker: the scheduler counts a dying worker against every task
-            # queued on it, not only the one that killed it
-            in_flight = int(settings.workers)
-        run = uuid.uuid4().hex[:8]
-        queue = iter(enumerate(tasks))
-        where: dict[Any, int] = {}
-        running = as_completed()
-
-        def submit_next() -> None:
-            for i, task in queue:
-                future = client.submit(work, task, key=f"{task.name}-{run}-{i}", pure=False,
-                                       retries=settings.retries)
-                where[future.key] = i
-                running.add(future)
-                return
-
-        start = time.perf_counter()
-        for _ in range(in_flight):
-            submit_next()
-        done = 0
-        for future in running:
-            i = where[future.key]
-            if future.status == "finished":
-                outcome = Outcome(tasks[i].name, value=future.result())
-            else:
-                outcome = Outcome(tasks[i].name, error=_error_text(future.exception()))
-            future.release()
-            outcomes[i] = outcome
-            done += 1
-            submit_next()
-            if on_done is not None:
-                on_done(outcome, done, len(tasks), time.perf_counter() - start)
-    return [o for o in outcomes if o is not None]
-
-
-# ---------------------------------------------------------------- fit --by: one fit per subset
+__all__ = ["SubsetFit", "fingerprint", "fit_subset", "fit_subsets", "plan_subsets",
+           "subset_sha256", "verify_folder"]
 
 
 @dataclass(frozen=True)
@@ -292,9 +85,9 @@ def subset_sha256(records: Records) -> str:
 
 
 def _fit_defaults() -> dict[str, Any]:
-    import inspect
+    """Return the defaults of :func:`gsf_infer.workflow.fit.fit`'s keyword arguments."""
+    from gsf_infer.workflow.fit import fit  # deferred: imports JAX
 
-    from gsf_infer.workflow.fit import fit
 
     return {name: p.default for name, p in inspect.signature(fit).parameters.items()
             if p.default is not inspect.Parameter.empty}
@@ -311,10 +104,6 @@ def fingerprint(by: str, value: str, records: Records, options: dict[str, Any]) 
         model, ``g``, tier and likelihood (as resolved from the data's header), the sampler's
         chains, warm-up, draws and seed, and the other options that change the numbers.
     """
-    import numpy as np
-
-    from gsf_infer.workflow.resolve import resolve_likelihood, resolve_pruning_metric
-
     opts = {**_fit_defaults(), **options}
     settings = {key: opts[key] for key in (
         "model", "g", "tier", "chains", "warmup", "draws", "seed", "holdout", "target_accept",
@@ -419,9 +208,7 @@ def plan_subsets(
     notes : list of str
         One line per subset that ``resume`` skips or refits, and why.
     """
-    from types import SimpleNamespace
-
-    from gsf_infer.workflow.batch import by_row, subsets
+    from gsf_infer.workflow.batch import by_row, subsets  # deferred: imports JAX
 
     options = {k: v for k, v in options.items() if k != "progress"}
     if options.get("priors_path"):  # read by the worker, whose folder may differ
@@ -462,6 +249,7 @@ def fit_subset(task: SubsetFit) -> dict[str, Any]:
         would fail the same way; anything else propagates, to be retried.
     """
     runtime.configure(host_devices=max(int(task.options.get("chains", 4)), 1))
+    # deferred: imports JAX, which runtime.configure must precede in a worker process
     from gsf_infer.workflow.batch import by_row
     from gsf_infer.workflow.fit import fit
 
@@ -500,7 +288,7 @@ def _extras(result: Any, records: Records, failures: list[str]) -> Callable[[Pat
     """Write checks, plots and report into the folder; note a failure there, keep the fit."""
 
     def extra(folder: Path) -> None:
-        from gsf_infer.output.report import write_fit_extras
+        from gsf_infer.output.report import write_fit_extras  # deferred: JAX, matplotlib
 
         try:
             write_fit_extras(folder, result, excluded=dict(records.excluded))
@@ -524,7 +312,7 @@ def fit_subsets(
     by: str,
     out: str | Path,
     *,
-    executor: ExecutorSettings = ExecutorSettings(),
+    executor: ExecutorSettings | None = None,
     resume: bool = False,
     force: bool = False,
     notify: Callable[[str, bool], None] | None = None,
@@ -545,8 +333,8 @@ def fit_subsets(
         ``run`` or ``group``.
     out : str or Path
         The folder of the subsets' folders.
-    executor : ExecutorSettings
-        Where the fits run.
+    executor : ExecutorSettings, optional
+        Where the fits run (default: in this process).
     resume : bool
         Keep the subsets' folders that are complete and match the subset's records and the
         settings (:func:`verify_folder`); refit the others.
@@ -563,10 +351,9 @@ def fit_subsets(
     pandas.DataFrame
         The combined table (:func:`gsf_infer.workflow.batch.by_row` rows, subsets in file order).
     """
-    from gsf_infer.data.records import read_records
-    from gsf_infer.output.plots import plot_by
-    from gsf_infer.workflow.batch import by_row
+    from gsf_infer.workflow.batch import by_row  # deferred: imports JAX
 
+    executor = executor or ExecutorSettings()
     executor.check()
     say = notify or (lambda line, important: None)
     out = Path(out)
@@ -577,6 +364,19 @@ def fit_subsets(
         say(note, False)
     if tasks:
         say(f"{len(tasks)} fit(s) to run {executor.describe()}", False)
+    outcomes = run_tasks(fit_subset, tasks, executor, _progress(say)) if tasks else []
+    rows = dict(kept)
+    positions = iter(i for i in range(len(tasks) + len(kept)) if i not in kept)
+    for task, outcome, i in zip(tasks, outcomes, positions, strict=True):
+        rows[i] = (outcome.value["row"] if outcome.value is not None else
+                   by_row(task.value, by, None, outcome.seconds, error=outcome.error))
+    table = pd.DataFrame([rows[i] for i in sorted(rows)])
+    _write_combined(table, by, out)
+    return table
+
+
+def _progress(say: Callable[[str, bool], None]) -> Callable[[Outcome, int, int, float], None]:
+    """Make the ``on_done`` of :func:`run_tasks`: a line per finished fit, then its warnings."""
 
     def on_done(outcome: Outcome, done: int, total: int, elapsed: float) -> None:
         status = outcome.value["status"] if outcome.value else f"failed: {outcome.error}"
@@ -589,19 +389,18 @@ def fit_subsets(
         for warning in (outcome.value or {}).get("warnings", []):
             say(f"warning: {outcome.name}: {warning}", True)
 
-    outcomes = run_tasks(fit_subset, tasks, executor, on_done) if tasks else []
-    rows = dict(kept)
-    positions = iter(i for i in range(len(tasks) + len(kept)) if i not in kept)
-    for task, outcome, i in zip(tasks, outcomes, positions, strict=True):
-        rows[i] = (outcome.value["row"] if outcome.value is not None else
-                   by_row(task.value, by, None, outcome.seconds, error=outcome.error))
-    table = pd.DataFrame([rows[i] for i in sorted(rows)])
+    return on_done
+
+
+def _write_combined(table: pd.DataFrame, by: str, out: Path) -> None:
+    """Write ``out/summary.csv`` and, when there is something to draw, ``out/by_<by>.png``."""
+    import matplotlib.pyplot as plt  # deferred: matplotlib, JAX and ArviZ (the plots)
+
+    from gsf_infer.output.plots import plot_by
+
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_text(table.to_csv(index=False), out / "summary.csv", force=True)
     figure = plot_by(table, by)
     if figure is not None:
-        import matplotlib.pyplot as plt
-
         artifacts.write_figure(figure, out / f"by_{by}.png", force=True)
         plt.close(figure)
-    return table
