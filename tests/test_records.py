@@ -577,3 +577,17 @@ def test_readme_documents_the_whole_format() -> None:
     assert [c.strip(" `\n") for c in rule.split(",")] == list(schema.POSITIVE_COLUMNS)
     for reason_word in ("initialisation points", "unpruned reference", "every cell is blank"):
         assert reason_word in readme
+
+
+def test_records_from_frame_classmethod_equals_the_file_reader() -> None:
+    """``Records.from_frame`` validates a frame as ``read_records`` validates the file."""
+    path = Path(__file__).resolve().parents[1] / "data" / "example.csv"
+    from_file = read_records(path)
+    frame = pd.read_csv(path, comment="#")
+    from_frame = Records.from_frame(frame, provenance={"source": "test"})
+    assert from_frame.counts() == from_file.counts()
+    cols = [c for c in from_file.table.columns if c != "line"]
+    pd.testing.assert_frame_equal(from_frame.table[cols], from_file.table[cols])
+    assert from_frame.provenance == {"source": "test"}
+    with pytest.raises(InputError):
+        Records.from_frame(frame.assign(kind="nonsense"))

@@ -93,6 +93,13 @@ class Records:
     metadata_columns: tuple[str, ...] = ()
     provenance: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, path: str = "<table>", provenance: Mapping[str, Any] | None = None
+    ) -> Records:
+        """Validate an in-memory table in the records format (:func:`records_from_frame`)."""
+        return records_from_frame(frame, path, provenance)
+
     def counts(self) -> dict[str, int]:
         """Return the number of records per kind, in :data:`gsf_infer.data.schema.KINDS` order.
 
