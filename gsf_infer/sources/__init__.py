@@ -1,10 +1,10 @@
-"""Published scaling tables -> the record format of :mod:`gsf_infer.data.schema` (``gsf-infer
-ingest``).
+"""Published scaling tables to records (``gsf-infer ingest``).
 
-One adapter per table family (a module each); this module holds the registry, finds the raw
-files, dispatches a raw file given by path on its name, and assembles the provenance (origin,
-licence, citation, what the adapter did, row counts, cross-checks) that travels with the records.
-Raw files are looked up in: an explicit folder or file; else ``$GSF_INFER_DATA/<folder>``; else
+Converts published tables to the record format of :mod:`gsf_infer.data.schema`. One adapter per
+table family (a module each); this module holds the registry, finds the raw files, dispatches a
+raw file given by path on its name, and assembles the provenance (origin, licence, citation, what
+the adapter did, row counts, cross-checks) that travels with the records. Raw files are looked up
+in: an explicit folder or file; else ``$GSF_INFER_DATA/<folder>``; else
 ``<repository root>/data/<folder>`` (the parent of the ``gsf_infer`` package). Imports pandas
 through the adapters, so import this package lazily from the command line.
 """

@@ -1,46 +1,52 @@
 """Shared machinery of the published-table adapters: descriptions, raw readers, final checks.
 
-Every adapter module describes one table family with an :class:`Adapter` (origin, licence, citation,
-options, which raw files it reads) and a ``convert`` function turning the raw files into a
-:class:`Converted` table in the record format of :mod:`gsf_infer.data.schema` plus a plain-words
-account of what was done. The helpers here read raw CSV / JSON Lines files keeping each row's
-physical line number (so a problem in a raw file is reported at its line), convert raw columns to
-numbers collecting every bad cell, and check the finished table against :mod:`gsf_infer.data.schema`
-before it leaves the adapter. Imports pandas and NumPy (callers import this package lazily) and
-nothing else of the tool but :mod:`gsf_infer.data.schema` and :mod:`gsf_infer.errors`.
+Every adapter module describes one table family with an :class:`Adapter` (origin, licence,
+citation, options, the :class:`RawFiles` it reads) and a ``convert`` function turning the raw files
+into a :class:`Converted` table in the record format of :mod:`gsf_infer.data.schema` plus a
+plain-words account of what was done. A raw table is read as a :class:`RawFile`: text cells that
+keep each row's physical line (so a problem in a raw file is reported at its line), converted to
+numbers column by column while every bad cell is collected, and raised all at once.
+:func:`finalize` puts the finished table in the tool's column order and checks it with the
+reader's own rules (:func:`gsf_infer.data.records.records_from_frame`), pointing each problem at
+the raw line the record came from. Imports pandas, NumPy, :mod:`gsf_infer.data` and
+:mod:`gsf_infer.errors`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gsf_infer.data import schema
-from gsf_infer.data.schema import ALIASES, COLUMNS, KIND_FORMATS, NUMERIC_COLUMNS, POSITIVE_COLUMNS
+from gsf_infer.data.records import records_from_frame
+from gsf_infer.data.rules import RecordsError
+from gsf_infer.data.schema import ALIASES, COLUMNS, NUMERIC_COLUMNS
 from gsf_infer.errors import InputError, Problem
 
 #: Internal bookkeeping columns: raw file and physical line of each row (dropped by finalize).
 FILE_COL = "_raw_file"
 LINE_COL = "_raw_line"
 
+#: The commit of IBM ColPret (the aggregation several tables are taken from) the files come from.
+COLPRET_COMMIT = "commit 16f23bbe054277ddc4afd07a972dd7cfbe3f48c3"
+
 
 @dataclass(frozen=True)
 class Option:
     """One option of an adapter (``--option name=value`` on the command line).
 
+    ``gsf-infer ingest --list`` shows each option with its choices and default; a raw file given
+    by path may imply an option's value (:attr:`Adapter.file_options`).
+
     Parameters
     ----------
-    name : str
-        Option name.
-    default : str
-        Value used when the option is not given.
-    help : str
-        One sentence saying what it selects.
+    name, default, help : str
+        Option name; value used when the option is not given; one sentence saying what it
+        selects.
     choices : tuple of str or None
         Allowed values; ``None`` accepts any text (checked by the adapter itself).
     """
@@ -83,6 +89,24 @@ class Converted:
     declares: dict[str, str] = field(default_factory=dict)
 
 
+def merge(parts: Sequence[Converted], totals: Sequence[str] = ()) -> Converted:
+    """Stack the conversions of several raw files of one table, in file order.
+
+    Frames are concatenated; notes, caveats, counts, checks and declarations are joined in file
+    order. Each name in ``totals`` adds a count summing the per-file counts ``<name>_<file>``.
+    """
+    out = Converted(pd.concat([p.frame for p in parts], ignore_index=True))
+    for part in parts:
+        out.notes += part.notes
+        out.caveats += part.caveats
+        out.counts.update(part.counts)
+        out.checks.update(part.checks)
+        out.declares.update(part.declares)
+    for total in totals:
+        out.counts[total] = sum(v for k, v in out.counts.items() if k.startswith(f"{total}_"))
+    return out
+
+
 @dataclass(frozen=True)
 class Adapter:
     """A published table family and how to turn it into records.
@@ -95,20 +119,18 @@ class Adapter:
         Folder of ``data/`` holding its raw files.
     title : str
         One line saying what the table is.
-    origin : str
-        Where the raw files come from (repository, path, commit).
-    license : str
-        Licence of the raw files.
-    citation : str
-        What to cite.
+    origin, license, citation : str
+        Where the raw files come from (repository, path, commit); their licence; what to cite.
     options : tuple of Option
         Options the adapter accepts.
-    select : callable
-        ``select(options) -> tuple of file names`` read for these options.
-    file_options : mapping
-        Raw file name -> options implied when the user passes that file directly.
+    files : str or mapping of str to str
+        The raw file; or, when an option picks it, option value -> file name in reading order.
     convert : callable
         ``convert(paths, options) -> Converted``.
+    picked_by : str or None
+        The option whose value picks the file from ``files``.
+    every : str or None
+        The value of ``picked_by`` that reads every file of ``files``, in order.
     """
 
     name: str
@@ -118,9 +140,26 @@ class Adapter:
     license: str
     citation: str
     options: tuple[Option, ...]
-    select: Callable[[Mapping[str, str]], tuple[str, ...]]
-    file_options: Mapping[str, Mapping[str, str]]
+    files: str | Mapping[str, str]
     convert: Callable[[Sequence[Path], Mapping[str, str]], Converted]
+    picked_by: str | None = None
+    every: str | None = None
+
+    def select(self, options: Mapping[str, str]) -> tuple[str, ...]:
+        """Return the names of the raw files read for these (resolved) options."""
+        if isinstance(self.files, str):
+            return (self.files,)
+        if self.picked_by is None or options[self.picked_by] == self.every:
+            return tuple(self.files.values())
+        return (self.files[options[self.picked_by]],)
+
+    @property
+    def file_options(self) -> dict[str, dict[str, str]]:
+        """Raw file name -> options implied when the user passes that file directly."""
+        if isinstance(self.files, str):
+            return {self.files: {}}
+        key = self.picked_by
+        return {f: ({key: k} if key else {}) for k, f in self.files.items()}
 
     def resolve_options(self, given: Mapping[str, str] | None) -> dict[str, str]:
         """Defaults overlaid with ``given``; unknown names or values are an :class:`InputError`."""
@@ -130,85 +169,22 @@ class Adapter:
         for key, value in given.items():
             if key not in known:
                 names = ", ".join(known) if known else "none"
-                problems.append(
-                    Problem(
-                        path=self.name,
-                        message=f"unknown option '{key}' for source {self.name} "
-                        f"(its options: {names})",
-                    )
-                )
+                message = f"unknown option '{key}' for source {self.name} (its options: {names})"
+                problems.append(Problem(path=self.name, message=message))
             elif known[key].choices is not None and value not in known[key].choices:
-                problems.append(
-                    Problem(
-                        path=self.name,
-                        message=f"option '{key}' must be one of " + ", ".join(known[key].choices),
-                        value=value,
-                    )
-                )
-        if problems:
-            raise InputError(problems)
+                message = f"option '{key}' must be one of " + ", ".join(known[key].choices)
+                problems.append(Problem(path=self.name, message=message, value=value))
+        raise_if(problems)
         return {o.name: given.get(o.name, o.default) for o in self.options}
 
 
 # --------------------------------------------------------------------------- raw readers
 
 
-def read_raw_csv(path: Path) -> pd.DataFrame:
-    """Read a raw CSV table as text, adding its file and physical line numbers (header = 1).
-
-    Raises
-    ------
-    InputError
-        If the file cannot be read or parsed as CSV.
-    """
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
-    except FileNotFoundError:
-        raise InputError(Problem(path=str(path), message="no such file")) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        msg = " ".join(str(err).split())
-        raise InputError(
-            Problem(path=str(path), message=f"not a readable CSV table: {msg}")
-        ) from None
-    frame[FILE_COL] = str(path)
-    frame[LINE_COL] = np.arange(len(frame)) + 2
-    return frame
-
-
-def read_raw_jsonl(path: Path) -> pd.DataFrame:
-    """Read a JSON Lines file (one object per line), keeping each object's line number."""
-    records = []
-    lines = []
-    problems = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(Problem(path=str(path), message="no such file")) from None
-    except UnicodeDecodeError:
-        raise InputError(Problem(path=str(path), message="not UTF-8 text")) from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(
-                Problem(path=str(path), line=number, message=f"invalid JSON: {err.msg}")
-            )
-            continue
-        if not isinstance(obj, dict):
-            problems.append(Problem(path=str(path), line=number, message="expected a JSON object"))
-            continue
-        records.append(obj)
-        lines.append(number)
+def raise_if(problems: list[Problem]) -> None:
+    """Raise the collected problems, if any, as one :class:`InputError`."""
     if problems:
         raise InputError(problems)
-    if not records:
-        raise InputError(Problem(path=str(path), message="no records in the file"))
-    frame = pd.DataFrame.from_records(records)
-    frame[FILE_COL] = str(path)
-    frame[LINE_COL] = lines
-    return frame
 
 
 def raw_location(frame: pd.DataFrame, index: int) -> tuple[str, int | None]:
@@ -219,43 +195,27 @@ def raw_location(frame: pd.DataFrame, index: int) -> tuple[str, int | None]:
     return str(frame[FILE_COL].iloc[index]), (int(line) if pd.notna(line) else None)
 
 
-def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> None:
-    """Raise an :class:`InputError` naming every column of ``columns`` missing from ``frame``."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(
-            [
-                Problem(str(path), "column missing from the raw table", line=1, column=c)
-                for c in missing
-            ]
-        )
-
-
-def numeric(
+def _flag(
     frame: pd.DataFrame,
-    column: str,
+    rows: np.ndarray,
+    message: str,
+    column: str | None,
+    values: pd.Series | None,
     problems: list[Problem],
-    *,
-    allow_empty: bool = False,
+) -> None:
+    """Append a problem at the raw line of each row of ``rows`` (a mask), showing its value."""
+    for i in np.flatnonzero(rows):
+        path, line = raw_location(frame, int(i))
+        value = None if values is None else values.iloc[i]
+        if isinstance(value, np.generic):
+            value = value.item()
+        problems.append(Problem(path, message, line, column, value))
+
+
+def _numeric(
+    frame: pd.DataFrame, column: str, problems: list[Problem], allow_empty: bool
 ) -> pd.Series:
-    """Convert one raw column to float, appending a :class:`Problem` for each bad cell.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Raw table from :func:`read_raw_csv` / :func:`read_raw_jsonl`.
-    column : str
-        Raw column name.
-    problems : list of Problem
-        Collector; one entry per cell that is not a finite number (or empty, unless allowed).
-    allow_empty : bool
-        Empty cells become NaN without a problem (the adapter counts them itself).
-
-    Returns
-    -------
-    pandas.Series
-        Float values (NaN where empty or bad).
-    """
+    """Float values of a raw column (NaN where empty or bad), a problem for each bad cell."""
     raw = frame[column]
     stripped = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
     # JSON true/false are not numbers, whatever Python thinks
@@ -263,46 +223,170 @@ def numeric(
     values = pd.to_numeric(numbers, errors="coerce").astype(float)
     empty = raw.isna().to_numpy() | stripped.isin(["", "nan", "NaN", "None"]).to_numpy()
     bad = ~np.isfinite(values.to_numpy()) & ~(empty & allow_empty)
-    for idx in np.flatnonzero(bad):
-        path, line = raw_location(frame, int(idx))
-        problems.append(
-            Problem(
-                path=path,
-                line=line,
-                column=column,
-                value=raw.iloc[idx],
-                message="not a finite number",
-            )
-        )
+    _flag(frame, bad, "not a finite number", column, raw, problems)
     return values
 
 
-def require_positive(
-    frame: pd.DataFrame, values: pd.Series, column: str, problems: list[Problem]
-) -> pd.Series:
-    """Return ``values`` with non-positive entries set to NaN, adding a problem for each.
+class RawFile:
+    """One raw table being read: text cells, each row's file and line, the problems found.
 
-    Use before taking a logarithm of a raw column (perplexities, parameter counts).
+    The conversions (:meth:`number`, :meth:`flag`) collect a :class:`Problem` per bad cell or
+    row instead of stopping at the first; :meth:`check` raises them together.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The raw cells (text for CSV files, JSON values for JSON files).
+    path : Path
+        The raw file.
+    lines : array-like or None
+        Physical line of each row (``None``: unknown, as in a single JSON object).
     """
-    arr = values.to_numpy(dtype=float)
-    for idx in np.flatnonzero(np.isfinite(arr) & (arr <= 0)):
-        path, line = raw_location(frame, int(idx))
-        problems.append(
-            Problem(
-                path=path,
-                line=line,
-                column=column,
-                value=float(arr[idx]),
-                message="must be > 0",
-            )
+
+    def __init__(self, frame: pd.DataFrame, path: Path, lines: Sequence[int] | None = None):
+        frame[FILE_COL] = str(path)
+        frame[LINE_COL] = np.nan if lines is None else lines
+        self.frame = frame
+        self.path = path
+        self.problems: list[Problem] = []
+
+    @classmethod
+    def csv(cls, path: Path, required: Sequence[str] = ()) -> RawFile:
+        """Read a raw CSV table as text (header = line 1) and require ``required`` columns.
+
+        Raises
+        ------
+        InputError
+            If the file cannot be read or parsed as CSV, or lacks a required column.
+        """
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
+        except FileNotFoundError:
+            raise InputError(Problem(path=str(path), message="no such file")) from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            msg = " ".join(str(err).split())
+            raise InputError(
+                Problem(path=str(path), message=f"not a readable CSV table: {msg}")
+            ) from None
+        raw = cls(frame, path, np.arange(len(frame)) + 2)
+        raw.require(required)
+        return raw
+
+    @classmethod
+    def jsonl(cls, path: Path, required: Sequence[str] = ()) -> RawFile:
+        """Read a JSON Lines file (one object per line), keeping each object's line number."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(Problem(path=str(path), message="no such file")) from None
+        except UnicodeDecodeError:
+            raise InputError(Problem(path=str(path), message="not UTF-8 text")) from None
+        records, lines, problems = [], [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                problems.append(Problem(str(path), f"invalid JSON: {err.msg}", number))
+                continue
+            if not isinstance(obj, dict):
+                problems.append(Problem(str(path), "expected a JSON object", number))
+                continue
+            records.append(obj)
+            lines.append(number)
+        raise_if(problems)
+        if not records:
+            raise InputError(Problem(path=str(path), message="no records in the file"))
+        raw = cls(pd.DataFrame.from_records(records), path, lines)
+        raw.require(required)
+        return raw
+
+    def require(self, columns: Sequence[str]) -> None:
+        """Raise an :class:`InputError` naming every column of ``columns`` that is missing."""
+        missing = [c for c in columns if c not in self.frame.columns]
+        raise_if(
+            [
+                Problem(str(self.path), "column missing from the raw table", line=1, column=c)
+                for c in missing
+            ]
         )
-    return values.where(values > 0)
 
+    def __len__(self) -> int:
+        return len(self.frame)
 
-def raise_if(problems: list[Problem]) -> None:
-    """Raise the collected problems, if any, as one :class:`InputError`."""
-    if problems:
-        raise InputError(problems)
+    def __contains__(self, column: str) -> bool:
+        return column in self.frame.columns
+
+    def __getitem__(self, column: str) -> pd.Series:
+        return self.frame[column]
+
+    @property
+    def columns(self) -> pd.Index:
+        """The raw column names (and the bookkeeping columns)."""
+        return self.frame.columns
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only the rows of mask ``rows`` (renumbered from 0; raw lines kept)."""
+        self.frame = self.frame[rows].reset_index(drop=True)
+
+    def number(
+        self,
+        column: str,
+        *,
+        allow_empty: bool = False,
+        positive: bool = False,
+        rows: np.ndarray | None = None,
+    ) -> pd.Series:
+        """Convert one raw column to float, collecting a problem for each bad cell.
+
+        Parameters
+        ----------
+        column : str
+            Raw column name.
+        allow_empty : bool
+            Empty cells become NaN without a problem (the adapter counts them itself).
+        positive : bool
+            Values <= 0 are problems too and become NaN (use before taking a logarithm).
+        rows : numpy.ndarray of bool, optional
+            Convert only these rows (the result has only them).
+
+        Returns
+        -------
+        pandas.Series
+            Float values (NaN where empty or bad).
+        """
+        frame = self.frame if rows is None else self.frame[rows]
+        values = _numeric(frame, column, self.problems, allow_empty)
+        if positive:
+            nonpositive = np.isfinite(values.to_numpy()) & (values.to_numpy() <= 0)
+            _flag(frame, nonpositive, "must be > 0", column, values, self.problems)
+            values = values.where(values > 0)
+        return values
+
+    def numbers(self, *columns: str) -> list[pd.Series]:
+        """:meth:`number` of each column."""
+        return [self.number(c) for c in columns]
+
+    def optional(self, column: str) -> pd.Series | None:
+        """:meth:`number` of ``column`` if the raw table has it, else ``None``."""
+        return self.number(column) if column in self else None
+
+    def flag(
+        self, rows: np.ndarray, message: str, column: str | None, values: pd.Series | None = None
+    ) -> None:
+        """Collect a problem at the raw line of each row of mask ``rows``, with its value."""
+        _flag(self.frame, np.asarray(rows, dtype=bool), message, column, values, self.problems)
+
+    def check(self) -> None:
+        """Raise the problems collected so far, if any, as one :class:`InputError`."""
+        raise_if(self.problems)
+
+    def located(self, columns: Mapping[str, object]) -> pd.DataFrame:
+        """Return a frame of ``columns`` (a row per raw row) carrying its raw file and line."""
+        return pd.DataFrame(
+            {**columns, FILE_COL: self.frame[FILE_COL], LINE_COL: self.frame[LINE_COL]}
+        )
 
 
 # --------------------------------------------------------------------------- final checks
@@ -318,54 +402,20 @@ def _check_metadata_names(columns: Sequence[str]) -> None:
             raise AssertionError(f"adapter bug: metadata column {col!r} collides with an alias")
 
 
-def finalize(frame: pd.DataFrame, kinds: Sequence[str] | None = None) -> pd.DataFrame:
-    """Check a converted table against the schema and return it in the tool's column order.
+def finalize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check a converted table with the reader's rules and return it in the tool's column order.
 
     Canonical columns come first in :data:`gsf_infer.data.schema.COLUMNS` order, metadata after.
-    Every record must carry finite values in the columns its kind needs, positive values where logs
-    are taken, ``sparsity`` in [0, 1), and no two records may be identical. Problems point at the
-    raw file and line the record came from.
+    No two records may be identical; the other records are checked by
+    :func:`gsf_infer.data.records.records_from_frame`, exactly as a written file is read back
+    (values each kind needs, positivity where logarithms are taken, ranges, fewest records per
+    kind and run). Every problem points at the raw file and line the record came from.
 
     Raises
     ------
     InputError
-        Listing every record that would be refused by the reader.
+        Listing every record that the reader would refuse.
     """
-    problems: list[Problem] = []
-
-    def where(i: int) -> tuple[str, int | None]:
-        return raw_location(frame, i)
-
-    kinds_present = list(dict.fromkeys(frame["kind"])) if "kind" in frame.columns else []
-    for kind in kinds_present:
-        if kind not in KIND_FORMATS or (kinds is not None and kind not in kinds):
-            raise AssertionError(f"adapter bug: unexpected kind {kind!r}")
-        rows = np.flatnonzero((frame["kind"] == kind).to_numpy())
-        for col in KIND_FORMATS[kind].required:
-            if col not in frame.columns:
-                raise AssertionError(f"adapter bug: kind {kind} without column {col}")
-            vals = frame[col].to_numpy(dtype=float)[rows]
-            for j in np.flatnonzero(~np.isfinite(vals)):
-                path, line = where(int(rows[j]))
-                problems.append(
-                    Problem(
-                        path, "no finite value for a required column", line, col, float(vals[j])
-                    )
-                )
-    for col in POSITIVE_COLUMNS:
-        if col in frame.columns:
-            vals = frame[col].to_numpy(dtype=float)
-            for i in np.flatnonzero(np.isfinite(vals) & (vals <= 0)):
-                path, line = where(int(i))
-                problems.append(Problem(path, f"{col} must be > 0", line, col, float(vals[i])))
-    if "sparsity" in frame.columns:
-        vals = frame["sparsity"].to_numpy(dtype=float)
-        for i in np.flatnonzero(np.isfinite(vals) & ((vals < 0) | (vals >= 1))):
-            path, line = where(int(i))
-            problems.append(
-                Problem(path, "sparsity must lie in [0, 1)", line, "sparsity", float(vals[i]))
-            )
-
     canonical = [c for c in COLUMNS if c in frame.columns]
     meta = [c for c in frame.columns if c not in COLUMNS and c not in (FILE_COL, LINE_COL)]
     _check_metadata_names(meta)
@@ -373,52 +423,18 @@ def finalize(frame: pd.DataFrame, kinds: Sequence[str] | None = None) -> pd.Data
     for col in canonical:
         if col in NUMERIC_COLUMNS:
             out[col] = out[col].astype(float)
-    dup = out.duplicated(keep="first").to_numpy()
-    for i in np.flatnonzero(dup):
-        path, line = where(int(i))
-        problems.append(Problem(path, "record duplicates an earlier one", line))
-    problems += _too_few(out, frame)
+    problems: list[Problem] = []
+    repeated = out.duplicated(keep="first").to_numpy()
+    _flag(frame, repeated, "record duplicates an earlier one", None, None, problems)
+    # the reader checks the distinct records; its line k is row k - 2 of what it was given
+    distinct = np.flatnonzero(~repeated)
+    try:
+        records_from_frame(out.iloc[distinct])
+    except RecordsError as err:
+        for problem in err.all_problems:
+            row = int(distinct[problem.line - 2]) if problem.line and problem.line > 1 else 0
+            path, line = raw_location(frame, row) if len(frame) else ("ingest", None)
+            at_row = problem.line is not None and problem.line > 1
+            problems.append(replace(problem, path=path, line=line if at_row else None))
     raise_if(problems)
     return out
-
-
-def _too_few(out: pd.DataFrame, frame: pd.DataFrame) -> list[Problem]:
-    """Kinds (and, where the schema asks, runs) with fewer records than the reader accepts."""
-    problems = []
-    per_run = getattr(schema, "MIN_RECORDS_PER_RUN", {})
-    keys = ["kind"] + [c for c in ("group", "run") if c in out.columns]
-    run_size = out.groupby(keys, sort=False)["kind"].transform("size").to_numpy()
-    kind_size = out.groupby("kind", sort=False)["kind"].transform("size").to_numpy()
-    need_kind_of = out["kind"].map(lambda k: KIND_FORMATS[k].min_records).to_numpy()
-    need_run_of = out["kind"].map(lambda k: per_run.get(k, 0)).to_numpy()
-    reported: set[tuple] = set()
-    for i in np.flatnonzero((kind_size < need_kind_of) | (run_size < need_run_of)):
-        kind = out["kind"].iloc[i]
-        need_kind = need_kind_of[i]
-        need_run = need_run_of[i]
-        if kind_size[i] < need_kind and (kind,) not in reported:
-            reported.add((kind,))
-            path, line = raw_location(frame, i)
-            problems.append(
-                Problem(
-                    path,
-                    f"only {kind_size[i]} '{kind}' record(s) left; the reader needs at least "
-                    f"{need_kind}",
-                    line,
-                )
-            )
-        elif kind_size[i] >= need_kind and run_size[i] < need_run:
-            key = tuple(out[k].iloc[i] for k in keys)
-            if key in reported:
-                continue
-            reported.add(key)
-            path, line = raw_location(frame, i)
-            problems.append(
-                Problem(
-                    path,
-                    f"run {key[-1]!r} has only {run_size[i]} '{kind}' record(s); each run needs "
-                    f"at least {need_run}",
-                    line,
-                )
-            )
-    return problems

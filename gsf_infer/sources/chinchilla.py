@@ -3,7 +3,7 @@
 One final training loss per Chinchilla run: model size N, training FLOP C and the loss read from
 the figure's colour bar. Tokens are D = C / (6 N), as Epoch and ColPret derive them. The loss is
 colour-quantised; an optional ``stderr`` equal to the quantisation error (cell width / sqrt(12))
-can be attached. Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
+can be attached.
 """
 
 from __future__ import annotations
@@ -12,19 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from gsf_infer.sources._base import (
-    FILE_COL,
-    LINE_COL,
-    Adapter,
-    Converted,
-    Option,
-    numeric,
-    raise_if,
-    read_raw_csv,
-    require_columns,
-)
+from gsf_infer.sources._base import Adapter, Converted, Option, RawFile
 
 FILE = "svg_extracted_data.csv"
 
@@ -56,15 +45,11 @@ def quantisation_step(loss: np.ndarray) -> float:
 def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert ``svg_extracted_data.csv`` to ``loss`` records (one run per plotted point)."""
     (path,) = paths
-    raw = read_raw_csv(path)
-    require_columns(raw, ["Model Size", "Training FLOP", "loss"], path)
-    problems: list = []
-    n = numeric(raw, "Model Size", problems)
-    c = numeric(raw, "Training FLOP", problems)
-    loss = numeric(raw, "loss", problems)
-    raise_if(problems)
+    raw = RawFile.csv(path, ["Model Size", "Training FLOP", "loss"])
+    n, c, loss = raw.numbers("Model Size", "Training FLOP", "loss")
+    raw.check()
 
-    frame = pd.DataFrame(
+    frame = raw.located(
         {
             "kind": "loss",
             "run": [f"chinchilla-fig4-{i:03d}" for i in range(1, len(raw) + 1)],
@@ -73,8 +58,6 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
             "params": n,
             "compute": c,
             "loss": loss,
-            FILE_COL: raw[FILE_COL],
-            LINE_COL: raw[LINE_COL],
         }
     )
     notes = [
@@ -88,9 +71,8 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     if dropped_cols:
         why = []
         if {"x", "y"} <= set(raw.columns):
-            x = numeric(raw, "x", problems)
-            y = numeric(raw, "y", problems)
-            raise_if(problems)
+            x, y = raw.numbers("x", "y")
+            raw.check()
             rx = abs(np.corrcoef(x, np.log(c))[0, 1])
             ry = abs(np.corrcoef(y, np.log(n))[0, 1])
             why.append(
@@ -100,8 +82,8 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
             checks["pixel_columns_vs_log_values_abs_corr"] = f"x~logC {rx:.6f}, y~logN {ry:.6f}"
         if {"color", "hex_color"} <= set(raw.columns):
             same = int((raw["color"] == raw["hex_color"]).sum())
-            pairs = raw.assign(_l=loss).groupby("hex_color")["_l"].nunique().max()
-            inverse = raw.assign(_l=loss).groupby("_l")["hex_color"].nunique().max()
+            pairs = raw.frame.assign(_l=loss).groupby("hex_color")["_l"].nunique().max()
+            inverse = raw.frame.assign(_l=loss).groupby("_l")["hex_color"].nunique().max()
             bijective = pairs == 1 and inverse == 1
             why.append(
                 f"color equals hex_color in {same} of {len(raw)} rows and "
@@ -175,7 +157,6 @@ ADAPTER = Adapter(
             ("none", "quantization"),
         ),
     ),
-    select=lambda options: (FILE,),
-    file_options={FILE: {}},
+    files=FILE,
     convert=convert,
 )

@@ -5,7 +5,6 @@ oscar, 1-44 epochs over a limited unique-token budget). The file's ``flops`` col
 equals 6 N D_final^2 / token_num, so it decreases along a run); compute is recomputed as
 6 N token_num. ``contour``: final losses of the isoFLOP grid, one point per run, where the file's
 ``tokens_per_epoch`` is wrong for most rows and unique tokens are recomputed as token_num / epochs.
-Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -18,17 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.sources._base import (
-    FILE_COL,
-    LINE_COL,
-    Adapter,
-    Converted,
-    Option,
-    numeric,
-    raise_if,
-    read_raw_csv,
-    require_columns,
-)
+from gsf_infer.sources._base import COLPRET_COMMIT, Adapter, Converted, Option, RawFile
 from gsf_infer.sources.opt import params_from_label
 
 FILES = {"losses": "datablations_losses.csv", "contour": "datablations_contour_losses.csv"}
@@ -43,38 +32,55 @@ def _dict_field(text: str, key: str) -> str:
     return str(value.get(key, text)) if isinstance(value, dict) else text
 
 
+def _size(label: str) -> float:
+    """Parameter count of a size label (NaN if it is not one)."""
+    try:
+        return params_from_label(label)
+    except ValueError:
+        return np.nan
+
+
+def _records(
+    raw: RawFile,
+    run: pd.Series,
+    data: pd.Series | str,
+    tokens: pd.Series,
+    params: pd.Series,
+    loss: pd.Series,
+    epochs: pd.Series,
+    **meta: pd.Series,
+) -> pd.DataFrame:
+    """Return ``loss`` records over tokens: compute = 6 N D, group = data, ``meta`` kept."""
+    compute = 6.0 * params * tokens
+    return raw.located(
+        {
+            "kind": "loss",
+            "run": run,
+            "group": data,
+            "t": tokens,
+            "params": params,
+            "compute": compute,
+            "loss": loss,
+            "data": data,
+            "epochs": epochs,
+            **meta,
+        }
+    )
+
+
 def convert_losses(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert ``datablations_losses.csv`` to ``loss`` curves with compute = 6 N D."""
     (path,) = paths
-    raw = read_raw_csv(path)
-    require_columns(
-        raw,
-        ["data", "epochs", "token_num", "loss", "num_params", "model_args", "tokens_per_epoch"],
+    raw = RawFile.csv(
         path,
+        ["data", "epochs", "token_num", "loss", "num_params", "model_args", "tokens_per_epoch"],
     )
-    problems: list = []
-    tokens = numeric(raw, "token_num", problems)
-    loss = numeric(raw, "loss", problems)
-    epochs = numeric(raw, "epochs", problems)
-    per_epoch = numeric(raw, "tokens_per_epoch", problems)
-    flops = numeric(raw, "flops", problems) if "flops" in raw.columns else None
-    params = []
-    for i, label in enumerate(raw["num_params"]):
-        try:
-            params.append(params_from_label(label))
-        except ValueError:
-            params.append(np.nan)
-            problems.append(
-                Problem(
-                    str(path),
-                    "not a size label like 2.8B",
-                    int(raw[LINE_COL].iloc[i]),
-                    "num_params",
-                    label,
-                )
-            )
-    raise_if(problems)
-    params = pd.Series(params, index=raw.index)
+    tokens, loss, epochs, per_epoch = raw.numbers("token_num", "loss", "epochs", "tokens_per_epoch")
+    flops = raw.optional("flops")
+    params = [_size(label) for label in raw["num_params"]]
+    raw.flag(np.isnan(params), "not a size label like 2.8B", "num_params", raw["num_params"])
+    raw.check()
+    params = pd.Series(params)
     data = raw["data"].str.strip()
     run_id = raw["model_args"].map(lambda s: _dict_field(s, "tensorboard"))
     run = raw["num_params"].str.strip() + "-" + data + "-" + epochs.map(lambda e: f"{e:g}") + "ep"
@@ -91,41 +97,29 @@ def convert_losses(paths: Sequence[Path], options: Mapping[str, str]) -> Convert
             )
         )
 
-    frame = pd.DataFrame(
-        {
-            "kind": "loss",
-            "run": run,
-            "group": data,
-            "t": tokens,
-            "params": params,
-            "compute": 6.0 * params * tokens,
-            "loss": loss,
-            "data": data,
-            "epochs": epochs,
-            "tokens_per_epoch": per_epoch,
-            "epochs_seen": tokens / per_epoch,
-            "tensorboard_id": run_id,
-        }
+    frame = _records(
+        raw,
+        run,
+        data,
+        tokens,
+        params,
+        loss,
+        epochs,
+        tokens_per_epoch=per_epoch,
+        epochs_seen=tokens / per_epoch,
+        tensorboard_id=run_id,
     )
     if flops is not None:
         frame["flops_reported"] = flops
-    if "checkpoint" in raw.columns:
+    if "checkpoint" in raw:
         frame["checkpoint"] = raw["checkpoint"]
-    frame[FILE_COL] = raw[FILE_COL]
-    frame[LINE_COL] = raw[LINE_COL]
-
-    dup = frame.duplicated(["run", "t"]).to_numpy()
-    for i in np.flatnonzero(dup):
-        problems.append(
-            Problem(
-                str(path),
-                "a second record of the same run at the same token_num",
-                int(frame[LINE_COL].iloc[i]),
-                "token_num",
-                tokens.iloc[i],
-            )
-        )
-    raise_if(problems)
+    raw.flag(
+        frame.duplicated(["run", "t"]).to_numpy(),
+        "a second record of the same run at the same token_num",
+        "token_num",
+        tokens,
+    )
+    raw.check()
 
     checks: dict[str, str] = {}
     caveats = [
@@ -168,55 +162,30 @@ def convert_losses(paths: Sequence[Path], options: Mapping[str, str]) -> Convert
     ]
     if bool(short.any()):
         notes.append(f"{int(short.sum())} runs end before their planned epochs x tokens_per_epoch")
-    return Converted(
-        frame=frame, notes=notes, counts={"rows_in": len(raw)}, caveats=caveats, checks=checks
-    )
+    return Converted(frame, notes, {"rows_in": len(raw)}, caveats, checks)
 
 
 def convert_contour(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert ``datablations_contour_losses.csv`` (final losses, one per run) to ``loss``."""
     (path,) = paths
-    raw = read_raw_csv(path)
-    require_columns(raw, ["epochs", "token_num", "openLM_loss", "num_params", "model_args"], path)
-    problems: list = []
-    tokens = numeric(raw, "token_num", problems)
-    loss = numeric(raw, "openLM_loss", problems)
-    epochs = numeric(raw, "epochs", problems)
-    params = numeric(raw, "num_params", problems)
-    per_epoch = numeric(raw, "tokens_per_epoch", problems) if "tokens_per_epoch" in raw else None
-    flops = numeric(raw, "flops", problems) if "flops" in raw.columns else None
-    raise_if(problems)
+    raw = RawFile.csv(path, ["epochs", "token_num", "openLM_loss", "num_params", "model_args"])
+    tokens, loss, epochs, params = raw.numbers("token_num", "openLM_loss", "epochs", "num_params")
+    per_epoch = raw.optional("tokens_per_epoch")
+    flops = raw.optional("flops")
+    raw.check()
     name = raw["model_args"].map(lambda s: _dict_field(s, "name"))
-    data = raw["data"].str.strip() if "data" in raw.columns else "c4"
+    data = raw["data"].str.strip() if "data" in raw else "c4"
     unique = tokens / epochs
-    frame = pd.DataFrame(
-        {
-            "kind": "loss",
-            "run": "contour-" + name,
-            "group": data,
-            "t": tokens,
-            "params": params,
-            "compute": 6.0 * params * tokens,
-            "loss": loss,
-            "data": data,
-            "epochs": epochs,
-            "unique_tokens": unique,
-            FILE_COL: raw[FILE_COL],
-            LINE_COL: raw[LINE_COL],
-        }
+    frame = _records(
+        raw, "contour-" + name, data, tokens, params, loss, epochs, unique_tokens=unique
     )
-    dup = frame["run"].duplicated().to_numpy()
-    for i in np.flatnonzero(dup):
-        problems.append(
-            Problem(
-                str(path),
-                "run name appears twice",
-                int(frame[LINE_COL].iloc[i]),
-                "model_args",
-                raw["model_args"].iloc[i],
-            )
-        )
-    raise_if(problems)
+    raw.flag(
+        frame["run"].duplicated().to_numpy(),
+        "run name appears twice",
+        "model_args",
+        raw["model_args"],
+    )
+    raw.check()
     checks: dict[str, str] = {}
     caveats = [
         "final losses of separate runs (one point each), many with heavy repetition (up to 9000 "
@@ -246,9 +215,7 @@ def convert_contour(paths: Sequence[Path], options: Mapping[str, str]) -> Conver
             + " ".join(str(raw["checkpoint"].iloc[0]).split()[:3])
             + " ...')"
         )
-    return Converted(
-        frame=frame, notes=notes, counts={"rows_in": len(raw)}, caveats=caveats, checks=checks
-    )
+    return Converted(frame, notes, {"rows_in": len(raw)}, caveats, checks)
 
 
 def _convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
@@ -263,8 +230,8 @@ ADAPTER = Adapter(
     title="Scaling Data-Constrained Language Models (Muennighoff et al.): loss vs tokens under "
     "data repetition, via ColPret",
     origin="GitHub IBM/ColPret, aggregated_eval/datablations_losses.csv and "
-    "aggregated_eval/datablations_contour_losses.csv, commit "
-    "16f23bbe054277ddc4afd07a972dd7cfbe3f48c3 (runs: huggingface/datablations)",
+    f"aggregated_eval/datablations_contour_losses.csv, {COLPRET_COMMIT} (runs: "
+    "huggingface/datablations)",
     license="MIT (IBM/ColPret); upstream datablations Apache-2.0",
     citation="Muennighoff, Rush, Barak, Le Scao, Piktus, Tazi, Pyysalo, Wolf, Raffel. Scaling "
     "Data-Constrained Language Models. NeurIPS 2023, arXiv:2305.16264; aggregation: Choshen et "
@@ -277,7 +244,7 @@ ADAPTER = Adapter(
             tuple(FILES),
         ),
     ),
-    select=lambda options: (FILES[options["table"]],),
-    file_options={f: {"table": k} for k, f in FILES.items()},
+    files=FILES,
     convert=_convert,
+    picked_by="table",
 )

@@ -6,7 +6,7 @@ The loss-curve files are JSON Lines, one record per (run, checkpoint); ``hot_477
 densest file, ``hot`` a coarser copy, ``cool_end`` / ``cool_begin`` the cooldown branches. The
 open-model table is cross-family (one point per model, different data and recipes); it carries no
 training length, so the adapter adds each model's published pre-training token count and says
-where it comes from. Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
+where it comes from.
 """
 
 from __future__ import annotations
@@ -14,22 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.sources._base import (
-    FILE_COL,
-    LINE_COL,
-    Adapter,
-    Converted,
-    Option,
-    numeric,
-    raise_if,
-    read_raw_jsonl,
-    require_columns,
-)
+from gsf_infer.sources._base import Adapter, Converted, Option, RawFile
 
 ORIGIN = "GitHub mcleish7/gemstone-scaling-laws, commit 5f420478f6057b0cbb4d13405fb10ca64675bccb"
 LICENSE = "MIT (Copyright (c) 2025 Sean McLeish, John Kirchenbauer, ... Tom Goldstein)"
@@ -46,27 +36,17 @@ VARIANTS = {
 }
 
 
-def _curve_file(variant: str) -> str:
-    return f"wandb_df_for_fitting_{variant}.jsonl"
-
-
 def convert_curves(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert one ``wandb_df_for_fitting_*.jsonl`` file to ``loss`` curves over tokens."""
     (path,) = paths
     variant = options["variant"]
-    raw = read_raw_jsonl(path)
-    require_columns(raw, ["run_name", "params_active_precise", "tokens", "final_loss"], path)
-    problems: list = []
-    params = numeric(raw, "params_active_precise", problems)
-    tokens = numeric(raw, "tokens", problems)
-    loss = numeric(raw, "final_loss", problems)
-    raise_if(problems)
-    run = raw["run_name"].astype(str)
-
-    frame = pd.DataFrame(
+    raw = RawFile.jsonl(path, ["run_name", "params_active_precise", "tokens", "final_loss"])
+    params, tokens, loss = raw.numbers("params_active_precise", "tokens", "final_loss")
+    raw.check()
+    frame = raw.located(
         {
             "kind": "loss",
-            "run": run,
+            "run": raw["run_name"].astype(str),
             "group": "gemstones",
             "t": tokens,
             "params": params,
@@ -81,38 +61,26 @@ def convert_curves(paths: Sequence[Path], options: Mapping[str, str]) -> Convert
         "seconds_per_step": "seconds_per_step",
     }
     for src, dst in meta.items():
-        if src in raw.columns:
-            frame[dst] = numeric(raw, src, problems)
-    raise_if(problems)
+        if src in raw:
+            frame[dst] = raw.number(src)
+    raw.check()
     frame["schedule"] = variant
-    frame[FILE_COL] = raw[FILE_COL]
-    frame[LINE_COL] = raw[LINE_COL]
 
     # A run's parameter count must not change along its curve.
-    per_run = frame.groupby("run", sort=False)["params"].nunique()
-    for name in per_run[per_run > 1].index:
-        i = int(np.flatnonzero((frame["run"] == name).to_numpy())[0])
-        problems.append(
-            Problem(
-                str(path),
-                "params_active_precise changes within the run",
-                int(frame[LINE_COL].iloc[i]),
-                "params_active_precise",
-                name,
-            )
-        )
-    dup = frame.duplicated(["run", "t"], keep="first").to_numpy()
-    for i in np.flatnonzero(dup):
-        problems.append(
-            Problem(
-                str(path),
-                "a second record of the same run at the same tokens",
-                int(frame[LINE_COL].iloc[i]),
-                "tokens",
-                float(frame["t"].iloc[i]),
-            )
-        )
-    raise_if(problems)
+    changing = frame.groupby("run", sort=False)["params"].transform("nunique") > 1
+    raw.flag(
+        (changing & ~frame["run"].duplicated()).to_numpy(),
+        "params_active_precise changes within the run",
+        "params_active_precise",
+        frame["run"],
+    )
+    raw.flag(
+        frame.duplicated(["run", "t"], keep="first").to_numpy(),
+        "a second record of the same run at the same tokens",
+        "tokens",
+        frame["t"],
+    )
+    raw.check()
 
     checks = {}
     if "optimizer_step" in frame.columns:
@@ -137,18 +105,26 @@ def convert_curves(paths: Sequence[Path], options: Mapping[str, str]) -> Convert
             "separate learning-rate-decay branch taken from the hot run at that token "
             "count; points of one run are not one continuous training trajectory"
         )
-    return Converted(
-        frame=frame, notes=notes, counts={"rows_in": len(raw)}, caveats=caveats, checks=checks
+    return Converted(frame, notes, {"rows_in": len(raw)}, caveats, checks)
+
+
+def _suite(name: str, title: str, where: str, cites: str = "", **rest: Any) -> Adapter:
+    """Return the adapter of one Gemstones file (at ``where``) with the suite's licence."""
+    return Adapter(
+        name=name,
+        folder="gemstones_loss_curves",
+        title=title,
+        origin=f"{ORIGIN}, {where}",
+        license=LICENSE,
+        citation=CITATION + cites,
+        **rest,
     )
 
 
-CURVES = Adapter(
-    name="gemstones_loss_curves",
-    folder="gemstones_loss_curves",
-    title="Gemstones (McLeish et al.): 22 width x depth transformers, training loss over tokens",
-    origin=ORIGIN + ", wandb_dfs/wandb_df_for_fitting_<variant>.jsonl",
-    license=LICENSE,
-    citation=CITATION,
+CURVES = _suite(
+    "gemstones_loss_curves",
+    "Gemstones (McLeish et al.): 22 width x depth transformers, training loss over tokens",
+    "wandb_dfs/wandb_df_for_fitting_<variant>.jsonl",
     options=(
         Option(
             "variant",
@@ -157,9 +133,9 @@ CURVES = Adapter(
             tuple(VARIANTS),
         ),
     ),
-    select=lambda options: (_curve_file(options["variant"]),),
-    file_options={_curve_file(v): {"variant": v} for v in VARIANTS},
+    files={v: f"wandb_df_for_fitting_{v}.jsonl" for v in VARIANTS},
     convert=convert_curves,
+    picked_by="variant",
 )
 
 
@@ -230,20 +206,16 @@ def convert_open_models(paths: Sequence[Path], options: Mapping[str, str]) -> Co
         raise InputError(Problem(str(path), "expected a JSON object of equal-length lists"))
     if len({len(v) for v in data.values()}) != 1:
         raise InputError(Problem(str(path), "the lists in the JSON object differ in length"))
-    raw = pd.DataFrame(data)
-    raw[FILE_COL] = str(path)
-    raw[LINE_COL] = np.nan  # a single JSON object: no per-record line
-    require_columns(raw, ["hf_name", "loss", "params"], path)
-    problems: list = []
-    loss = numeric(raw, "loss", problems)
-    params = numeric(raw, "params", problems)
-    raise_if(problems)
+    raw = RawFile(pd.DataFrame(data), path)  # a single JSON object: no line per record
+    raw.require(["hf_name", "loss", "params"])
+    loss, params = raw.numbers("loss", "params")
+    raw.check()
 
     names = raw["hf_name"].astype(str)
     known = [PRETRAINING_TOKENS.get(n.lower()) for n in names]
     for i, (name, k) in enumerate(zip(names, known, strict=True)):
         if k is None:
-            problems.append(
+            raw.problems.append(
                 Problem(
                     str(path),
                     f"record {i}: no published pre-training token count known for this model",
@@ -251,9 +223,9 @@ def convert_open_models(paths: Sequence[Path], options: Mapping[str, str]) -> Co
                     value=name,
                 )
             )
-    raise_if(problems)
+    raw.check()
 
-    frame = pd.DataFrame(
+    frame = raw.located(
         {
             "kind": "loss",
             "run": names,
@@ -264,14 +236,12 @@ def convert_open_models(paths: Sequence[Path], options: Mapping[str, str]) -> Co
         }
     )
     for col in ("non_emb_params", "width", "depth", "vocab_size"):
-        if col in raw.columns:
-            frame[col] = numeric(raw, col, problems)
-    raise_if(problems)
+        if col in raw:
+            frame[col] = raw.number(col)
+    raw.check()
     frame["family"] = [_family(n) for n in names]
     frame["t_source"] = [k[1] for k in known]
     frame["t_qualifier"] = [k[2] for k in known]
-    frame[FILE_COL] = raw[FILE_COL]
-    frame[LINE_COL] = raw[LINE_COL]
     notes = [
         "CROSS-FAMILY table: one point per open model (Gemma, Gemma 2, Llama 2/3/3.1/3.2, Qwen2, "
         "Qwen2.5), each trained on its own data with its own recipe; loss = the Gemstones "
@@ -291,15 +261,12 @@ def convert_open_models(paths: Sequence[Path], options: Mapping[str, str]) -> Co
     return Converted(frame=frame, notes=notes, counts={"rows_in": len(raw)}, caveats=caveats)
 
 
-OPEN_MODELS = Adapter(
-    name="gemstones_open_models",
-    folder="gemstones_loss_curves",
-    title="Gemstones authors' validation loss of 21 open models (cross-family, one point each)",
-    origin=ORIGIN + ", data/our_val_loss_data.json",
-    license=LICENSE,
-    citation=CITATION + "; token counts: the model reports/cards named in column t_source",
+OPEN_MODELS = _suite(
+    "gemstones_open_models",
+    "Gemstones authors' validation loss of 21 open models (cross-family, one point each)",
+    "data/our_val_loss_data.json",
+    "; token counts: the model reports/cards named in column t_source",
     options=(),
-    select=lambda options: ("our_val_loss_data.json",),
-    file_options={"our_val_loss_data.json": {}},
+    files="our_val_loss_data.json",
     convert=convert_open_models,
 )

@@ -5,7 +5,6 @@ columns, logged at different steps and under different names per model (OLMo-1B'
 are prefixed ``v2-small-`` / ``v3-small-``; the 7B runs log the same v2 sets without prefix). The
 adapter picks one validation set, resolves it to each model's column, drops the empty cells of that
 column and counts them per model, and converts steps to tokens with each model's batch size.
-Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -19,17 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.sources._base import (
-    FILE_COL,
-    LINE_COL,
-    Adapter,
-    Converted,
-    Option,
-    numeric,
-    raise_if,
-    read_raw_csv,
-    require_columns,
-)
+from gsf_infer.sources._base import COLPRET_COMMIT, Adapter, Converted, Option, RawFile
 
 FILE = "olmo.csv"
 SUFFIX = "-validation/CrossEntropyLoss"
@@ -114,9 +103,7 @@ def available_sets(columns: Sequence[str]) -> list[str]:
 def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert ``olmo.csv`` to one ``loss`` curve per model for the chosen validation set."""
     (path,) = paths
-    raw = read_raw_csv(path)
-    require_columns(raw, ["Step", "model_name"], path)
-    problems: list = []
+    raw = RawFile.csv(path, ["Step", "model_name"])
     choice = options["column"]
     t_unit = options["t"]
     model = raw["model_name"].str.strip()
@@ -130,18 +117,18 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
                 column="model_name",
             )
         )
-    step = numeric(raw, "Step", problems)
-    raise_if(problems)
+    step = raw.number("Step")
+    raw.check()
 
-    loss = pd.Series(np.nan, index=raw.index)
+    loss = pd.Series(np.nan, index=raw.frame.index)
     used: dict[str, str | None] = {}
     for name in dict.fromkeys(model):
         col = resolve_column(name, choice, list(raw.columns))
         used[name] = col
         if col is not None:
             rows = (model == name).to_numpy()
-            loss[rows] = numeric(raw[rows], col, problems, allow_empty=True).to_numpy()
-    raise_if(problems)
+            loss[rows] = raw.number(col, allow_empty=True, rows=rows).to_numpy()
+    raw.check()
     if all(c is None for c in used.values()):
         raise InputError(
             Problem(
@@ -161,7 +148,7 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     params = model.map(lambda m: float(MODELS[m][0]))
     tps = model.map(lambda m: float(MODELS[m][1]))
     t = step * tps if t_unit == "tokens" else step
-    frame = pd.DataFrame(
+    frame = raw.located(
         {
             "kind": "loss",
             "run": model,
@@ -173,12 +160,10 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
             "tokens_per_step": tps,
             "num_params_label": raw["num_params"].str.strip() if "num_params" in raw else "",
             "loss_column": model.map(lambda m: used[m] or ""),
-            FILE_COL: raw[FILE_COL],
-            LINE_COL: raw[LINE_COL],
         }
     )[keep].reset_index(drop=True)
 
-    checks, implied = _check_revisions(raw, model, step)
+    checks, implied = _check_revisions(raw.frame, model, step)
     notes = [
         f"validation set '{choice}': "
         + "; ".join(f"{m} <- {c if c else 'NO SUCH COLUMN'}" for m, c in used.items()),
@@ -264,8 +249,8 @@ ADAPTER = Adapter(
     name="colpret_olmo",
     folder="colpret_olmo",
     title="OLMo-1B / 7B / 7B-Twin-2T validation loss over training steps (W&B export via ColPret)",
-    origin="GitHub IBM/ColPret, aggregated_eval/olmo.csv, commit "
-    "16f23bbe054277ddc4afd07a972dd7cfbe3f48c3 (from the public OLMo W&B logs)",
+    origin=f"GitHub IBM/ColPret, aggregated_eval/olmo.csv, {COLPRET_COMMIT} (from the public OLMo "
+    "W&B logs)",
     license="MIT (IBM/ColPret); OLMo artefacts Apache-2.0 (AI2)",
     citation="Groeneveld et al. OLMo: Accelerating the Science of Language Models. "
     "arXiv:2402.00838 (2024); aggregation: Choshen et al. arXiv:2410.11840",
@@ -281,7 +266,6 @@ ADAPTER = Adapter(
             "t", "tokens", "tokens: t = Step x tokens per step; step: t = Step", ("tokens", "step")
         ),
     ),
-    select=lambda options: (FILE,),
-    file_options={FILE: {}},
+    files=FILE,
     convert=convert,
 )

@@ -3,7 +3,6 @@
 Xia et al. (2022) evaluated intermediate OPT checkpoints; IBM ColPret tabulated them with
 log10(tokens) and log10(FLOP). Following ColPret, tokens are recomputed as optimizer steps times
 the OPT batch size of each model size, and the file's ``num_token`` is used only as a cross-check.
-Imports pandas/NumPy and :mod:`gsf_infer.sources._base`.
 """
 
 from __future__ import annotations
@@ -14,17 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gsf_infer.errors import Problem
 from gsf_infer.sources._base import (
-    FILE_COL,
-    LINE_COL,
+    COLPRET_COMMIT,
     Adapter,
     Converted,
-    numeric,
-    raise_if,
-    read_raw_csv,
-    require_columns,
-    require_positive,
+    RawFile,
 )
 
 FILE = "opt_trajectories.csv"
@@ -62,36 +55,30 @@ def params_from_label(label: str) -> float:
 def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert ``opt_trajectories.csv`` to ``loss`` curves over tokens."""
     (path,) = paths
-    raw = read_raw_csv(path)
-    require_columns(raw, ["model_size", "steps", "ppl"], path)
-    problems: list = []
-    steps = numeric(raw, "steps", problems)
-    ppl = require_positive(raw, numeric(raw, "ppl", problems), "ppl", problems)
-    log_tok = numeric(raw, "num_token", problems) if "num_token" in raw.columns else None
-    log_flop = numeric(raw, "flops", problems) if "flops" in raw.columns else None
+    raw = RawFile.csv(path, ["model_size", "steps", "ppl"])
+    steps = raw.number("steps")
+    ppl = raw.number("ppl", positive=True)
+    log_tok = raw.optional("num_token")
+    log_flop = raw.optional("flops")
     size = raw["model_size"].str.strip().str.lower()
     batch = size.map(BATCH_TOKENS)
     params = []
-    for i, label in enumerate(size):
+    for label in size:
         try:
             params.append(params_from_label(label))
         except ValueError:
             params.append(np.nan)
-        if label not in BATCH_TOKENS:
-            problems.append(
-                Problem(
-                    str(path),
-                    "unknown OPT size (no batch size known); known: " + ", ".join(BATCH_TOKENS),
-                    int(raw[LINE_COL].iloc[i]),
-                    "model_size",
-                    raw["model_size"].iloc[i],
-                )
-            )
-    raise_if(problems)
+    raw.flag(
+        ~size.isin(list(BATCH_TOKENS)).to_numpy(),
+        "unknown OPT size (no batch size known); known: " + ", ".join(BATCH_TOKENS),
+        "model_size",
+        raw["model_size"],
+    )
+    raw.check()
     params = np.asarray(params)
     tokens = steps * batch.astype(float)
-    model = raw["model_name"].str.strip() if "model_name" in raw.columns else "OPT"
-    frame = pd.DataFrame(
+    model = raw["model_name"].str.strip() if "model_name" in raw else "OPT"
+    frame = raw.located(
         {
             "kind": "loss",
             "run": model + "-" + size,
@@ -127,8 +114,6 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
         frame["log10_flops_reported"] = log_flop
         rel = np.abs(frame["compute"] / 10.0**log_flop - 1.0)
         checks["compute_vs_10**flops_max_rel_diff"] = f"{np.nanmax(rel):.3g}"
-    frame[FILE_COL] = raw[FILE_COL]
-    frame[LINE_COL] = raw[LINE_COL]
     caveats = [
         "params are the nominal size labels, not exact parameter counts",
         "batch sizes read as 0.5e6..4e6 tokens; if OPT's 'M' meant 2^20, every t would be 4.86% "
@@ -144,14 +129,12 @@ ADAPTER = Adapter(
     name="colpret_opt_trajectories",
     folder="colpret_opt_trajectories",
     title="OPT 125M-175B validation perplexity along training (Xia et al. 2022 via ColPret)",
-    origin="GitHub IBM/ColPret, aggregated_eval/opt_trajectories.csv, commit "
-    "16f23bbe054277ddc4afd07a972dd7cfbe3f48c3",
+    origin=f"GitHub IBM/ColPret, aggregated_eval/opt_trajectories.csv, {COLPRET_COMMIT}",
     license="MIT (IBM/ColPret)",
     citation="Xia, Artetxe, Zhou, Lin, Pasunuru, Chen, Zettlemoyer, Stoyanov. Training "
     "Trajectories of Language Models Across Scales. ACL 2023, arXiv:2212.09803; aggregation: "
     "Choshen et al. arXiv:2410.11840",
     options=(),
-    select=lambda options: (FILE,),
-    file_options={FILE: {}},
+    files=FILE,
     convert=convert,
 )

@@ -4,8 +4,7 @@ Alabdulmohsin et al.'s learning-curve benchmark, language and vision files.
 Each curve (Domain, Task, Model) is a metric over examples seen, with the authors' own split into
 points used for fitting (``Training`` = 1) and held-out extrapolation targets (0). The language
 file holds its LM block four times; exact duplicate rows are removed first and counted. Records are
-``data_scaling`` (``samples`` = examples seen). Imports pandas/NumPy and
-:mod:`gsf_infer.sources._base`.
+``data_scaling`` (``samples`` = examples seen).
 """
 
 from __future__ import annotations
@@ -14,50 +13,30 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from gsf_infer.errors import Problem
-from gsf_infer.sources._base import (
-    FILE_COL,
-    LINE_COL,
-    Adapter,
-    Converted,
-    Option,
-    numeric,
-    raise_if,
-    read_raw_csv,
-    require_columns,
-)
+from gsf_infer.sources._base import COLPRET_COMMIT, Adapter, Converted, Option, RawFile, merge
 
 FILES = {"lang": "revisiting_lang.csv", "vision": "revisiting_vision.csv"}
 RAW_COLUMNS = ["Domain", "Task", "Model", "Seen Examples", "Loss", "Training"]
 
 
-def _one_file(path: Path, group_by: str) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
-    raw = read_raw_csv(path)
-    require_columns(raw, RAW_COLUMNS, path)
+def _one_file(path: Path, group_by: str) -> Converted:
+    raw = RawFile.csv(path, RAW_COLUMNS)
     rows_in = len(raw)
-    exact = raw.duplicated(RAW_COLUMNS, keep="first").to_numpy()
-    dup_blocks = raw[exact].groupby(["Domain", "Model"], sort=False).size()
-    raw = raw[~exact].reset_index(drop=True)
-    problems: list = []
-    samples = numeric(raw, "Seen Examples", problems)
-    loss = numeric(raw, "Loss", problems)
-    split = numeric(raw, "Training", problems)
-    for i in np.flatnonzero(np.isfinite(split.to_numpy()) & ~split.isin([0.0, 1.0]).to_numpy()):
-        problems.append(
-            Problem(
-                str(path),
-                "Training must be 1 (fit) or 0 (held out)",
-                int(raw[LINE_COL].iloc[i]),
-                "Training",
-                raw["Training"].iloc[i],
-            )
-        )
-    raise_if(problems)
+    exact = raw.frame.duplicated(RAW_COLUMNS, keep="first").to_numpy()
+    dup_blocks = raw.frame[exact].groupby(["Domain", "Model"], sort=False).size()
+    raw.keep(~exact)
+    samples, loss, split = raw.numbers("Seen Examples", "Loss", "Training")
+    raw.flag(
+        np.isfinite(split.to_numpy()) & ~split.isin([0.0, 1.0]).to_numpy(),
+        "Training must be 1 (fit) or 0 (held out)",
+        "Training",
+        raw["Training"],
+    )
+    raw.check()
     domain, task, model = (raw[c].str.strip() for c in ("Domain", "Task", "Model"))
     curve = domain + "/" + task + "/" + model
-    frame = pd.DataFrame(
+    frame = raw.located(
         {
             "kind": "data_scaling",
             "run": curve,
@@ -68,8 +47,6 @@ def _one_file(path: Path, group_by: str) -> tuple[pd.DataFrame, dict[str, int], 
             "domain": domain,
             "task": task,
             "model": model,
-            FILE_COL: raw[FILE_COL],
-            LINE_COL: raw[LINE_COL],
         }
     )
     # Same curve, same number of examples, different value: not an exact duplicate, keep both
@@ -102,23 +79,16 @@ def _one_file(path: Path, group_by: str) -> tuple[pd.DataFrame, dict[str, int], 
             f"{path.name}: {int((~order).sum())} curves are not sorted by Seen Examples "
             "in the file; file order kept"
         )
-    return frame, counts, notes
+    return Converted(frame, notes, counts)
 
 
 def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert one or both benchmark files to ``data_scaling`` records."""
-    frames, counts, notes = [], {}, []
-    for path in paths:
-        frame, c, n = _one_file(path, options["group_by"])
-        frames.append(frame)
-        counts.update(c)
-        notes.extend(n)
-    frame = pd.concat(frames, ignore_index=True)
-    counts["rows_in"] = sum(v for k, v in counts.items() if k.startswith("rows_in_"))
-    counts["removed_exact_duplicates"] = sum(
-        v for k, v in counts.items() if k.startswith("removed_exact_duplicates_")
+    out = merge(
+        [_one_file(path, options["group_by"]) for path in paths],
+        ("rows_in", "removed_exact_duplicates"),
     )
-    notes += [
+    out.notes += [
         "kind data_scaling: samples = Seen Examples (examples or tokens seen = batch x steps), "
         "loss = Loss",
         "run = Domain/Task/Model (one learning curve); "
@@ -133,12 +103,12 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
         "training_split = Training (1 = the authors' fitting points, 0 = their held-out "
         "extrapolation targets; e.g. --holdout 'training_split==0'); domain, task, model kept",
     ]
-    caveats = [
+    out.caveats = [
         "Loss is not one quantity: IC = n-shot error rate, NMT = log-perplexity, LM = log-loss "
         "rescaled per curve (first point 0.999), BB = the task's preferred metric",
         "the split is a prefix per curve: held-out points are always the largest Seen Examples",
     ]
-    return Converted(frame=frame, notes=notes, counts=counts, caveats=caveats)
+    return out
 
 
 ADAPTER = Adapter(
@@ -148,8 +118,7 @@ ADAPTER = Adapter(
     "examples seen, with the authors' fit / extrapolate split",
     origin="GitHub google-research/google-research, revisiting_neural_scaling_laws/data/"
     "benchmark.{lang,vision}.csv (index commit 9853680c781781bd8d3de20aa61c7373ce059913); copies "
-    "from IBM/ColPret aggregated_eval/revisiting_{lang,vision}.csv, commit "
-    "16f23bbe054277ddc4afd07a972dd7cfbe3f48c3",
+    "from IBM/ColPret aggregated_eval/revisiting_{lang,vision}.csv, " + COLPRET_COMMIT,
     license="Apache-2.0 (google-research); MIT (IBM/ColPret copy)",
     citation="Alabdulmohsin, Neyshabur, Zhai. Revisiting Neural Scaling Laws in Language and "
     "Vision. NeurIPS 2022, arXiv:2209.06640",
@@ -167,10 +136,8 @@ ADAPTER = Adapter(
             ("curve", "task"),
         ),
     ),
-    select=lambda options: tuple(
-        FILES[k]
-        for k in (("lang", "vision") if options["subset"] == "both" else (options["subset"],))
-    ),
-    file_options={f: {"subset": k} for k, f in FILES.items()},
+    files=FILES,
+    picked_by="subset",
+    every="both",
     convert=convert,
 )

@@ -5,8 +5,7 @@ sparsity, with the dense model as reference. There is one training stage (the re
 so every record of a model carries the same ``t``: that model's pre-training token count. The
 dense rows become the reference (``delta_loss = ln ppl - ln ppl_dense``), not records; a missing
 perplexity is reported, not silently skipped. Per-layer achieved sparsities, when their file sits
-beside the perplexities, give ``sparsity_achieved``. Imports pandas/NumPy and
-:mod:`gsf_infer.sources._base`.
+beside the perplexities, give ``sparsity_achieved``.
 """
 
 from __future__ import annotations
@@ -16,21 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.sources._base import (
-    FILE_COL,
-    LINE_COL,
-    Adapter,
-    Converted,
-    Option,
-    numeric,
-    raise_if,
-    read_raw_csv,
-    require_columns,
-    require_positive,
-)
+from gsf_infer.sources._base import Adapter, Converted, Option, RawFile, merge
 
 MODELS = ("llama2", "llama3")
 
@@ -62,22 +49,14 @@ MODEL_FACTS: dict[str, tuple[int, float, str]] = {
 }
 
 
-def _files(model: str) -> tuple[str, ...]:
-    return (f"perplexity_results_{model}.csv",)
-
-
 def _layer_file(ppl_path: Path) -> Path:
     return ppl_path.with_name(ppl_path.name.replace("perplexity_results_", "layer_sparsity_"))
 
 
-def _one_model(path: Path, sparsity_from: str) -> tuple[pd.DataFrame, dict, list[str], dict]:
-    raw = read_raw_csv(path)
-    require_columns(raw, ["Model", "Method", "Perplexity"], path)
-    problems: list = []
-    ppl = require_positive(
-        raw, numeric(raw, "Perplexity", problems, allow_empty=True), "Perplexity", problems
-    )
-    raise_if(problems)
+def _one_model(path: Path, sparsity_from: str) -> Converted:
+    raw = RawFile.csv(path, ["Model", "Method", "Perplexity"])
+    ppl = raw.number("Perplexity", allow_empty=True, positive=True)
+    raw.check()
     model = raw["Model"].str.strip()
     method = raw["Method"].str.strip()
     names = set(model)
@@ -113,24 +92,15 @@ def _one_model(path: Path, sparsity_from: str) -> tuple[pd.DataFrame, dict, list
     pattern = re.compile(r"([A-Za-z]+)_(\d+)")
     label = method.map(lambda m: pattern.fullmatch(m))
     parsed = label.map(lambda m: m is not None).to_numpy(dtype=bool)
-    for i in np.flatnonzero(~dense & ~parsed):
-        problems.append(
-            Problem(
-                str(path),
-                "method label is not <method>_<percent>",
-                int(raw[LINE_COL].iloc[i]),
-                "Method",
-                method.iloc[i],
-            )
-        )
-    raise_if(problems)
+    raw.flag(~dense & ~parsed, "method label is not <method>_<percent>", "Method", method)
+    raw.check()
     family = label.map(lambda m: m.group(1) if m else "dense")
     nominal = label.map(lambda m: int(m.group(2)) / 100.0 if m else 0.0).astype(float)
 
     empty = ~dense & ppl.isna().to_numpy()
     keep = ~dense & ~empty
     params, tokens, _ = MODEL_FACTS[name]
-    frame = pd.DataFrame(
+    frame = raw.located(
         {
             "kind": "pruning",
             "run": model + "/" + family,
@@ -144,8 +114,6 @@ def _one_model(path: Path, sparsity_from: str) -> tuple[pd.DataFrame, dict, list
             "sparsity_nominal": nominal,
             "ppl": ppl,
             "ppl_dense": ppl_dense,
-            FILE_COL: raw[FILE_COL],
-            LINE_COL: raw[LINE_COL],
         }
     )
     notes: list[str] = []
@@ -159,7 +127,7 @@ def _one_model(path: Path, sparsity_from: str) -> tuple[pd.DataFrame, dict, list
         if sparsity_from == "achieved":
             missing = keep & frame["sparsity_achieved"].isna().to_numpy()
             for i in np.flatnonzero(missing):
-                problems.append(
+                raw.problems.append(
                     Problem(
                         str(layer_path),
                         "no per-layer sparsities for this configuration",
@@ -168,7 +136,7 @@ def _one_model(path: Path, sparsity_from: str) -> tuple[pd.DataFrame, dict, list
                         method.iloc[i],
                     )
                 )
-            raise_if(problems)
+            raw.check()
             frame["sparsity"] = frame["sparsity_achieved"]
     elif sparsity_from == "achieved":
         raise InputError(
@@ -194,21 +162,19 @@ def _one_model(path: Path, sparsity_from: str) -> tuple[pd.DataFrame, dict, list
             else ""
         ),
     )
-    return frame[keep].reset_index(drop=True), counts, notes, checks
+    return Converted(frame[keep].reset_index(drop=True), notes, counts, checks=checks)
 
 
 def _achieved(path: Path, model: str) -> tuple[dict[str, float], list[str], dict[str, str]]:
     """Mean achieved sparsity per configuration over the (equal-sized) decoder layers."""
-    raw = read_raw_csv(path)
-    require_columns(raw, ["Model", "Configuration", "Layer", "Sparsity"], path)
-    problems: list = []
-    sparsity = numeric(raw, "Sparsity", problems)
-    raise_if(problems)
+    raw = RawFile.csv(path, ["Model", "Configuration", "Layer", "Sparsity"])
+    sparsity = raw.number("Sparsity")
+    raw.check()
     conf = raw["Configuration"].str.strip()
     mean = sparsity.groupby(conf.to_numpy()).mean()
     nominal = conf.map(lambda c: int(c.rsplit("_", 1)[1]) / 100.0 if "_" in c else np.nan)
     dev = (sparsity - nominal).abs()
-    outliers = raw[(dev > 0.05).to_numpy()]
+    outliers = raw.frame[(dev > 0.05).to_numpy()]
     notes = [
         f"{path.name}: sparsity_achieved = mean over {raw['Layer'].nunique()} decoder layers "
         "of the achieved per-layer sparsity (layers have equal size)"
@@ -232,20 +198,11 @@ def _achieved(path: Path, model: str) -> tuple[dict[str, float], list[str], dict
 
 def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert one or both perplexity tables to ``pruning`` records."""
-    frames, counts, notes, checks = [], {}, [], {}
-    for path in paths:
-        frame, c, n, k = _one_model(path, options["sparsity"])
-        frames.append(frame)
-        counts.update(c)
-        notes.extend(n)
-        checks.update(k)
-    frame = pd.concat(frames, ignore_index=True)
-    counts["rows_in"] = sum(v for k, v in counts.items() if k.startswith("rows_in_"))
-    counts["dense_reference"] = sum(v for k, v in counts.items() if k.startswith("dense_ref"))
-    counts["dropped_empty_perplexity"] = sum(
-        v for k, v in counts.items() if k.startswith("dropped_empty_perplexity_")
+    out = merge(
+        [_one_model(path, options["sparsity"]) for path in paths],
+        ("rows_in", "dense_reference", "dropped_empty_perplexity"),
     )
-    notes += [
+    out.notes += [
         "kind pruning: delta_loss = ln(ppl) - ln(ppl_dense) (WikiText-2 test perplexity -> "
         "nats/token), sparsity = "
         + (
@@ -259,7 +216,7 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
         "run = <model>/<method>, group = model; model, method, sparsity_nominal, ppl, "
         "ppl_dense kept",
     ]
-    caveats = [
+    out.caveats = [
         "too small to identify much: at most 12 records, 2-3 sparsities per run, one training "
         "stage, one seed; a smoke test of the pruning likelihood (e.g. magnitude degrades "
         "faster than Wanda), not a held-out test",
@@ -267,7 +224,7 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
         "destroyed, far outside any small-perturbation regime",
         "student reproduction: no licence file, numbers not cross-checked against the Wanda paper",
     ]
-    return Converted(frame=frame, notes=notes, counts=counts, caveats=caveats, checks=checks)
+    return out
 
 
 ADAPTER = Adapter(
@@ -291,9 +248,8 @@ ADAPTER = Adapter(
             ("nominal", "achieved"),
         ),
     ),
-    select=lambda options: sum(
-        (_files(m) for m in (MODELS if options["model"] == "both" else (options["model"],))), ()
-    ),
-    file_options={f"perplexity_results_{m}.csv": {"model": m} for m in MODELS},
+    files={m: f"perplexity_results_{m}.csv" for m in MODELS},
     convert=convert,
+    picked_by="model",
+    every="both",
 )
