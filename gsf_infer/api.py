@@ -218,10 +218,10 @@ def load(folder: str | Path) -> Fit:
 def compare(data: str | Path, **options: Any) -> dict[str, Any]:
     """Fit several models and rank them by PSIS-LOO, as ``gsf-infer compare`` does.
 
-    ``options`` are :func:`gsf_infer.analysis.comparison.compare_models`'s (``models``, ``gs``,
+    ``options`` are :func:`gsf_infer.workflow.compare.compare_models`'s (``models``, ``gs``,
     ``pruning_metrics``, ``tier``, ``likelihood``, ``priors_path``, the sampler's).
     """
-    from gsf_infer.analysis.comparison import compare_models
+    from gsf_infer.workflow.compare import compare_models
 
     _configure(options.get("chains", 4))
     return compare_models(data, **options)

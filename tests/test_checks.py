@@ -15,7 +15,7 @@ import pytest
 from fakes import FakeSpec, World, fake_fit, write_fake_folder
 from typer.testing import CliRunner
 
-from gsf_infer.analysis import checks
+from gsf_infer.analysis import checks, ppc
 from gsf_infer.analysis.invariant import InvariantSettings
 from gsf_infer.analysis.summary import convergence_problems, diagnostics
 from gsf_infer.cli import app
@@ -51,9 +51,9 @@ def test_calibrated_fake_is_not_flagged(calibrated):
     # see test_pit_rule_false_positive_rate) and the coverage rule essentially never (in-sample
     # intervals over-cover); with 8 variables the chance that this seeded fake were flagged by
     # bad luck is ~8%, and seed 101 is not such a draw.
-    ppc = checks.posterior_predictive_checks(calibrated)
-    assert set(ppc) == set(ALL_KINDS) | {"spectrum_target"}
-    for var, entry in ppc.items():
+    entries = ppc.posterior_predictive_checks(calibrated)
+    assert set(entries) == set(ALL_KINDS) | {"spectrum_target"}
+    for var, entry in entries.items():
         assert not entry["flagged"], (var, entry["reason"])
         assert entry["reason"] is None
         assert entry["coverage_90"] >= 0.85, var
@@ -68,10 +68,10 @@ def test_pit_rule_false_positive_rate():
     # exactly uniform PIT values: the rule's false-positive rate is its level (0.01) up to the
     # Cauchy combination's approximation; 2000 draws per size put 0.02 over 3 sd above 0.012
     rng = np.random.default_rng(7)
-    alpha = checks.CheckThresholds().pit_alpha
+    alpha = ppc.CheckThresholds().pit_alpha
     for n in (20, 100):
         rejected = np.mean(
-            [checks.pit_uniformity(rng.uniform(size=n)) < alpha for _ in range(2000)]
+            [ppc.pit_uniformity(rng.uniform(size=n)) < alpha for _ in range(2000)]
         )
         assert rejected <= 0.02, (n, rejected)
 
@@ -80,18 +80,18 @@ def test_coverage_rule_false_positive_rate():
     # out-of-sample coverage of a correct predictive is Binomial(n, 0.9): the rule flags it at
     # most at its level (the exact test is conservative; the tolerance makes it more so)
     rng = np.random.default_rng(8)
-    th = checks.CheckThresholds()
-    flagged = [checks.coverage_flag(int(k), 50, th)[0] for k in rng.binomial(50, 0.9, size=4000)]
+    th = ppc.CheckThresholds()
+    flagged = [ppc.coverage_flag(int(k), 50, th)[0] for k in rng.binomial(50, 0.9, size=4000)]
     assert np.mean(flagged) <= th.coverage_alpha
     # and a coverage of 70% of 50 is flagged
-    assert checks.coverage_flag(35, 50, th)[0]
+    assert ppc.coverage_flag(35, 50, th)[0]
 
 
 def test_interval_coverage_against_known_quantiles():
     # standard-normal draws: the central 90% interval is +-1.645 (to sampling error ~0.01)
     draws = np.random.default_rng(9).standard_normal((200_000, 1)) * np.ones((1, 6))
     observed = np.array([0.0, 1.5, -1.5, 1.8, -1.8, 3.0])
-    covered = checks.interval_coverage(draws, observed, 0.9)
+    covered = ppc.interval_coverage(draws, observed, 0.9)
     np.testing.assert_array_equal(covered, [True, True, True, False, False, False])
 
 
@@ -121,7 +121,7 @@ def test_split_chains_are_flagged():
 def test_predictive_that_misses_the_data_is_flagged(kind):
     # observations 5 noise sds above what the model predicts
     dt = fake_fit(np.random.default_rng(13), kinds=(kind,), draws=250, bias=0.25)
-    entry = checks.posterior_predictive_checks(dt)[kind]
+    entry = ppc.posterior_predictive_checks(dt)[kind]
     assert entry["flagged"]
     assert entry["coverage_90"] < 0.5
     assert entry["loo_pit"]["p_value"] < 0.01
@@ -132,9 +132,9 @@ def test_predictive_that_misses_the_data_is_flagged(kind):
 
 def test_overconfident_predictive_is_flagged():
     dt = fake_fit(np.random.default_rng(14), kinds=("loss", "density"), draws=250, narrow=0.3)
-    for entry in checks.posterior_predictive_checks(dt).values():
+    for entry in ppc.posterior_predictive_checks(dt).values():
         assert entry["flagged"]
-        assert entry["loo_pit"]["sd"] > checks.UNIFORM_SD
+        assert entry["loo_pit"]["sd"] > ppc.UNIFORM_SD
         assert "intervals too narrow" in entry["reason"]
 
 
@@ -142,7 +142,7 @@ def test_too_wide_predictive_is_flagged_by_loo_pit_only():
     # predictive sd 5x the noise; with 20-30 records the POT-C test catches 5x reliably but
     # not 3x (p ~ 0.01-0.05 there): a limit of its power, not of the rule
     dt = fake_fit(np.random.default_rng(15), kinds=("loss", "quantization"), draws=250, narrow=5.0)
-    for entry in checks.posterior_predictive_checks(dt).values():
+    for entry in ppc.posterior_predictive_checks(dt).values():
         assert entry["coverage_90"] == 1.0
         assert entry["flagged"]
         assert "inside their central" not in entry["reason"]
@@ -155,7 +155,7 @@ def test_predictive_equal_to_the_data_is_flagged_as_not_sampled():
     dt["posterior_predictive"]["loss"] = observed.expand_dims(
         chain=dt["posterior"].sizes["chain"], draw=dt["posterior"].sizes["draw"]
     ).transpose("chain", "draw", ...)
-    entry = checks.posterior_predictive_checks(dt)["loss"]
+    entry = ppc.posterior_predictive_checks(dt)["loss"]
     assert entry["degenerate"] and entry["flagged"]
     assert "not sampled" in entry["reason"]
     assert "binomial" not in entry["reason"] and "LOO-PIT not uniform" not in entry["reason"]
@@ -512,7 +512,7 @@ def test_calibrated_fakes_false_positive_rate():
     flagged = 0
     for _ in range(40):
         dt = fake_fit(rng, kinds=("loss", "pruning"), draws=250)
-        flagged += sum(e["flagged"] for e in checks.posterior_predictive_checks(dt).values())
+        flagged += sum(e["flagged"] for e in ppc.posterior_predictive_checks(dt).values())
     assert flagged <= 4
 
 

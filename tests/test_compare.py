@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from gsf_infer.analysis import comparison as compare
 from gsf_infer.cli import app
 from gsf_infer.errors import InputError
+from gsf_infer.workflow import compare as workflow
 
 runner = CliRunner()
 
@@ -146,13 +147,13 @@ def _loss_csv(path, pruning=False):
 def test_compare_models_refuses_before_fitting(tmp_path):
     data = _loss_csv(tmp_path / "loss.csv")
     with pytest.raises(InputError, match="pruning records"):
-        compare.compare_models(
+        workflow.compare_models(
             data, models=["gsf"], gs=["monomial"], pruning_metrics=["seed", "function"]
         )
     with pytest.raises(InputError, match="at least two models"):
-        compare.compare_models(data, models=["gsf"], gs=["monomial"])
+        workflow.compare_models(data, models=["gsf"], gs=["monomial"])
     with pytest.raises(InputError, match="--g"):
-        compare.compare_models(data, models=["gsf"], gs=["monomial", "cubic"])
+        workflow.compare_models(data, models=["gsf"], gs=["monomial", "cubic"])
 
 
 def test_compare_cli_refuses_bad_options(tmp_path):
@@ -173,8 +174,6 @@ def test_compare_cli_refuses_bad_options(tmp_path):
 
 def test_compare_fits_with_the_likelihood_the_records_declare(tmp_path, monkeypatch):
     """compare, like fit, takes the header's ``# likelihood:`` unless asked, and says so."""
-    from gsf_infer.workflow import fit as workflow
-
     data = tmp_path / "chinchilla.csv"
     result = runner.invoke(app, ["ingest", "epoch_chinchilla_svg", "--out", str(data)])
     assert result.exit_code == 0, result.output
@@ -189,22 +188,20 @@ def test_compare_fits_with_the_likelihood_the_records_declare(tmp_path, monkeypa
 
     monkeypatch.setattr(workflow, "run_model", capture)
     with pytest.raises(Stop):
-        compare.compare_models(data, models=["chinchilla", "gsf"], target_accept=0.95)
+        workflow.compare_models(data, models=["chinchilla", "gsf"], target_accept=0.95)
     with pytest.raises(Stop):
-        compare.compare_models(data, models=["chinchilla", "gsf"], likelihood="lognormal")
+        workflow.compare_models(data, models=["chinchilla", "gsf"], likelihood="lognormal")
     assert seen == [("student", 0.95), ("lognormal", 0.9)]
     with pytest.raises(InputError, match="--target-accept"):
-        compare.compare_models(data, models=["chinchilla", "gsf"], target_accept=1.0)
+        workflow.compare_models(data, models=["chinchilla", "gsf"], target_accept=1.0)
 
 
 def test_deviation_is_skipped_where_the_records_cannot_test_the_invariant(tmp_path, monkeypatch):
     """Without quantization records the deviation model has no deviation parameters: it
     would be gsf again, so compare leaves it out and says so (before fitting anything)."""
-    from gsf_infer.workflow import fit as workflow
-
     data = _loss_csv(tmp_path / "loss.csv", pruning=True)
     with pytest.raises(InputError, match="at least two models"):
-        compare.compare_models(data, models=["gsf", "deviation"], gs=["monomial"])
+        workflow.compare_models(data, models=["gsf", "deviation"], gs=["monomial"])
     fitted = []
     rng = np.random.default_rng(206)
 
@@ -214,7 +211,7 @@ def test_deviation_is_skipped_where_the_records_cannot_test_the_invariant(tmp_pa
         return fake_fit(rng, kinds=("loss",), draws=100), {}
 
     monkeypatch.setattr(workflow, "run_model", fake_run)
-    result = compare.compare_models(
+    result = workflow.compare_models(
         data, models=["gsf", "deviation", "chinchilla"], gs=["monomial"]
     )
     assert fitted == ["gsf", "chinchilla"]

@@ -16,7 +16,8 @@ from fakes import fake_fit, fake_summary, write_fake_folder
 from typer.testing import CliRunner
 
 from gsf_infer.cli import app
-from gsf_infer.output import report
+from gsf_infer.output import console, report, report_blocks, report_render
+from gsf_infer.workflow import check
 
 runner = CliRunner()
 IMG = '<img src="data:image/png;base64,'
@@ -217,7 +218,7 @@ def test_untestable_report_names_missing_kinds(tmp_path):
     checks = json.loads((folder / "checks.json").read_text())
     checks["invariant"]["missing"] = ["quantization", "pruning or density"]
     (folder / "checks.json").write_text(json.dumps(checks))
-    written = report.render_folder(folder)
+    written = check.render_folder(folder)
     assert folder / "report.md" in written
     md = (folder / "report.md").read_text()
     assert "UNTESTABLE" in md
@@ -231,13 +232,13 @@ def test_report_of_an_unconverged_deviation_fit_does_not_trust_the_verdict(tmp_p
         np.random.default_rng(407), model="deviation", kinds=kinds, draws=250, divergences=5
     )
     folder = write_fake_folder(tmp_path / "fit", dt, deviation)
-    report.render_folder(folder)
+    check.render_folder(folder)
     md = (folder / "report.md").read_text()
     assert "Sampler (deviation model): NOT CONVERGED" in md
     assert "invariant chi + gamma = rho: UNTRUSTED" in md
     assert "the deviation-model fit behind it did not converge (" in md
     assert "behind this verdict did NOT converge" not in md  # said once, not twice
-    text = report.format_checks(report.complete_checks(report.read_folder(folder)))
+    text = console.format_checks(check.folder_checks(check.read_folder(folder)))
     assert "UNTRUSTED" in text.splitlines()[0]
     assert "the deviation-model fit did NOT converge: the verdict is not trusted" in text
 
@@ -250,13 +251,13 @@ def test_report_refuses_a_folder_that_is_not_a_fit(tmp_path):
 
 def test_markdown_and_html_escape_their_cells():
     blocks = [
-        report.Block("h1", "a <b> & c"),
-        report.Block("table", header=("x|y", "z"), rows=(("1|2", "<i>"),)),
-        report.Block("p", "run `gsf-infer check`"),
+        report_blocks.Block("h1", "a <b> & c"),
+        report_blocks.Block("table", header=("x|y", "z"), rows=(("1|2", "<i>"),)),
+        report_blocks.Block("p", "run `gsf-infer check`"),
     ]
-    md = report.render_markdown(blocks)
+    md = report_render.render_markdown(blocks)
     assert "| x\\|y | z |" in md and "| 1\\|2 | <i> |" in md
-    page = report.render_html(blocks, {})
+    page = report_render.render_html(blocks, {})
     assert "a &lt;b&gt; &amp; c" in page and "&lt;i&gt;" in page
     assert "<code>gsf-infer check</code>" in page
 
@@ -313,8 +314,8 @@ def test_a_failing_report_does_not_cost_the_fit(tmp_path):
 
 def test_format_checks(rendered):
     folder, _ = rendered
-    saved = report.read_folder(folder)
-    text = report.format_checks(report.complete_checks(saved))
+    saved = check.read_folder(folder)
+    text = console.format_checks(check.folder_checks(saved))
     assert text.startswith("invariant chi + gamma = rho:")
     assert re.search(r"^loss\s+30\s+\d+%", text, flags=re.M)
     assert "PSIS-LOO gsf vs deviation:" in text
@@ -358,7 +359,7 @@ def test_a_fixed_parameter_is_reported_as_fixed_not_as_absent(tmp_path):
     summary = fake_summary(dt)[0]
     summary["parameters"]["a"] = None  # as parameter_table leaves a site that was not sampled
     attrs = {"priors": described}
-    md = report.render_markdown(report.report_blocks(summary, {}, attrs, [], {}))
+    md = report_render.render_markdown(report_blocks.report_blocks(summary, {}, attrs, [], {}))
     assert "| a | - | - | - | - | - | - | - | - | fixed by the priors: Fixed(value=0.5) + 1 |" in md
     lines = parameter_lines(summary, 0.94, frozenset(), fixed)
     row = next(line for line in lines if line.startswith("a "))

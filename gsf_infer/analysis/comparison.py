@@ -1,4 +1,4 @@
-"""Model comparison by PSIS-LOO: the ELPD table of ``gsf-infer compare`` and of gsf against deviation.
+"""Model comparison by PSIS-LOO: the ELPD table of ``compare`` and of gsf against deviation.
 
 Each fit's pointwise log-likelihoods (one variable per kind in the DataTree) are concatenated
 into one variable — the records of all kinds are one data set — and ArviZ computes PSIS-LOO
@@ -16,10 +16,8 @@ Imports NumPy and pandas; ArviZ and the fitting machinery inside the functions t
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,7 +165,7 @@ def pointwise_tree(dt: Any, kinds: list[str]) -> Any:
     NaN where a kind has no such parameter) are left out: ArviZ's relative efficiency
     averages the ESS of every posterior variable.
     """
-    import xarray as xr
+    import xarray as xr  # deferred: with arviz, for the command line's start-up time
 
     ll = dt["log_likelihood"]
     values = np.concatenate([np.asarray(ll[k].values, dtype=float) for k in kinds], axis=-1)
@@ -192,8 +190,8 @@ def elpd(dt: Any, kinds: list[str]) -> tuple[Any, list[str]]:
     tuple
         ``(ELPDData, warnings)``.
     """
-    import arviz as az
-    import numpyro  # noqa: F401  (before arviz)
+    import arviz as az  # deferred: imports JAX (through numpyro)
+    import numpyro  # noqa: F401  (before arviz; deferred: imports JAX)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -224,8 +222,8 @@ def loo_table(dts: dict[str, Any]) -> dict[str, Any]:
         Pareto k above ``good_k``); ``compared_on`` (:func:`common_records`); ``warnings``:
         sentences about unreliable estimates.
     """
-    import arviz as az
-    import numpyro  # noqa: F401  (before arviz)
+    import arviz as az  # deferred: imports JAX (through numpyro)
+    import numpyro  # noqa: F401  (before arviz; deferred: imports JAX)
 
     if not dts:
         raise InputError(Problem("gsf-infer compare", "no model to compare"))
@@ -291,162 +289,6 @@ def preference(table: dict[str, Any]) -> tuple[str | None, str]:
         f"(standard error {dse:.1f}), within {DSE_FACTOR:g} standard errors or below "
         f"{MIN_ELPD_DIFF:g}"
     )
-
-
-def compare_models(
-    data_path: str | Path,
-    *,
-    models: list[str] | None = None,
-    gs: list[str] | None = None,
-    pruning_metrics: list[str] | None = None,
-    tier: str = "continuum",
-    likelihood: str | None = None,
-    priors_path: str | Path | None = None,
-    chains: int = 4,
-    warmup: int = 1000,
-    draws: int = 1000,
-    seed: int = 0,
-    target_accept: float = 0.9,
-    ci_prob: float = 0.94,
-    progress: bool = False,
-    command: str = "",
-) -> dict[str, Any]:
-    """Fit every combination and compare them by ELPD-LOO (``gsf-infer compare``).
-
-    Parameters
-    ----------
-    data_path : str or Path
-        Records table.
-    models, gs, pruning_metrics : list of str, optional
-        Models (default :data:`DEFAULT_MODELS`), ``g`` families (default
-        :data:`DEFAULT_FAMILIES`: every family), pruning
-        metrics (default: the one the data declare, else ``seed``; when given, names carry
-        the metric: ``gsf/monomial/seed``).
-    tier, likelihood, priors_path, chains, warmup, draws, seed, target_accept, ci_prob,
-    progress, command
-        As for ``gsf-infer fit`` (same defaults; ``likelihood=None`` takes what the data
-        declare).
-
-    Returns
-    -------
-    dict
-        The ``compare.json`` object: ``models`` (rows of :data:`ROW_KEYS` plus ``converged``,
-        best first), ``compared_on``, ``preferred`` and ``preference`` (a sentence),
-        ``warnings``.
-
-    Raises
-    ------
-    InputError
-        For bad options, or pruning metrics to compare on data without pruning records.
-    """
-    from dataclasses import replace
-
-    from gsf_infer.analysis.identify import identify
-    from gsf_infer.analysis.summary import convergence_problems, diagnostics
-    from gsf_infer.data.records import read_records
-    from gsf_infer.inference.sampling import SamplerConfig
-    from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
-    from gsf_infer.model.priors import load_priors
-    from gsf_infer.model.settings import MODELS, ModelSettings
-    from gsf_infer.workflow.fit import run_model
-    from gsf_infer.workflow.resolve import (
-        _check_numbers,
-        declared_notes,
-        resolve_likelihood,
-        resolve_pruning_metric,
-    )
-
-    show_metric = pruning_metrics is not None
-    models = models or list(DEFAULT_MODELS)
-    gs = gs or list(DEFAULT_FAMILIES)
-    metrics = pruning_metrics or ["seed"]
-    for values, allowed, option in (
-        (models, MODELS, "--models"),
-        (gs, tuple(FAMILIES), "--g"),
-        (metrics, tuple(PRUNING_METRICS), "--pruning-metrics"),
-    ):
-        parse_list(",".join(values), allowed, option)
-    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=1.0,
-                   target_accept=target_accept)
-    records = read_records(data_path)
-    if pruning_metrics is None:
-        metrics = [resolve_pruning_metric(None, records)]
-    present = records.counts()
-    if len(metrics) > 1 and "pruning" not in present:
-        raise InputError(
-            Problem(
-                str(data_path),
-                "--pruning-metrics: the metrics differ only on pruning records, and the data "
-                "have none",
-            )
-        )
-    if "chinchilla" in models and "loss" not in present:
-        raise InputError(Problem(str(data_path), "--models chinchilla needs loss records"))
-    skipped = []
-    if "deviation" in models and not identify(records).invariant_testable:
-        # without the kinds the invariant needs, the deviation model has no deviation
-        # parameters: it is gsf again
-        models = [m for m in models if m != "deviation"]
-        skipped.append("deviation skipped: the records cannot test the invariant, so it "
-                       "would be the gsf model again")
-    todo = candidates(models, gs, metrics, show_metric)
-    if len(todo) < 2:
-        raise InputError(Problem("gsf-infer compare", "give at least two models to compare"))
-    priors = load_priors(priors_path)
-    config = SamplerConfig(
-        num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
-        target_accept_prob=target_accept,
-    )
-    used_likelihood = resolve_likelihood(likelihood, records)
-    base = ModelSettings(tier=tier, likelihood=used_likelihood)
-    settings = {
-        c.name: replace(base, model=c.model, g=c.g, pruning_metric=c.pruning_metric) for c in todo
-    }
-    for s in settings.values():
-        s.check()
-
-    dts: dict[str, Any] = {}
-    converged: dict[str, bool] = {}
-    notes = declared_notes(
-        records, likelihood=(likelihood, used_likelihood),
-        pruning_metric=None if show_metric else (None, metrics[0]),
-    ) + skipped
-    seconds: dict[str, float] = {}
-    for cand in todo:
-        tic = time.perf_counter()
-        dt, _ = run_model(
-            records,
-            settings=settings[cand.name],
-            priors=priors,
-            config=config,
-            ci_prob=ci_prob,
-            command=command,
-        )
-        seconds[cand.name] = round(time.perf_counter() - tic, 2)
-        diag = diagnostics(dt)
-        converged[cand.name] = bool(diag["converged"])
-        problems = convergence_problems(diag)
-        if problems:
-            notes.append(
-                f"{cand.name} did not converge ({'; '.join(problems)}): its ELPD is not trusted"
-            )
-        dts[cand.name] = dt
-        # many fits in one process: keep XLA's memory maps below the kernel's limit
-        from gsf_infer.inference.runtime import release_compiled
-
-        release_compiled()
-    table = loo_table(dts)
-    for row in table["models"]:
-        row["converged"] = converged[row["name"]]
-        row["seconds"] = seconds[row["name"]]
-    preferred, sentence = preference(table)
-    return {
-        "models": table["models"],
-        "compared_on": table["compared_on"],
-        "preferred": preferred,
-        "preference": sentence,
-        "warnings": notes + table["warnings"],
-    }
 
 
 def format_table(result: dict[str, Any]) -> str:

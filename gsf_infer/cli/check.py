@@ -83,9 +83,9 @@ def check(
     elif out is not None and out.resolve() != target.resolve():
         artifacts.refuse_existing_output(out, force)
     runtime.configure(host_devices=max(chains, 1))
-    from gsf_infer.analysis.checks import run_check
     from gsf_infer.cli.fit import interactive, progress_bars, report_extra
-    from gsf_infer.output.report import format_checks, render_folder
+    from gsf_infer.output.console import format_checks
+    from gsf_infer.workflow.check import render_folder, run_check
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     outcome = run_check(

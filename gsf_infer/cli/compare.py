@@ -82,7 +82,8 @@ def compare(
         else None
     )
     runtime.configure(host_devices=max(chains, 1))
-    from gsf_infer.analysis.comparison import compare_models, format_table
+    from gsf_infer.analysis.comparison import format_table
+    from gsf_infer.workflow.compare import compare_models
     from gsf_infer.cli.fit import interactive
 
     command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -21,7 +21,7 @@ def report(
     fit_dir: Path = typer.Argument(..., metavar="DIR", help="A folder written by gsf-infer fit."),
 ) -> None:
     """Re-render the report of a fit folder."""
-    from gsf_infer.output.report import render_folder
+    from gsf_infer.workflow.check import render_folder  # deferred: imports JAX
 
     written = render_folder(fit_dir)
     typer.echo(f"{len(written)} files written in {fit_dir}/ (report.md, report.html, plots/)")

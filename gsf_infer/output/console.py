@@ -1,7 +1,8 @@
-"""Text the CLI prints: the fit's parameter table, diagnostics and verdict.
+"""Text the CLI prints: the fit's parameter table, diagnostics, verdict and checks.
 
-Pure formatting of already computed results into strings (the CLI prints them); imports
-nothing heavy.
+Pure formatting of already computed results into strings (the CLI prints them). Imports the
+analysis stage (and with it ArviZ and JAX): the command line imports this module after
+configuring JAX.
 """
 
 from __future__ import annotations
@@ -9,17 +10,35 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gsf_infer.analysis.checks import unidentified
 from gsf_infer.analysis.summary import NAMED, IdentificationThresholds
+from gsf_infer.inference.datatree import read_attrs
+from gsf_infer.model.priors import fixed_priors
 
 
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+def number(value: Any, digits: int = 4) -> str:
+    """Format a number for a table: ``digits`` significant digits, scientific when far from 1.
+
+    ``None`` and non-finite values show as ``-``, booleans as ``yes``/``no``.
+    """
+    if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return "-"
         if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
             return f"{value:.{digits - 1}e}"
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def percent(value: Any) -> str:
+    """Format a share as a whole percentage (``-`` for ``None`` or a non-finite value)."""
+    return "-" if value is None or not math.isfinite(float(value)) else f"{float(value):.0%}"
 
 
 def parameter_lines(
@@ -28,12 +47,12 @@ def parameter_lines(
     unidentified: frozenset[str] = frozenset(),
     fixed: dict[str, str] | None = None,
 ) -> list[str]:
-    """A fixed-width table of the named exponents and the family's shape parameters.
+    """Format a fixed-width table of the named exponents and the family's shape parameters.
 
     ``unidentified`` names parameters that no combination of the fit's kinds identifies
-    (:func:`gsf_infer.analysis.checks.unidentified`): however narrow, they are labelled ``PRIOR``.
-    ``fixed`` (:func:`gsf_infer.model.priors.fixed_priors`) names parameters the priors fixed: they
-    have no posterior and are shown as fixed, not as absent from the model.
+    (:func:`gsf_infer.analysis.checks.unidentified`): however narrow, they are labelled
+    ``PRIOR``. ``fixed`` (:func:`gsf_infer.model.priors.fixed_priors`) names parameters the priors
+    fixed: they have no posterior and are shown as fixed, not as absent from the model.
     """
     fixed = fixed or {}
     params = summary["parameters"]
@@ -50,7 +69,7 @@ def parameter_lines(
             elif name in NAMED and not any(k.startswith(name + "[") for k in params):
                 lines.append(f"{name:<16}{'-':>10}{'(not in this model)':>24}")
             continue
-        hdi = f"[{_num(entry['hdi_low'])}, {_num(entry['hdi_high'])}]"
+        hdi = f"[{number(entry['hdi_low'])}, {number(entry['hdi_high'])}]"
         label = labels.label(entry.get("contraction"))
         contraction = entry.get("contraction")
         how = {"data": "data", "weak": "data (weakly)", "prior": "PRIOR"}.get(label, "-")
@@ -59,8 +78,8 @@ def parameter_lines(
         if contraction is not None:
             how += f" (contraction {contraction:.2f})"
         lines.append(
-            f"{name:<16}{_num(entry['mean']):>10}{hdi:>24}{_num(entry['r_hat'], 3):>8}"
-            f"{_num(entry['ess_bulk'], 4):>8}  {how}"
+            f"{name:<16}{number(entry['mean']):>10}{hdi:>24}{number(entry['r_hat'], 3):>8}"
+            f"{number(entry['ess_bulk'], 4):>8}  {how}"
         )
     return lines
 
@@ -70,14 +89,14 @@ def diagnostic_lines(diag: dict[str, Any]) -> list[str]:
     bfmi = diag.get("min_bfmi")
     status = "converged" if diag["converged"] else "NOT CONVERGED"
     return [
-        f"sampler: {status}; max R-hat {_num(diag['max_r_hat'], 4)}, min ESS bulk "
-        f"{_num(diag['min_ess_bulk'], 4)} / tail {_num(diag.get('min_ess_tail'), 4)}, "
-        f"{diag['divergences']} divergences, min E-BFMI {_num(bfmi, 3)}"
+        f"sampler: {status}; max R-hat {number(diag['max_r_hat'], 4)}, min ESS bulk "
+        f"{number(diag['min_ess_bulk'], 4)} / tail {number(diag.get('min_ess_tail'), 4)}, "
+        f"{diag['divergences']} divergences, min E-BFMI {number(bfmi, 3)}"
     ]
 
 
 def invariant_lines(invariant: dict[str, Any]) -> list[str]:
-    """The invariant verdict in words."""
+    """Say the invariant verdict in words."""
     status = invariant["status"]
     if invariant.get("not_run"):
         return [
@@ -95,7 +114,7 @@ def invariant_lines(invariant: dict[str, Any]) -> list[str]:
     label = status.upper() if trusted else f"UNTRUSTED {status}"
     line = (
         f"invariant chi + gamma = rho: {label} — delta = chi + gamma - rho = "
-        f"{_num(d['mean'])} (HDI [{_num(d['hdi_low'])}, {_num(d['hdi_high'])}])"
+        f"{number(d['mean'])} (HDI [{number(d['hdi_low'])}, {number(d['hdi_high'])}])"
     )
     out = [line]
     if not trusted:
@@ -106,32 +125,36 @@ def invariant_lines(invariant: dict[str, Any]) -> list[str]:
         )
     if ratio:
         out.append(
-            f"  delta/rho HDI [{_num(ratio['hdi_low'])}, {_num(ratio['hdi_high'])}] against the ROPE "
-            f"|delta/rho| <= {invariant['rope']:g}; P(in ROPE) = {_num(invariant['p_in_rope'], 3)}"
+            f"  delta/rho HDI [{number(ratio['hdi_low'])}, {number(ratio['hdi_high'])}] against "
+            f"the ROPE |delta/rho| <= {invariant['rope']:g}; "
+            f"P(in ROPE) = {number(invariant['p_in_rope'], 3)}"
         )
     for name, entry in invariant.get("deviations", {}).items():
         out.append(
-            f"  {name:<8} {_num(entry['mean'])} (HDI [{_num(entry['hdi_low'])}, "
-            f"{_num(entry['hdi_high'])}])"
+            f"  {name:<8} {number(entry['mean'])} (HDI [{number(entry['hdi_low'])}, "
+            f"{number(entry['hdi_high'])}])"
         )
     sens = invariant.get("prior_sensitivity")
     if sens:
-        note = "" if sens["reliable"] else f" (reweighting unreliable: Pareto k {sens['pareto_k']:.2f})"
+        note = (
+            "" if sens["reliable"]
+            else f" (reweighting unreliable: Pareto k {sens['pareto_k']:.2f})"
+        )
         out.append(
             f"  with deviation priors {sens['factor']:g}x as wide: {sens['status']}, delta/rho HDI "
-            f"[{_num(sens['delta_over_rho']['hdi_low'])}, "
-            f"{_num(sens['delta_over_rho']['hdi_high'])}]{note}"
+            f"[{number(sens['delta_over_rho']['hdi_low'])}, "
+            f"{number(sens['delta_over_rho']['hdi_high'])}]{note}"
         )
     if status == "out_of_domain":
         out.append(
-            f"  P(1+b-a <= 0) = {_num(invariant.get('p_saturated'), 3)}: quantization saturates, "
+            f"  P(1+b-a <= 0) = {number(invariant.get('p_saturated'), 3)}: quantization saturates, "
             "where the theory does not predict chi + gamma = rho"
         )
     return out
 
 
 def action_lines(summary: dict[str, Any]) -> list[str]:
-    """What the sampler did by itself (``summary.json``'s ``automatic_actions``)."""
+    """List what the sampler did by itself (``summary.json``'s ``automatic_actions``)."""
     return [
         f"  automatic ({model}): {action}"
         for model, actions in (summary.get("automatic_actions") or {}).items()
@@ -140,10 +163,13 @@ def action_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def identification_lines(summary: dict[str, Any]) -> list[str]:
-    """The directions at the optimum that the data leave to the prior."""
+    """List the directions at the optimum that the data leave to the prior."""
     ident = summary.get("identification", {})
     lines = []
-    for key, label in (("weak_directions", "model"), ("weak_directions_deviation", "deviation model")):
+    for key, label in (
+        ("weak_directions", "model"),
+        ("weak_directions_deviation", "deviation model"),
+    ):
         for sentence in ident.get(key, []):
             lines.append(f"  weakly identified ({label}): {sentence}")
     return lines
@@ -161,10 +187,6 @@ def fit_report(result: Any, ci_prob: float) -> str:
         f"{s['sampler']['seconds']:.1f} s",
         "",
     ]
-    from gsf_infer.analysis.checks import unidentified
-    from gsf_infer.inference.datatree import read_attrs
-    from gsf_infer.model.priors import fixed_priors
-
     fixed = fixed_priors(read_attrs(result.dt).get("priors", {}))
     lines += parameter_lines(s, ci_prob, unidentified(result.dt), fixed)
     lines += identification_lines(s)
@@ -178,4 +200,25 @@ def fit_report(result: Any, ci_prob: float) -> str:
             f"holdout {h['expr']!r}: {h['rows']} rows, {cov} inside their {h['ci_prob']:.0%} "
             "predictive intervals"
         )
+    return "\n".join(lines)
+
+
+def format_checks(checks: dict[str, Any]) -> str:
+    """Format what ``gsf-infer check`` prints: verdict, predictive checks, gsf vs deviation."""
+    lines = list(invariant_lines(checks["invariant"]))
+    dev = checks.get("diagnostics_deviation")
+    if dev and not dev.get("converged", True):
+        lines.append("  the deviation-model fit did NOT converge: the verdict is not trusted")
+    ppc = checks.get("ppc") or {}
+    if ppc:
+        lines += ["", f"{'variable':<18}{'n':>5}{'cov 90%':>9}{'LOO-PIT p':>11}  check"]
+        for var, e in ppc.items():
+            pit = (e.get("loo_pit") or {}).get("p_value")
+            lines.append(
+                f"{var:<18}{e['n']:>5}{percent(e['coverage_90']):>9}{number(pit, 2):>11}  "
+                + ("FLAGGED (see the warnings)" if e.get("flagged") else "ok")
+            )
+    loo = (checks.get("loo") or {}).get("gsf_vs_deviation")
+    if loo:
+        lines += ["", "PSIS-LOO gsf vs deviation: " + loo.get("sentence", "")]
     return "\n".join(lines)

@@ -14,11 +14,12 @@ for the ``ntk``, ``feature`` and ``monomial`` families, the local power law at `
 ``logcorr`` and ``ridge``.
 
 :func:`write_plots` hands each figure to :func:`gsf_infer.output.artifacts.write_figure`; the rest
-returns figures. Imports NumPy, matplotlib and ArviZ.
+returns figures. Imports NumPy and ArviZ; matplotlib inside the functions that draw.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ import numpy as np
 import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
+from gsf_infer.analysis.ppc import kind_tree, ppc_variables  # noqa: E402
 from gsf_infer.inference.datatree import read_attrs  # noqa: E402
+from gsf_infer.output import artifacts  # noqa: E402
 
 #: Per observed variable: constant-data covariate on the x axis and its label.
 X_AXIS = {
@@ -112,7 +115,7 @@ def caption(stem: str, invariant: dict[str, Any] | None = None, ci_prob: float =
 
 
 def _posterior_for(dt: xr.DataTree, kind: str) -> xr.Dataset | None:
-    """The posterior a kind's predictions use (every kind shares the model's parameters)."""
+    """Return the posterior a kind's predictions use (every kind shares the model's parameters)."""
     return dt["posterior"].to_dataset()
 
 
@@ -263,7 +266,7 @@ def plot_ppc(dt: xr.DataTree, var: str):
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: imports matplotlib
 
     x_all = _x_values(dt, var)
     if x_all is None:
@@ -401,7 +404,7 @@ def plot_pairs(dt: xr.DataTree) -> dict[str, Any]:
 
 
 def delta_tree(deviation_posterior: xr.Dataset) -> xr.DataTree | None:
-    """The posterior of ``delta`` and ``delta/rho`` of a ``deviation`` posterior, as a tree."""
+    """Gather the posterior of ``delta`` and ``delta/rho`` of a ``deviation`` fit, as a tree."""
     names = [n for n in ("delta", "delta_over_rho") if n in deviation_posterior.data_vars]
     if "delta_over_rho" not in names:
         return None
@@ -434,9 +437,7 @@ def plot_invariant(deviation_posterior: xr.Dataset, rope: float, ci_prob: float)
 
 def loo_pit_tree(dt: xr.DataTree) -> tuple[xr.DataTree, list[str]] | None:
     """Gather posterior, predictive, data and log-likelihood of every checked variable."""
-    from gsf_infer.analysis.checks import _kind_tree, ppc_variables
-
-    trees = {v: _kind_tree(dt, v) for v in ppc_variables(dt)}
+    trees = {v: kind_tree(dt, v) for v in ppc_variables(dt)}
     trees = {v: t for v, t in trees.items() if t is not None}
     if not trees:
         return None
@@ -454,8 +455,6 @@ def loo_pit_tree(dt: xr.DataTree) -> tuple[xr.DataTree, list[str]] | None:
 
 def plot_loo_pits(dt: xr.DataTree):
     """Plot ArviZ's ``plot_loo_pit`` of every kind with a log-likelihood (``None``: none)."""
-    import warnings
-
     built = loo_pit_tree(dt)
     if built is None:
         return None
@@ -472,10 +471,10 @@ def plot_by(table, by: str):
     ``table`` is the combined ``summary.csv`` (:func:`gsf_infer.workflow.batch.by_row`). One panel
     per exponent that some subset estimates; ``None`` when none does.
     """
-    import matplotlib
+    import matplotlib  # deferred: imports matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: imports matplotlib
 
     names = [n for n in ("chi", "alpha", "rho", "a", "b")
              if f"{n}_mean" in table and table[f"{n}_mean"].notna().any()]
@@ -488,8 +487,12 @@ def plot_by(table, by: str):
     converged = table["converged"].fillna(False).astype(bool).to_numpy()
     for ax, name in zip(axes[0], names, strict=True):
         mean = table[f"{name}_mean"].to_numpy(float)
-        low, high = table[f"{name}_hdi_low"].to_numpy(float), table[f"{name}_hdi_high"].to_numpy(float)
-        for ok, color, label in ((True, "tab:blue", "converged"), (False, "tab:red", "not converged")):
+        low = table[f"{name}_hdi_low"].to_numpy(float)
+        high = table[f"{name}_hdi_high"].to_numpy(float)
+        for ok, color, label in (
+            (True, "tab:blue", "converged"),
+            (False, "tab:red", "not converged"),
+        ):
             sel = converged == ok
             if sel.any():
                 ax.errorbar(x[sel], mean[sel], yerr=[mean[sel] - low[sel], high[sel] - mean[sel]],
@@ -516,8 +519,6 @@ def figures(
     invariant: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Draw every figure of a fit, by file stem (see :data:`CAPTIONS`)."""
-    from gsf_infer.analysis.checks import ppc_variables
-
     attrs = read_attrs(dt)
     ci_prob = float(attrs.get("ci_prob", 0.94))
     out: dict[str, Any] = {}
@@ -560,12 +561,10 @@ def write_plots(
     list of Path
         The files written, in drawing order.
     """
-    import matplotlib
+    import matplotlib  # deferred: imports matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gsf_infer.output import artifacts
+    import matplotlib.pyplot as plt  # deferred: imports matplotlib
 
     folder = Path(folder)
     paths = []

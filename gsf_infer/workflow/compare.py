@@ -1,0 +1,199 @@
+"""``gsf-infer compare`` as a library function: fit every requested model, rank them by PSIS-LOO.
+
+:func:`compare_models` fits every combination of model, ``g`` family and pruning metric through
+:func:`gsf_infer.workflow.fit.run_model` (the sampler's defaults are ``fit``'s) and hands the
+DataTrees to :func:`gsf_infer.analysis.comparison.loo_table`, which computes the ELPD table and
+:func:`~gsf_infer.analysis.comparison.preference` the sentence. Imports JAX (through the model
+stage): the caller configures it first (:func:`gsf_infer.inference.runtime.configure`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gsf_infer.analysis.comparison import (
+    DEFAULT_FAMILIES,
+    DEFAULT_MODELS,
+    Candidate,
+    candidates,
+    loo_table,
+    parse_list,
+    preference,
+)
+from gsf_infer.analysis.identify import identify
+from gsf_infer.analysis.summary import convergence_problems, diagnostics
+from gsf_infer.data.records import Records, read_records
+from gsf_infer.errors import InputError, Problem
+from gsf_infer.inference.config import SamplerConfig
+from gsf_infer.inference.runtime import release_compiled
+from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
+from gsf_infer.model.priors import load_priors
+from gsf_infer.model.settings import MODELS, ModelSettings
+from gsf_infer.workflow.fit import run_model
+from gsf_infer.workflow.resolve import (
+    _check_numbers,
+    declared_notes,
+    resolve_likelihood,
+    resolve_pruning_metric,
+)
+
+
+def compare_models(
+    data_path: str | Path,
+    *,
+    models: list[str] | None = None,
+    gs: list[str] | None = None,
+    pruning_metrics: list[str] | None = None,
+    tier: str = "continuum",
+    likelihood: str | None = None,
+    priors_path: str | Path | None = None,
+    chains: int = 4,
+    warmup: int = 1000,
+    draws: int = 1000,
+    seed: int = 0,
+    target_accept: float = 0.9,
+    ci_prob: float = 0.94,
+    progress: bool = False,
+    command: str = "",
+) -> dict[str, Any]:
+    """Fit every combination and compare them by ELPD-LOO (``gsf-infer compare``).
+
+    Parameters
+    ----------
+    data_path : str or Path
+        Records table.
+    models, gs, pruning_metrics : list of str, optional
+        Models (default :data:`~gsf_infer.analysis.comparison.DEFAULT_MODELS`), ``g``
+        families (default :data:`~gsf_infer.analysis.comparison.DEFAULT_FAMILIES`: every
+        family), pruning metrics (default: the one the data declare, else ``seed``; when
+        given, names carry the metric: ``gsf/monomial/seed``).
+    tier, likelihood, priors_path, chains, warmup, draws, seed, target_accept, ci_prob,
+    progress, command
+        As for ``gsf-infer fit`` (same defaults; ``likelihood=None`` takes what the data
+        declare).
+
+    Returns
+    -------
+    dict
+        The ``compare.json`` object: ``models`` (rows of
+        :data:`~gsf_infer.analysis.comparison.ROW_KEYS` plus ``converged`` and ``seconds``,
+        best first), ``compared_on``, ``preferred`` and ``preference`` (a sentence),
+        ``warnings``.
+
+    Raises
+    ------
+    InputError
+        For bad options, or pruning metrics to compare on data without pruning records.
+    """
+    show_metric = pruning_metrics is not None
+    models = models or list(DEFAULT_MODELS)
+    gs = gs or list(DEFAULT_FAMILIES)
+    metrics = pruning_metrics or ["seed"]
+    for values, allowed, option in (
+        (models, MODELS, "--models"),
+        (gs, tuple(FAMILIES), "--g"),
+        (metrics, tuple(PRUNING_METRICS), "--pruning-metrics"),
+    ):
+        parse_list(",".join(values), allowed, option)
+    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=1.0,
+                   target_accept=target_accept)
+    records = read_records(data_path)
+    if pruning_metrics is None:
+        metrics = [resolve_pruning_metric(None, records)]
+    todo, skipped = _plan(records, str(data_path), models, gs, metrics, show_metric)
+    priors = load_priors(priors_path)
+    config = SamplerConfig(
+        num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
+        target_accept_prob=target_accept,
+    )
+    used_likelihood = resolve_likelihood(likelihood, records)
+    base = ModelSettings(tier=tier, likelihood=used_likelihood)
+    settings = {
+        c.name: replace(base, model=c.model, g=c.g, pruning_metric=c.pruning_metric) for c in todo
+    }
+    for s in settings.values():
+        s.check()
+    notes = declared_notes(
+        records, likelihood=(likelihood, used_likelihood),
+        pruning_metric=None if show_metric else (None, metrics[0]),
+    ) + skipped
+    dts, rows = {}, {}
+    for cand in todo:
+        tic = time.perf_counter()
+        dts[cand.name], _ = run_model(
+            records,
+            settings=settings[cand.name],
+            priors=priors,
+            config=config,
+            ci_prob=ci_prob,
+            command=command,
+        )
+        seconds = round(time.perf_counter() - tic, 2)
+        diag = diagnostics(dts[cand.name])
+        rows[cand.name] = {"converged": bool(diag["converged"]), "seconds": seconds}
+        problems = convergence_problems(diag)
+        if problems:
+            notes.append(
+                f"{cand.name} did not converge ({'; '.join(problems)}): its ELPD is not trusted"
+            )
+        # many fits in one process: keep XLA's memory maps below the kernel's limit
+        release_compiled()
+    table = loo_table(dts)
+    for row in table["models"]:
+        row.update(rows[row["name"]])
+    preferred, sentence = preference(table)
+    return {
+        "models": table["models"],
+        "compared_on": table["compared_on"],
+        "preferred": preferred,
+        "preference": sentence,
+        "warnings": notes + table["warnings"],
+    }
+
+
+def _plan(
+    records: Records,
+    where: str,
+    models: list[str],
+    gs: list[str],
+    metrics: list[str],
+    show_metric: bool,
+) -> tuple[list[Candidate], list[str]]:
+    """List the candidates to fit, refusing what the records cannot support.
+
+    Returns
+    -------
+    tuple
+        ``(candidates, notes)``: the ``deviation`` model is left out, with a note, where the
+        records cannot test the invariant (without those kinds it has no deviation parameters:
+        it is the gsf model again).
+
+    Raises
+    ------
+    InputError
+        Several pruning metrics without pruning records, ``chinchilla`` without loss records,
+        or fewer than two candidates.
+    """
+    present = records.counts()
+    if len(metrics) > 1 and "pruning" not in present:
+        raise InputError(
+            Problem(
+                where,
+                "--pruning-metrics: the metrics differ only on pruning records, and the data "
+                "have none",
+            )
+        )
+    if "chinchilla" in models and "loss" not in present:
+        raise InputError(Problem(where, "--models chinchilla needs loss records"))
+    skipped = []
+    if "deviation" in models and not identify(records).invariant_testable:
+        models = [m for m in models if m != "deviation"]
+        skipped.append("deviation skipped: the records cannot test the invariant, so it "
+                       "would be the gsf model again")
+    todo = candidates(models, gs, metrics, show_metric)
+    if len(todo) < 2:
+        raise InputError(Problem("gsf-infer compare", "give at least two models to compare"))
+    return todo, skipped
