@@ -401,6 +401,7 @@ def _separator_problem(
 
 def _parse_parquet(data: bytes, name: str) -> RawTable:
     """Parse Parquet bytes; provenance from the ``gsf_infer.provenance`` metadata key."""
+    # deferred: pyarrow is needed only for Parquet tables
     import pyarrow as pa
     import pyarrow.parquet as pq
 

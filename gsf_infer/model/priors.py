@@ -66,6 +66,7 @@ class Prior:
 
     def numpyro(self):
         """The numpyro distribution (``None`` for ``Fixed``)."""
+        # deferred: reading and checking priors (validate, the CLI) must not import JAX
         import numpyro.distributions as dist
         from numpyro.distributions.transforms import AffineTransform
 

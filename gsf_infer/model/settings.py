@@ -66,6 +66,7 @@ class ModelSettings:
 
     def check(self) -> None:
         """Raise :class:`InputError` for an unknown option value."""
+        # deferred: the settings are checked by the CLI before JAX is configured
         from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS, TIERS
 
         problems = []

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import arviz as az
 import pandas as pd
 
-from gsf_infer.data.records import read_records
+from gsf_infer.data.records import read_records, records_from_frame
 from gsf_infer.errors import InputError, Problem
+from gsf_infer.inference.datatree import read_attrs
+from gsf_infer.inference.predict import predict_records, unsupported_kinds
 from gsf_infer.workflow.resolve import parse_at
 
 
@@ -19,9 +22,6 @@ def load_fit(fit_dir: str | Path):
     InputError
         If the folder or its ``posterior.nc`` is missing or unreadable.
     """
-    import arviz as az
-    import numpyro  # noqa: F401  (before arviz)
-
     path = Path(fit_dir) / "posterior.nc"
     if not path.is_file():
         raise InputError(Problem(str(fit_dir), "not a fit folder: no posterior.nc inside"))
@@ -46,10 +46,6 @@ def predict(
     pandas.DataFrame
         See :func:`gsf_infer.inference.predict.predict_records`.
     """
-    from gsf_infer.data.records import records_from_frame
-    from gsf_infer.inference.datatree import read_attrs
-    from gsf_infer.inference.predict import predict_records, unsupported_kinds
-
     if bool(at) == (points is not None):
         raise InputError(Problem("gsf-infer predict", "give either --at (one or more) or --points"))
     if ci_prob is not None and not 0 < ci_prob < 1:
