@@ -11,6 +11,7 @@ function per section; :mod:`gsf_infer.output.report_render` renders the blocks.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,11 +270,10 @@ def _ppc_blocks(
             )
         )
         rules = checks.get("rules") or {}
-        items = tuple(f"{key}: {rules[key]}" for key in ("coverage", "loo_pit") if key in rules)
-        if items:
-            blocks.append(
-                Block("ul", text="Rules (uniform LOO-PIT has mean 0.5 and sd 0.29):", items=items)
-            )
+        blocks += _item_list(
+            "Rules (uniform LOO-PIT has mean 0.5 and sd 0.29):",
+            (f"{key}: {rules[key]}" for key in ("coverage", "loo_pit") if key in rules),
+        )
     elif not figures:
         blocks.append(Block("p", "No posterior predictive checks (no fit)."))
     if "holdout" in summary:
@@ -317,12 +317,8 @@ def _data_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> list[Block]
         )
     excluded = data.get("excluded")
     if excluded:
-        blocks.append(
-            Block(
-                "ul",
-                text="Rows excluded on purpose:",
-                items=tuple(f"{n} row(s): {reason}" for reason, n in excluded.items()),
-            )
+        blocks += _item_list(
+            "Rows excluded on purpose:", (f"{n} row(s): {r}" for r, n in excluded.items())
         )
     elif excluded is not None:
         blocks.append(Block("p", "Rows excluded on purpose: none."))
@@ -373,16 +369,13 @@ def _sampler_blocks(
                 ),
             )
         )
-        if problems:
-            blocks.append(Block("ul", text=f"Problems{label}:", items=tuple(problems)))
+        blocks += _item_list(f"Problems{label}:", problems)
     actions = [
         f"{name}: {action}"
         for name, items in (summary.get("automatic_actions") or {}).items()
         for action in items
     ]
-    if actions:
-        blocks.append(Block("ul", text="What the sampler did by itself:", items=tuple(actions)))
-    return blocks
+    return blocks + _item_list("What the sampler did by itself:", actions)
 
 
 def _identifiability_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> list[Block]:
@@ -398,12 +391,9 @@ def _identifiability_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> 
                            ("weak_directions_deviation", "deviation model"))
         for sentence in (summary.get("identification") or {}).get(key, [])
     ]
-    if weak:
-        blocks.append(Block(
-            "ul", text="Directions the data barely curve at the optimum (the prior decides them):",
-            items=tuple(weak),
-        ))
-    return blocks
+    return blocks + _item_list(
+        "Directions the data barely curve at the optimum (the prior decides them):", weak
+    )
 
 
 def _provenance_blocks(summary: dict[str, Any], attrs: dict[str, Any]) -> list[Block]:
@@ -418,15 +408,15 @@ def _provenance_blocks(summary: dict[str, Any], attrs: dict[str, Any]) -> list[B
         ),
     ]
     provenance = attrs.get("provenance") or {}
-    if provenance:
-        blocks.append(
-            Block(
-                "ul",
-                text="The input file's header:",
-                items=tuple(f"{k}: {v}" for k, v in provenance.items()),
-            )
-        )
-    return blocks
+    return blocks + _item_list(
+        "The input file's header:", (f"{k}: {v}" for k, v in provenance.items())
+    )
+
+
+def _item_list(text: str, items: Iterable[str]) -> list[Block]:
+    """Return a list led by ``text``, or nothing when there are no items."""
+    items = tuple(items)
+    return [Block("ul", text=text, items=items)] if items else []
 
 
 def _loo_table(loo: dict[str, Any], text: str) -> Block:
