@@ -8,9 +8,8 @@ comparison is made on the kinds every model has, and says so (``compared_on``). 
 above ArviZ's threshold (``good_k``, 0.7 or less for few draws) are counted per model: those
 records' LOO estimates are unreliable.
 
-:func:`compare_models` fits every requested combination of model, ``g`` family and pruning
-metric through :func:`gsf_infer.workflow.fit.run_model` (the sampler's defaults are ``fit``'s).
-Imports NumPy and pandas; ArviZ and the fitting machinery inside the functions that need them.
+:func:`gsf_infer.workflow.compare.compare_models` fits the models to compare and hands them
+here. Pure computation on DataTrees (NumPy, ArviZ); returns values, writes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +19,10 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import arviz as az  # noqa: E402
 import numpy as np
+import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
+import xarray as xr  # noqa: E402
 
 from gsf_infer.data.schema import KINDS
 from gsf_infer.errors import InputError, Problem
@@ -165,8 +167,6 @@ def pointwise_tree(dt: Any, kinds: list[str]) -> Any:
     NaN where a kind has no such parameter) are left out: ArviZ's relative efficiency
     averages the ESS of every posterior variable.
     """
-    import xarray as xr  # deferred: with arviz, for the command line's start-up time
-
     ll = dt["log_likelihood"]
     values = np.concatenate([np.asarray(ll[k].values, dtype=float) for k in kinds], axis=-1)
     chains, draws = values.shape[:2]
@@ -190,9 +190,6 @@ def elpd(dt: Any, kinds: list[str]) -> tuple[Any, list[str]]:
     tuple
         ``(ELPDData, warnings)``.
     """
-    import arviz as az  # deferred: imports JAX (through numpyro)
-    import numpyro  # noqa: F401  (before arviz; deferred: imports JAX)
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = az.loo(pointwise_tree(dt, kinds), pointwise=True)
@@ -222,9 +219,6 @@ def loo_table(dts: dict[str, Any]) -> dict[str, Any]:
         Pareto k above ``good_k``); ``compared_on`` (:func:`common_records`); ``warnings``:
         sentences about unreliable estimates.
     """
-    import arviz as az  # deferred: imports JAX (through numpyro)
-    import numpyro  # noqa: F401  (before arviz; deferred: imports JAX)
-
     if not dts:
         raise InputError(Problem("gsf-infer compare", "no model to compare"))
     basis = common_records(dts)
