@@ -17,22 +17,32 @@ first call that needs it, never at import.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gsf_infer import _API
 from gsf_infer.data.records import Records, read_records, records_from_frame
+from gsf_infer.errors import NotConvergedError
+from gsf_infer.inference import runtime
+from gsf_infer.output import artifacts
+from gsf_infer.simulate.gsf import GsfSimConfig
+from gsf_infer.simulate.gsf import simulate_gsf as run_simulate_gsf
+from gsf_infer.simulate.rf import RFSettings
+from gsf_infer.simulate.rf import simulate_rf as run_simulate_rf
+from gsf_infer.sources import ingest as run_ingest
+from gsf_infer.workflow.options import FitOptions, shows_fit_options
+from gsf_infer.workflow.predict import load_fit
 
 #: The names offered at the package's top level (listed once, in ``gsf_infer``).
 __all__ = list(_API)
 
 
-def _configure(chains: int = 4) -> None:
-    from gsf_infer.inference import runtime
-
+def _configure(chains: int = FitOptions.chains) -> None:
     runtime.configure(host_devices=max(int(chains), 1))
 
 
@@ -71,8 +81,10 @@ class Fit:
 
     @property
     def verdict(self) -> dict[str, Any]:
-        """The invariant's verdict: status, ``delta`` and ``delta/rho`` HDIs, P(in ROPE),
-        missing kinds, whether it can be trusted.
+        """The invariant's verdict.
+
+        Its status, ``delta`` and ``delta/rho`` HDIs, P(in ROPE), missing kinds, and whether it
+        can be trusted.
         """
         return dict(self.summary_json["invariant"])
 
@@ -87,7 +99,7 @@ class Fit:
         Returns the rows with ``mean``, ``median``, ``hdi_low``, ``hdi_high`` and, where a row
         has an observed value, ``covered`` (see ``gsf-infer predict``).
         """
-        from gsf_infer.inference.predict import predict_records
+        from gsf_infer.inference.predict import predict_records  # deferred: imports JAX
 
         _configure()
         records = records_from_frame(frame, path="<frame>", prediction=True)
@@ -95,21 +107,22 @@ class Fit:
 
     def plot_ppc(self, kind: str):
         """The posterior predictive figure of one kind (observed points over bands)."""
-        from gsf_infer.output.plots import plot_ppc
+        from gsf_infer.output.plots import plot_ppc  # deferred: imports matplotlib
 
         return plot_ppc(self.datatree, kind)
 
     def save(self, out: str | Path, force: bool = False) -> Path:
-        """Write the result folder ``gsf-infer fit`` writes (posterior, summaries, checks,
-        plots, report), atomically; an existing non-empty folder needs ``force``.
+        """Write the result folder ``gsf-infer fit`` writes, atomically.
+
+        The folder holds the posterior, summaries, checks, plots and report; an existing
+        non-empty folder needs ``force``.
 
         Raises
         ------
         ValueError
             For a fit loaded from a folder (it is saved already).
         """
-        from gsf_infer.output import artifacts
-        from gsf_infer.output.report import write_fit_extras
+        from gsf_infer.output.report import write_fit_extras  # deferred: imports matplotlib
 
         if self.result is None:
             raise ValueError("this fit was loaded from a folder; copy the folder instead")
@@ -127,28 +140,15 @@ class Fit:
         return path
 
 
+@shows_fit_options(library=False)
 def fit(
     data: str | Path | Records | pd.DataFrame,
+    options: FitOptions | None = None,
     *,
-    model: str = "gsf",
-    g: str = "monomial",
-    tier: str = "continuum",
-    likelihood: str | None = None,
-    pruning_metric: str | None = None,
-    priors: str | Path | None = None,
-    holdout: str | None = None,
-    chains: int = 4,
-    warmup: int = 1000,
-    draws: int = 1000,
-    seed: int = 0,
-    target_accept: float = 0.9,
-    max_draws: int = 3000,
-    ci_prob: float = 0.94,
-    rope: float = 0.1,
-    no_check: bool = False,
     strict: bool = False,
     progress: Any = None,
     command: str = "",
+    **values: Any,
 ) -> Fit:
     """Fit a model to records with NUTS, as ``gsf-infer fit`` does (nothing is written).
 
@@ -156,14 +156,21 @@ def fit(
     ----------
     data : path, Records or pandas.DataFrame
         The records (a table in the records format).
-    model, g, tier, likelihood, pruning_metric, priors, holdout, chains, warmup, draws, seed,
-    target_accept, max_draws, ci_prob, rope, no_check, strict
-        The command's options, same names and defaults (``gsf-infer fit --help``).
+    options : FitOptions, optional
+        The model and sampler settings [default: ``FitOptions()``]; ``values`` replace fields.
+    strict : bool
+        Raise :class:`~gsf_infer.errors.NotConvergedError` when the sampler did not converge.
     progress : callable, optional
         ``progress(stage, done, total)`` while chains iterate.
     command : str
         How the fit was asked for, recorded in the DataTree's provenance (the command line
         passes its own).
+    **values
+        :class:`~gsf_infer.workflow.options.FitOptions`' fields: the command's options, same
+        names and defaults (``model``, ``g``, ``tier``, ``likelihood``, ``pruning_metric``,
+        ``priors``, ``holdout``, ``chains``, ``warmup``, ``draws``, ``seed``,
+        ``target_accept``, ``max_draws``, ``ci_prob``, ``rope``, ``no_check``; see
+        ``gsf-infer fit --help``).
 
     Returns
     -------
@@ -176,23 +183,18 @@ def fit(
     gsf_infer.errors.NotConvergedError
         With ``strict``, when the sampler did not converge.
     """
-    from gsf_infer.errors import NotConvergedError
-    from gsf_infer.workflow.fit import fit as run_fit
+    from gsf_infer.workflow.fit import fit as run_fit  # deferred: imports JAX
 
+    settings = FitOptions.of(options, **values)
     if isinstance(data, pd.DataFrame):
         records = records_from_frame(data, path="<frame>")
     elif isinstance(data, Records):
         records = data
     else:
         records = read_records(data)
-    _configure(chains)
-    result = run_fit(
-        records, model=model, g=g, tier=tier, likelihood=likelihood,
-        pruning_metric=pruning_metric, priors_path=priors, holdout=holdout, chains=chains,
-        warmup=warmup, draws=draws, seed=seed, target_accept=target_accept,
-        max_draws=max_draws, ci_prob=ci_prob, rope=rope, check_invariant=not no_check,
-        progress=progress, command=command or "gsf_infer.fit(...)",
-    )
+    _configure(settings.chains)
+    result = run_fit(records, settings, progress=progress,
+                     command=command or "gsf_infer.fit(...)")
     out = Fit(result.dt, result.deviation_dt, result.summary, result, dict(records.excluded))
     if strict and not result.diagnostics["converged"]:
         raise NotConvergedError("the sampler did not converge (strict)")
@@ -201,11 +203,7 @@ def fit(
 
 def load(folder: str | Path) -> Fit:
     """Open a result folder written by ``gsf-infer fit`` (or :meth:`Fit.save`)."""
-    import json
-
-    import arviz as az
-
-    from gsf_infer.workflow.predict import load_fit
+    import arviz as az  # deferred: imports JAX and matplotlib
 
     folder = Path(folder)
     dt = load_fit(folder)
@@ -221,9 +219,9 @@ def compare(data: str | Path, **options: Any) -> dict[str, Any]:
     ``options`` are :func:`gsf_infer.workflow.compare.compare_models`'s (``models``, ``gs``,
     ``pruning_metrics``, ``tier``, ``likelihood``, ``priors_path``, the sampler's).
     """
-    from gsf_infer.workflow.compare import compare_models
+    from gsf_infer.workflow.compare import compare_models  # deferred: imports JAX
 
-    _configure(options.get("chains", 4))
+    _configure(options.get("chains", FitOptions.chains))
     return compare_models(data, **options)
 
 
@@ -232,12 +230,7 @@ def simulate_gsf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str
 
     ``settings`` are :class:`gsf_infer.simulate.gsf.GsfSimConfig`'s fields.
     """
-    import numpy as np
-
-    from gsf_infer.simulate.gsf import GsfSimConfig
-    from gsf_infer.simulate.gsf import simulate_gsf as run
-
-    return run(GsfSimConfig(**settings), np.random.default_rng(seed))
+    return run_simulate_gsf(GsfSimConfig(**settings), np.random.default_rng(seed))
 
 
 def simulate_rf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -245,18 +238,11 @@ def simulate_rf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str,
 
     ``settings`` are :class:`gsf_infer.simulate.rf.RFSettings`' fields.
     """
-    import numpy as np
-
-    from gsf_infer.simulate.rf import RFSettings
-    from gsf_infer.simulate.rf import simulate_rf as run
-
     _configure()
-    result = run(RFSettings(**settings), np.random.default_rng(seed))
+    result = run_simulate_rf(RFSettings(**settings), np.random.default_rng(seed))
     return result.frame, result.truth
 
 
 def ingest(name_or_path: str | Path, **options: Any):
     """A published table converted to the records format (``gsf-infer ingest``)."""
-    from gsf_infer.sources import ingest as run
-
-    return run(name_or_path, **options)
+    return run_ingest(name_or_path, **options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shutil
@@ -32,6 +33,57 @@ def test_top_level_names_resolve_lazily():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_fit_option_is_a_keyword_of_gsf_fit_with_the_same_default():
+    import typer.main
+
+    import gsf_infer as gsf
+    from gsf_infer.cli import app
+
+    command = typer.main.get_command(app).commands["fit"]
+    keywords = inspect.signature(gsf.fit).parameters
+    cli_only = {"data", "out", "by", "workers", "scheduler", "resume", "force", "quiet"}
+    shared = [p for p in command.params if p.name not in cli_only]
+    assert len(shared) == 17  # the 16 fields of FitOptions and --strict
+    for param in shared:
+        assert param.name in keywords, param.name
+        assert keywords[param.name].default == param.default, param.name
+
+
+def test_library_spellings_and_defaults_reach_the_same_options():
+    from gsf_infer.workflow.fit import fit as run_fit
+    from gsf_infer.workflow.options import FitOptions
+
+    assert FitOptions.of(priors_path="p.toml", check_invariant=False) == FitOptions(
+        priors="p.toml", no_check=True
+    )
+    assert FitOptions(no_check=True).keywords()["check_invariant"] is False
+    library = inspect.signature(run_fit).parameters
+    assert library["priors_path"].default is None and library["check_invariant"].default is True
+    with pytest.raises(TypeError, match="chain"):
+        FitOptions.of(chain=2)
+
+
+def test_bad_numbers_are_refused_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from gsf_infer.cli import app
+    from gsf_infer.errors import InputError
+    from gsf_infer.workflow.options import FitOptions
+
+    with pytest.raises(InputError) as err:
+        FitOptions(chains=0, ci_prob=1.5, target_accept=1.0)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 3
+    assert "--chains must be a positive integer" in lines[0]
+    assert "--ci-prob must be in (0, 1)" in lines[1] and "--target-accept" in lines[2]
+    out = tmp_path / "never"
+    result = CliRunner().invoke(app, ["fit", str(ROOT / "data" / "example.csv"), "--out",
+                                      str(out), "--warmup", "0"])
+    assert result.exit_code == 2, result.output
+    assert "--warmup must be a positive integer" in result.stderr
+    assert not out.exists()
 
 
 @pytest.mark.slow

@@ -22,8 +22,8 @@ import pandas as pd
 from gsf_infer import __version__
 from gsf_infer.analysis.identify import soft_directions
 from gsf_infer.data.records import Records, read_records
+from gsf_infer.workflow.options import FitOptions, shows_fit_options
 from gsf_infer.workflow.resolve import (
-    _check_numbers,
     declared_notes,
     resolve_likelihood,
     resolve_pruning_metric,
@@ -266,31 +266,20 @@ def run_model(
     return run.dt, run.info
 
 
+@shows_fit_options(library=True)
 def fit(
-    data_path: str | Path,
+    data_path: str | Path | Records,
+    options: FitOptions | None = None,
     *,
-    model: str = "gsf",
-    g: str = "monomial",
-    tier: str = "continuum",
-    likelihood: str | None = None,
-    pruning_metric: str | None = None,
-    priors_path: str | Path | None = None,
-    holdout: str | None = None,
-    chains: int = 4,
-    warmup: int = 1000,
-    draws: int = 1000,
-    seed: int = 0,
-    target_accept: float = 0.9,
-    max_draws: int = 3000,
-    ci_prob: float = 0.94,
-    rope: float = 0.1,
-    check_invariant: bool = True,
     progress: Any = None,
     command: str = "",
+    **values: Any,
 ) -> FitResult:
     """Fit a model to a records file, without writing anything.
 
-    Parameters mirror the command's options; see ``gsf-infer fit --help``. ``check_invariant``
+    ``options`` (a :class:`~gsf_infer.workflow.options.FitOptions`, the command's options; see
+    ``gsf-infer fit --help``) with ``values`` replacing its fields by name, ``priors_path`` and
+    ``check_invariant`` standing for ``priors`` and ``not no_check``. ``check_invariant``
     runs the ``deviation`` model too (the verdict comes from it) when the data make the
     invariant testable and the main model is ``gsf``. ``pruning_metric=None`` and
     ``likelihood=None`` take what the data declare (:func:`resolve_pruning_metric`,
@@ -316,8 +305,12 @@ def fit(
     from gsf_infer.model.priors import load_priors
     from gsf_infer.model.settings import ModelSettings
 
-    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=rope,
-                   target_accept=target_accept)
+    o = FitOptions.of(options, **values)  # checks the numbers
+    model, g, tier, likelihood = o.model, o.g, o.tier, o.likelihood
+    pruning_metric, priors_path, holdout = o.pruning_metric, o.priors, o.holdout
+    chains, warmup, draws, seed = o.chains, o.warmup, o.draws, o.seed
+    target_accept, max_draws, ci_prob, rope = o.target_accept, o.max_draws, o.ci_prob, o.rope
+    check_invariant = not o.no_check
     records = data_path if isinstance(data_path, Records) else read_records(data_path)
     fit_records, held = split_holdout(records, holdout)
     settings = ModelSettings(

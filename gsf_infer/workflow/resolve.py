@@ -2,18 +2,18 @@
 
 The likelihood and the pruning metric may be declared in the records' provenance or given as
 options (an option wins, and a disagreement is noted); held-out records are selected by a pandas
-query; ``--at`` specifications become a frame of new records; numeric options are checked once.
+query; ``--at`` specifications become a frame of new records.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 
 from gsf_infer.data.records import Records
 from gsf_infer.errors import InputError, Problem
+from gsf_infer.workflow.options import check_numbers
 
 
 def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records | None]:
@@ -76,8 +76,9 @@ def resolve_likelihood(requested: str | None, records: Records) -> str:
 
 
 def _declared(requested: str | None, records: Records, key: str, allowed, default: str) -> str:
-    """``requested`` if given, else the value the records' header declares under ``key`` (when
-    it is one of ``allowed``), else ``default``.
+    """Resolve one setting: ``requested``, the header's value, or ``default``.
+
+    The value the records' header declares under ``key`` counts when it is one of ``allowed``.
     """
     if requested is not None:
         return requested
@@ -122,26 +123,9 @@ def resolve_pruning_metric(requested: str | None, records: Records) -> str:
     return _declared(requested, records, PRUNING_METRIC_KEY, PRUNING_METRICS, "seed")
 
 
-def _check_numbers(**values: float) -> None:
-    problems = []
-    for name in ("chains", "warmup", "draws"):
-        if values[name] < 1 or int(values[name]) != values[name]:
-            problems.append(Problem("gsf-infer", f"--{name} must be a positive integer", value=values[name]))
-    if not 0 < values["ci_prob"] < 1:
-        problems.append(Problem("gsf-infer", "--ci-prob must be in (0, 1)", value=values["ci_prob"]))
-    if not values["rope"] > 0:
-        problems.append(Problem("gsf-infer", "--rope must be > 0", value=values["rope"]))
-    if not 0 < values.get("target_accept", 0.9) < 1:
-        problems.append(
-            Problem("gsf-infer", "--target-accept must be in (0, 1)", value=values["target_accept"])
-        )
-    if problems:
-        raise InputError(problems)
-
-
-def default_out(data_path: str | Path) -> Path:
-    """The default output folder of a fit: ``gsf-results/<data stem>``."""
-    return Path("gsf-results") / Path(data_path).stem
+#: The range checks of the sampler's settings (:func:`gsf_infer.workflow.options.check_numbers`),
+#: under the name the ``check`` and ``compare`` jobs import them by.
+_check_numbers = check_numbers
 
 
 def parse_at(specs: list[str]) -> pd.DataFrame:
