@@ -19,8 +19,8 @@ Choices, and why:
   model keeps free (the eigenvalue, target-power and loss amplitudes share ``Lam`` and ``A``)
   and it has one noise level where the model has one per kind, so data drawn from it are not
   draws from the model's joint distribution, and ranks would test that mismatch, not the
-  posterior. (The model's ``continuum`` tier differs from the simulator's ``exact`` sums by
-  about 3e-4, far below any noise.)
+  posterior. (The model's ``continuum`` tier and the simulator's ``exact`` sums differ far
+  less than any noise level does.)
 - *Fixed priors.* The model centres its amplitude priors and bounds ``E`` on the data it is
   given (:mod:`gsf_infer.model.build`). Here both the generating and the fitting model are built
   once, on the design's records, so the prior is the same for every simulation and does not
