@@ -397,18 +397,12 @@ def _identifiability_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> 
 
 
 def _provenance_blocks(summary: dict[str, Any], attrs: dict[str, Any]) -> list[Block]:
-    """How the fit was made: version, command line, input hash, library versions."""
-    data = summary.get("data", {})
-    blocks = [
-        Block("h2", "Provenance"),
-        Block(
-            "p",
-            f"gsf-infer {summary.get('version', attrs.get('gsf_infer_version', '?'))}; command "
-            f"`{attrs.get('command') or '-'}`; input sha256 {data.get('sha256') or '-'}.",
-        ),
-    ]
+    """Build how the fit was made: version, command line, input hash, the input's header."""
+    version = summary.get("version", attrs.get("gsf_infer_version", "?"))
+    sha = summary.get("data", {}).get("sha256") or "-"
+    made = f"gsf-infer {version}; command `{attrs.get('command') or '-'}`; input sha256 {sha}."
     provenance = attrs.get("provenance") or {}
-    return blocks + _item_list(
+    return [Block("h2", "Provenance"), Block("p", made)] + _item_list(
         "The input file's header:", (f"{k}: {v}" for k, v in provenance.items())
     )
 
