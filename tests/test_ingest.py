@@ -24,6 +24,7 @@ from gsf_infer.data.records import read_records, records_from_frame
 from gsf_infer.errors import InputError
 from gsf_infer.sources import ADAPTERS, data_dir, ingest, summarize
 from gsf_infer.sources.chinchilla import quantisation_step
+from gsf_infer.workflow.resolve import resolve_likelihood
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 runner = CliRunner()
@@ -114,8 +115,6 @@ def test_chinchilla_records_declare_the_robust_likelihood_that_fit_takes(tmp_pat
     Reference for why: examples/chinchilla.py (14 of 245 residuals beyond 3 robust sd; Epoch's
     re-fit is a Huber loss, nearly least absolute deviations).
     """
-    from gsf_infer.workflow.resolve import resolve_likelihood
-
     out = tmp_path / "chinchilla.csv"
     result = CliRunner().invoke(app, ["ingest", "epoch_chinchilla_svg", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -123,12 +122,15 @@ def test_chinchilla_records_declare_the_robust_likelihood_that_fit_takes(tmp_pat
     records = read_records(out)
     assert resolve_likelihood(None, records) == "student"
     assert resolve_likelihood("lognormal", records) == "lognormal"
-    # files without a declaration (or with one the tool does not know) keep the default likelihood (lognormal)
-    other = records_from_frame(records.table[["kind", "t", "params", "loss"]].head(10),
-                               provenance={"likelihood": "cauchy"})
+    # without a declaration (or with one the tool does not know): the default, lognormal
+    other = records_from_frame(
+        records.table[["kind", "t", "params", "loss"]].head(10), provenance={"likelihood": "cauchy"}
+    )
     assert resolve_likelihood(None, other) == "lognormal"
-    assert resolve_likelihood(None, records_from_frame(other.table[["kind", "t", "params",
-                                                                    "loss"]])) == "lognormal"
+    assert (
+        resolve_likelihood(None, records_from_frame(other.table[["kind", "t", "params", "loss"]]))
+        == "lognormal"
+    )
 
 
 def test_quantisation_step_recovers_a_known_log_grid(rng):
@@ -393,6 +395,35 @@ def test_renamed_file_needs_source_and_bad_cells_name_their_line(tmp_path):
         ingest(path, source="colpret_opt_trajectories")
     (problem,) = err.value.problems
     assert problem.line == 5 and problem.column == "ppl" and problem.value == "oops"
+
+
+def test_records_the_reader_refuses_are_reported_at_their_raw_line(tmp_path):
+    """The finished table is checked with the reader's own rules (here t >= 0, which no adapter
+    checks itself) and every problem names the raw file and line the record came from."""
+    name = "wandb_df_for_fitting_hot.jsonl"
+    lines = (DATA / "gemstones_loss_curves" / name).read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[3])
+    record["tokens"] = -1.0
+    lines[3] = json.dumps(record)
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        ingest(path)
+    (problem,) = err.value.problems
+    assert (problem.path, problem.line, problem.column) == (str(path), 4, "t")
+    assert problem.value == -1.0 and "must be >= 0" in problem.message
+
+
+def test_a_repeated_raw_row_is_reported_at_the_line_of_the_repeat(tmp_path):
+    lines = (DATA / "colpret_opt_trajectories" / "opt_trajectories.csv").read_text().splitlines()
+    lines.append(lines[4])
+    path = tmp_path / "opt_trajectories.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as err:
+        ingest(path)
+    (problem,) = err.value.problems
+    assert (problem.path, problem.line) == (str(path), len(lines))
+    assert "duplicates an earlier one" in problem.message
 
 
 #: Small raw files for the damage test: (folder, file name).

@@ -130,6 +130,54 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _for_file(
+    path: Path, source: str | None, given: Mapping[str, str]
+) -> tuple[Adapter, dict[str, str]]:
+    """Adapter and resolved options for a raw file given by path (options must fit its name)."""
+    adapter, implied = _dispatch_file(path, source)
+    clash = {k: v for k, v in given.items() if k in implied and implied[k] != v}
+    if clash:
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    f"option {k}={v} contradicts the file name (which implies {k}={implied[k]})",
+                )
+                for k, v in clash.items()
+            ]
+        )
+    opts = adapter.resolve_options({**given, **implied})
+    if len(adapter.select(opts)) != 1:
+        raise InputError(
+            Problem(
+                str(path),
+                f"{adapter.name} cannot tell from this file name which of its tables it is",
+            )
+        )
+    return adapter, opts
+
+
+def _raw_paths(
+    adapter: Adapter, opts: Mapping[str, str], data_dir_path: str | Path | None
+) -> list[Path]:
+    """Return the raw files ``adapter`` reads for ``opts``; missing ones are an InputError."""
+    folder = data_dir(adapter, data_dir_path)
+    paths = [folder / f for f in adapter.select(opts)]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise InputError(
+            [
+                Problem(
+                    str(p),
+                    f"raw file of {adapter.name} not found (give its folder with --data-dir "
+                    f"or set ${DATA_ENV} to a folder containing {adapter.folder}/)",
+                )
+                for p in missing
+            ]
+        )
+    return paths
+
+
 def ingest(
     name_or_path: str | Path,
     *,
@@ -168,47 +216,14 @@ def ingest(
     path = Path(name_or_path)
     given = dict(options or {})
     if path.is_file():
-        adapter, implied = _dispatch_file(path, source)
-        clash = {k: v for k, v in given.items() if k in implied and implied[k] != v}
-        if clash:
-            raise InputError(
-                [
-                    Problem(
-                        str(path),
-                        f"option {k}={v} contradicts the file name "
-                        f"(which implies {k}={implied[k]})",
-                    )
-                    for k, v in clash.items()
-                ]
-            )
-        opts = adapter.resolve_options({**given, **implied})
+        adapter, opts = _for_file(path, source, given)
         paths = [path]
-        if len(adapter.select(opts)) != 1:
-            raise InputError(
-                Problem(
-                    str(path),
-                    f"{adapter.name} cannot tell from this file name which of its tables it is",
-                )
-            )
     elif text in ADAPTERS:
         if source not in (None, text):
             raise InputError(Problem(text, f"two source names given: {text} and --source {source}"))
         adapter = ADAPTERS[text]
         opts = adapter.resolve_options(given)
-        folder = data_dir(adapter, data_dir_path)
-        paths = [folder / f for f in adapter.select(opts)]
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            raise InputError(
-                [
-                    Problem(
-                        str(p),
-                        f"raw file of {adapter.name} not found (give its folder with --data-dir "
-                        f"or set ${DATA_ENV} to a folder containing {adapter.folder}/)",
-                    )
-                    for p in missing
-                ]
-            )
+        paths = _raw_paths(adapter, opts, data_dir_path)
     elif path.suffix or os.sep in text or "/" in text:
         raise InputError(Problem(text, "no such file"))
     else:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from gsf_infer.sources._base import Adapter, Converted, Option, RawFile
 
@@ -42,6 +43,43 @@ def quantisation_step(loss: np.ndarray) -> float:
     return float(np.median(np.diff(levels)))
 
 
+def _figure_columns(
+    raw: RawFile, n: pd.Series, c: pd.Series, loss: pd.Series, checks: dict[str, str]
+) -> str:
+    """Say why the figure-extraction columns (pixels, colours) are dropped; ``""`` if absent.
+
+    Pixel positions are checked to be linear in log FLOP and log N (their correlations go to
+    ``checks``), colours to map one-to-one to the loss.
+    """
+    dropped_cols = [col for col in ("x", "y", "color", "hex_color") if col in raw.columns]
+    if not dropped_cols:
+        return ""
+    why = []
+    if {"x", "y"} <= set(raw.columns):
+        x, y = raw.numbers("x", "y")
+        raw.check()
+        rx = abs(np.corrcoef(x, np.log(c))[0, 1])
+        ry = abs(np.corrcoef(y, np.log(n))[0, 1])
+        why.append(
+            f"x and y are the SVG pixel positions, linear in log FLOP and log N "
+            f"(|corr| = {rx:.6f}, {ry:.6f})"
+        )
+        checks["pixel_columns_vs_log_values_abs_corr"] = f"x~logC {rx:.6f}, y~logN {ry:.6f}"
+    if {"color", "hex_color"} <= set(raw.columns):
+        same = int((raw["color"] == raw["hex_color"]).sum())
+        pairs = raw.frame.assign(_l=loss).groupby("hex_color")["_l"].nunique().max()
+        inverse = raw.frame.assign(_l=loss).groupby("_l")["hex_color"].nunique().max()
+        bijective = pairs == 1 and inverse == 1
+        why.append(
+            f"color equals hex_color in {same} of {len(raw)} rows and "
+            + ("maps one-to-one to loss" if bijective else "does NOT map one-to-one to loss")
+        )
+    return (
+        "dropped columns " + ", ".join(dropped_cols) + ": figure-extraction artefacts that "
+        "carry no information beyond params, compute and loss (" + "; ".join(why) + ")"
+    )
+
+
 def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert ``svg_extracted_data.csv`` to ``loss`` records (one run per plotted point)."""
     (path,) = paths
@@ -67,32 +105,9 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
         "each plotted point is its own training run (run = chinchilla-fig4-<row number>)",
     ]
     checks: dict[str, str] = {}
-    dropped_cols = [col for col in ("x", "y", "color", "hex_color") if col in raw.columns]
-    if dropped_cols:
-        why = []
-        if {"x", "y"} <= set(raw.columns):
-            x, y = raw.numbers("x", "y")
-            raw.check()
-            rx = abs(np.corrcoef(x, np.log(c))[0, 1])
-            ry = abs(np.corrcoef(y, np.log(n))[0, 1])
-            why.append(
-                f"x and y are the SVG pixel positions, linear in log FLOP and log N "
-                f"(|corr| = {rx:.6f}, {ry:.6f})"
-            )
-            checks["pixel_columns_vs_log_values_abs_corr"] = f"x~logC {rx:.6f}, y~logN {ry:.6f}"
-        if {"color", "hex_color"} <= set(raw.columns):
-            same = int((raw["color"] == raw["hex_color"]).sum())
-            pairs = raw.frame.assign(_l=loss).groupby("hex_color")["_l"].nunique().max()
-            inverse = raw.frame.assign(_l=loss).groupby("_l")["hex_color"].nunique().max()
-            bijective = pairs == 1 and inverse == 1
-            why.append(
-                f"color equals hex_color in {same} of {len(raw)} rows and "
-                + ("maps one-to-one to loss" if bijective else "does NOT map one-to-one to loss")
-            )
-        notes.append(
-            "dropped columns " + ", ".join(dropped_cols) + ": figure-extraction artefacts that "
-            "carry no information beyond params, compute and loss (" + "; ".join(why) + ")"
-        )
+    dropped = _figure_columns(raw, n, c, loss, checks)
+    if dropped:
+        notes.append(dropped)
 
     step = quantisation_step(loss.to_numpy())
     checks["loss_distinct_values"] = str(int(np.unique(loss).size))

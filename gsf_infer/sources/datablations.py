@@ -68,6 +68,35 @@ def _records(
     )
 
 
+def _flops_checks(frame: pd.DataFrame, checks: dict[str, str]) -> list[str]:
+    """Cross-check the file's ``flops`` (as ``flops_reported``) against 6 N D, in ``checks``.
+
+    Within a run flops x token_num is constant (so flops decreases along the run); at a run's
+    last checkpoint it should be about 6 N D. Returns a caveat for the sizes where it is not.
+    """
+    caveats = []
+    g = frame.groupby("run", sort=False)
+    product = (frame["flops_reported"] * frame["t"]).groupby(frame["run"], sort=False)
+    spread = float((product.std(ddof=0) / product.mean()).max())
+    decreasing = g["flops_reported"].apply(lambda s: bool(np.all(np.diff(s) < 0)))
+    raw_decreasing = int(decreasing.sum())
+    last = g.tail(1)
+    ratio = (last["flops_reported"] / last["compute"]).groupby(last["params"]).median()
+    checks["flops_reported_x_token_num_max_rel_spread_within_run"] = f"{spread:.2g}"
+    checks["runs_with_flops_reported_strictly_decreasing"] = f"{raw_decreasing} of {g.ngroups}"
+    checks["flops_reported_over_6ND_at_last_checkpoint_by_params"] = ", ".join(
+        f"{p:.3g}: {r:.4f}" for p, r in ratio.items()
+    )
+    off = [f"{p:.3g} ({r:.3g}x)" for p, r in ratio.items() if abs(r - 1.0) > 0.05]
+    if off:
+        caveats.append(
+            "flops_reported is wrong by more than 5% even at the last checkpoint for params "
+            + ", ".join(off)
+            + " (ratio flops_reported / 6ND)"
+        )
+    return caveats
+
+
 def convert_losses(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert ``datablations_losses.csv`` to ``loss`` curves with compute = 6 N D."""
     (path,) = paths
@@ -128,25 +157,7 @@ def convert_losses(paths: Sequence[Path], options: Mapping[str, str]) -> Convert
         "params are the nominal size labels (2.8B, 4.2B, 8.7B)",
     ]
     if flops is not None:
-        g = frame.groupby("run", sort=False)
-        product = (frame["flops_reported"] * frame["t"]).groupby(frame["run"], sort=False)
-        spread = float((product.std(ddof=0) / product.mean()).max())
-        decreasing = g["flops_reported"].apply(lambda s: bool(np.all(np.diff(s) < 0)))
-        raw_decreasing = int(decreasing.sum())
-        last = g.tail(1)
-        ratio = (last["flops_reported"] / last["compute"]).groupby(last["params"]).median()
-        checks["flops_reported_x_token_num_max_rel_spread_within_run"] = f"{spread:.2g}"
-        checks["runs_with_flops_reported_strictly_decreasing"] = f"{raw_decreasing} of {g.ngroups}"
-        checks["flops_reported_over_6ND_at_last_checkpoint_by_params"] = ", ".join(
-            f"{p:.3g}: {r:.4f}" for p, r in ratio.items()
-        )
-        off = [f"{p:.3g} ({r:.3g}x)" for p, r in ratio.items() if abs(r - 1.0) > 0.05]
-        if off:
-            caveats.append(
-                "flops_reported is wrong by more than 5% even at the last checkpoint for params "
-                + ", ".join(off)
-                + " (ratio flops_reported / 6ND)"
-            )
+        caveats += _flops_checks(frame, checks)
     planned = (frame["epochs"] * frame["tokens_per_epoch"]).groupby(frame["run"], sort=False)
     short = frame.groupby("run", sort=False)["t"].max() < 0.99 * planned.first()
     notes = [

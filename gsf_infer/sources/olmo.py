@@ -100,6 +100,38 @@ def available_sets(columns: Sequence[str]) -> list[str]:
     return sorted(s for s in sets if not s.startswith("v3-small-"))
 
 
+def _validation_loss(
+    raw: RawFile, model: pd.Series, choice: str
+) -> tuple[pd.Series, dict[str, str | None]]:
+    """Each row's loss on validation set ``choice`` (NaN where empty), and each model's column.
+
+    Raises
+    ------
+    InputError
+        If a cell is not a number, or no model has a column for ``choice``.
+    """
+    loss = pd.Series(np.nan, index=raw.frame.index)
+    used: dict[str, str | None] = {}
+    for name in dict.fromkeys(model):
+        col = resolve_column(name, choice, list(raw.columns))
+        used[name] = col
+        if col is not None:
+            rows = (model == name).to_numpy()
+            loss[rows] = raw.number(col, allow_empty=True, rows=rows).to_numpy()
+    raw.check()
+    if all(c is None for c in used.values()):
+        raise InputError(
+            Problem(
+                str(raw.path),
+                f"no column for validation set '{choice}'; "
+                "available sets: "
+                + ", ".join(available_sets(raw.columns))
+                + " (or give an exact column name)",
+            )
+        )
+    return loss, used
+
+
 def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     """Convert ``olmo.csv`` to one ``loss`` curve per model for the chosen validation set."""
     (path,) = paths
@@ -120,25 +152,7 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
     step = raw.number("Step")
     raw.check()
 
-    loss = pd.Series(np.nan, index=raw.frame.index)
-    used: dict[str, str | None] = {}
-    for name in dict.fromkeys(model):
-        col = resolve_column(name, choice, list(raw.columns))
-        used[name] = col
-        if col is not None:
-            rows = (model == name).to_numpy()
-            loss[rows] = raw.number(col, allow_empty=True, rows=rows).to_numpy()
-    raw.check()
-    if all(c is None for c in used.values()):
-        raise InputError(
-            Problem(
-                str(path),
-                f"no column for validation set '{choice}'; "
-                "available sets: "
-                + ", ".join(available_sets(raw.columns))
-                + " (or give an exact column name)",
-            )
-        )
+    loss, used = _validation_loss(raw, model, choice)
 
     keep = loss.notna().to_numpy()
     per_model_rows = model.value_counts(sort=False)
@@ -192,6 +206,16 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
         "OLMo-1B evaluates the v2-small copies of the sets; the 7B runs log sets of the same "
         "names without prefix: treat cross-size comparisons of absolute loss with care",
     ]
+    caveats += _revision_caveats(implied)
+    counts = {"rows_in": len(raw)}
+    for m, n in dropped.items():
+        counts[f"dropped_empty_{m}"] = n
+    return Converted(frame=frame, notes=notes, counts=counts, caveats=caveats, checks=checks)
+
+
+def _revision_caveats(implied: Mapping[str, float]) -> list[str]:
+    """Return a caveat for each model whose revision names imply another batch than configured."""
+    caveats = []
     for name, value in implied.items():
         if abs(value / MODELS[name][1] - 1.0) > 0.01:
             caveats.append(
@@ -201,10 +225,7 @@ def convert(paths: Sequence[Path], options: Mapping[str, str]) -> Converted:
                 "step; the 1B's own revisions read e.g. step738000-tokens3095B), so the adapter "
                 "keeps the configuration's batch"
             )
-    counts = {"rows_in": len(raw)}
-    for m, n in dropped.items():
-        counts[f"dropped_empty_{m}"] = n
-    return Converted(frame=frame, notes=notes, counts=counts, caveats=caveats, checks=checks)
+    return caveats
 
 
 def _check_revisions(

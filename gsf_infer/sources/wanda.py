@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from gsf_infer.errors import InputError, Problem
 from gsf_infer.sources._base import Adapter, Converted, Option, RawFile, merge
@@ -53,12 +54,8 @@ def _layer_file(ppl_path: Path) -> Path:
     return ppl_path.with_name(ppl_path.name.replace("perplexity_results_", "layer_sparsity_"))
 
 
-def _one_model(path: Path, sparsity_from: str) -> Converted:
-    raw = RawFile.csv(path, ["Model", "Method", "Perplexity"])
-    ppl = raw.number("Perplexity", allow_empty=True, positive=True)
-    raw.check()
-    model = raw["Model"].str.strip()
-    method = raw["Method"].str.strip()
+def _one_name(path: Path, model: pd.Series) -> str:
+    """Return the one model a perplexity table is about (its facts must be known)."""
     names = set(model)
     if len(names) != 1:
         raise InputError(
@@ -79,6 +76,16 @@ def _one_model(path: Path, sparsity_from: str) -> Converted:
                 value=name,
             )
         )
+    return name
+
+
+def _one_model(path: Path, sparsity_from: str) -> Converted:
+    raw = RawFile.csv(path, ["Model", "Method", "Perplexity"])
+    ppl = raw.number("Perplexity", allow_empty=True, positive=True)
+    raw.check()
+    model = raw["Model"].str.strip()
+    method = raw["Method"].str.strip()
+    name = _one_name(path, model)
     dense = (method == "dense").to_numpy()
     if dense.sum() != 1 or not np.isfinite(ppl[dense]).all():
         raise InputError(
@@ -116,9 +123,43 @@ def _one_model(path: Path, sparsity_from: str) -> Converted:
             "ppl_dense": ppl_dense,
         }
     )
+    notes, checks = _add_achieved(frame, raw, name, method, keep, sparsity_from)
+    dropped = [f"{name} {m}" for m in method[empty]]
+    counts = {
+        f"rows_in_{path.name}": len(raw),
+        f"dense_reference_{path.name}": int(dense.sum()),
+        f"dropped_empty_perplexity_{path.name}": int(empty.sum()),
+    }
+    notes.insert(
+        0,
+        f"{path.name}: {len(raw)} rows; dense row (ppl {ppl_dense:.4f}) used as the "
+        "reference and not written as a record"
+        + (
+            f"; {', '.join(dropped)}: perplexity EMPTY in the source (NaN in the run), "
+            "no record written"
+            if dropped
+            else ""
+        ),
+    )
+    return Converted(frame[keep].reset_index(drop=True), notes, counts, checks=checks)
+
+
+def _add_achieved(
+    frame: pd.DataFrame,
+    raw: RawFile,
+    name: str,
+    method: pd.Series,
+    keep: np.ndarray,
+    sparsity_from: str,
+) -> tuple[list[str], dict[str, str]]:
+    """Add ``sparsity_achieved`` from the per-layer file beside the perplexities, if there is one.
+
+    With ``sparsity_from == "achieved"`` it replaces ``sparsity`` and the file must exist and
+    cover every kept record. Returns the notes and checks of the per-layer file.
+    """
     notes: list[str] = []
     checks: dict[str, str] = {}
-    layer_path = _layer_file(path)
+    layer_path = _layer_file(raw.path)
     if layer_path.exists():
         achieved, lnotes, lchecks = _achieved(layer_path, name)
         frame["sparsity_achieved"] = method.map(achieved).astype(float)
@@ -145,24 +186,7 @@ def _one_model(path: Path, sparsity_from: str) -> Converted:
                 "sparsity=achieved needs the per-layer file beside the perplexities",
             )
         )
-    dropped = [f"{name} {m}" for m in method[empty]]
-    counts = {
-        f"rows_in_{path.name}": len(raw),
-        f"dense_reference_{path.name}": int(dense.sum()),
-        f"dropped_empty_perplexity_{path.name}": int(empty.sum()),
-    }
-    notes.insert(
-        0,
-        f"{path.name}: {len(raw)} rows; dense row (ppl {ppl_dense:.4f}) used as the "
-        "reference and not written as a record"
-        + (
-            f"; {', '.join(dropped)}: perplexity EMPTY in the source (NaN in the run), "
-            "no record written"
-            if dropped
-            else ""
-        ),
-    )
-    return Converted(frame[keep].reset_index(drop=True), notes, counts, checks=checks)
+    return notes, checks
 
 
 def _achieved(path: Path, model: str) -> tuple[dict[str, float], list[str], dict[str, str]]:
