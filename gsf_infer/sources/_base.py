@@ -236,7 +236,8 @@ class RawFile:
     Parameters
     ----------
     frame : pandas.DataFrame
-        The raw cells (text for CSV files, JSON values for JSON files).
+        The raw cells (text for CSV files, JSON values for JSON files); the bookkeeping columns
+        :data:`FILE_COL` and :data:`LINE_COL` are added to it.
     path : Path
         The raw file.
     lines : array-like or None
@@ -432,9 +433,9 @@ def finalize(frame: pd.DataFrame) -> pd.DataFrame:
         records_from_frame(out.iloc[distinct])
     except RecordsError as err:
         for problem in err.all_problems:
-            row = int(distinct[problem.line - 2]) if problem.line and problem.line > 1 else 0
+            at_row = problem.line is not None and problem.line > 1  # else about the whole table
+            row = int(distinct[problem.line - 2]) if at_row else 0
             path, line = raw_location(frame, row) if len(frame) else ("ingest", None)
-            at_row = problem.line is not None and problem.line > 1
             problems.append(replace(problem, path=path, line=line if at_row else None))
     raise_if(problems)
     return out
