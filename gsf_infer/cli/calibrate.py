@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from gsf_infer.cli import options as opt
 from gsf_infer.cli.app import app, report_errors
+from gsf_infer.inference import runtime
+from gsf_infer.output import artifacts
 
 
 @app.command(
     help=(
-        "Simulation-based calibration (Talts et al. 2018) of the deviation model's fit (the gsf model where the design cannot test the invariant): draw "
-        "parameters and records from the model's prior and likelihood on a fixed design, fit "
-        "each simulated data set with the tool's sampler (MAP starts, whitened NUTS), rank the "
-        "true a, b, rho and delta/rho among thinned posterior draws and test the ranks for uniformity "
+        "Simulation-based calibration (Talts et al. 2018) of the deviation model's fit (the gsf "
+        "model where the design cannot test the invariant): draw parameters and records from "
+        "the model's prior and likelihood on a fixed design, fit each simulated data set with "
+        "the tool's sampler (MAP starts, whitened NUTS), rank the true a, b, rho and delta/rho "
+        "among thinned posterior draws and test the ranks for uniformity "
         "(chi-square on equal-probability rank bins, the decision test; Kolmogorov-Smirnov "
         "also reported). Writes ranks.csv, calibration.json and ranks.png in --out. Fits with "
         "divergences, high R-hat or low ESS are flagged and counted, never dropped."
@@ -23,65 +28,62 @@ from gsf_infer.cli.app import app, report_errors
 )
 @report_errors
 def calibrate(
-    out: Path = typer.Option(
-        Path("gsf-results") / "calibration",
-        "--out",
-        help="Result folder; refused if it exists and is not empty, unless --force.",
-    ),
-    simulations: int = typer.Option(
-        100, "--simulations", help="Number of simulated data sets (each fitted once)."
-    ),
-    design: str = typer.Option(
-        "small",
+    out: Annotated[Path, typer.Option(
+        "--out", help="Result folder; refused if it exists and is not empty, unless --force.",
+    )] = Path("gsf-results") / "calibration",
+    simulations: Annotated[int, typer.Option(
+        "--simulations", help="Number of simulated data sets (each fitted once).",
+    )] = 100,
+    design: Annotated[str, typer.Option(
         "--design",
         help="Layout of the simulated records: small (simulate gsf with five kinds, ~50 "
         "records), tiny (spectrum and modes, ~20 records) or a records file (its covariates "
         "are used, its values only centre the priors).",
-    ),
-    chains: int = typer.Option(2, "--chains", help="NUTS chains per fit (vectorized)."),
-    warmup: int = typer.Option(300, "--warmup", help="Warm-up iterations per chain."),
-    draws: int = typer.Option(300, "--draws", help="Kept draws per chain."),
-    ranks: int = typer.Option(
-        99,
+    )] = "small",
+    chains: Annotated[int, typer.Option(
+        "--chains", help="NUTS chains per fit (vectorized).",
+    )] = 2,
+    warmup: opt.Warmup = 300,
+    draws: opt.Draws = 300,
+    ranks: Annotated[int, typer.Option(
         "--ranks",
         help="Posterior draws kept (evenly thinned) to rank each truth among; ranks run "
         "0..RANKS (at most chains x draws).",
-    ),
-    bins: int | None = typer.Option(
-        None,
+    )] = 99,
+    bins: Annotated[int | None, typer.Option(
         "--bins",
         help="Bins of the chi-square test; must divide RANKS + 1 [default: the largest of "
         "2..20 leaving at least 5 expected ranks per bin].",
         show_default=False,
-    ),
-    starts: int = typer.Option(4, "--starts", help="Starts of the multi-start MAP before NUTS."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (simulations, starts, NUTS)."),
-    priors: Path | None = typer.Option(
-        None,
+    )] = None,
+    starts: Annotated[int, typer.Option(
+        "--starts", help="Starts of the multi-start MAP before NUTS.",
+    )] = 4,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Random seed (simulations, starts, NUTS).",
+    )] = 0,
+    priors: Annotated[Path | None, typer.Option(
         "--priors",
         help="TOML file overriding default priors (see the README), used to simulate and to "
         "fit; restricting the prior here keeps the calibration exact [default: built-in priors].",
         show_default=False,
-    ),
-    fit_priors: Path | None = typer.Option(
-        None,
+    )] = None,
+    fit_priors: Annotated[Path | None, typer.Option(
         "--fit-priors",
         help="TOML priors for the fits only [default: those of --priors]. Different priors "
         "make a deliberately mis-specified fit (a negative control): its ranks need not be "
         "uniform.",
         show_default=False,
-    ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing result folder."),
-    quiet: bool = typer.Option(
-        False, "--quiet", help="No progress bar and no table; errors and warnings only."
-    ),
+    )] = None,
+    force: opt.Force = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", help="No progress bar and no table; errors and warnings only.",
+    )] = False,
 ) -> None:
     """Run simulation-based calibration and write its ranks, tests and plot."""
-    from gsf_infer.inference import runtime
-    from gsf_infer.output import artifacts
+    from gsf_infer.analysis.sbc import CalibrationSettings  # deferred: imports pandas
 
     artifacts.refuse_existing_output(out, force)
-    from gsf_infer.analysis.sbc import CalibrationSettings
 
     settings = CalibrationSettings(
         simulations=simulations,
@@ -95,6 +97,7 @@ def calibrate(
     )
     settings.check()
     runtime.configure(host_devices=1)
+    # deferred, after the JAX settings: these import JAX
     from gsf_infer.analysis.calibrate import calibrate as run
     from gsf_infer.analysis.calibrate import design_records
     from gsf_infer.model.priors import load_priors
@@ -105,7 +108,7 @@ def calibrate(
     records = design_records(design)
     bar = None
     if not quiet and sys.stderr.isatty():
-        from tqdm import tqdm
+        from tqdm import tqdm  # deferred: needed only on a terminal
 
         bar = tqdm(total=simulations, desc="calibrate", unit="fit", file=sys.stderr)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from gsf_infer.cli import options as opt
 from gsf_infer.cli.app import app, report_errors
+from gsf_infer.cli.fit import interactive
+from gsf_infer.inference import runtime
+from gsf_infer.output import artifacts
+from gsf_infer.workflow.options import FitOptions, default_out
 
 
 @app.command(
@@ -24,56 +28,48 @@ from gsf_infer.cli.app import app, report_errors
 )
 @report_errors
 def compare(
-    data: Path = typer.Argument(..., help="Records table (.csv, .tsv or .parquet)."),
-    g: str = typer.Option(
-        "ntk,feature,monomial,logcorr,ridge",
+    data: Annotated[Path, typer.Argument(help="Records table (.csv, .tsv or .parquet).")],
+    g: Annotated[str, typer.Option(
         "--g",
         help="Comma-separated g families to compare (each fitted with every spectral model).",
-    ),
-    models: str = typer.Option(
-        "gsf,deviation,chinchilla",
+    )] = "ntk,feature,monomial,logcorr,ridge",
+    models: Annotated[str, typer.Option(
         "--models",
         help="Comma-separated models: gsf, deviation, chinchilla (fitted once: it has no g).",
-    ),
-    pruning_metrics: str = typer.Option(
-        None,
+    )] = "gsf,deviation,chinchilla",
+    pruning_metrics: Annotated[str | None, typer.Option(
         "--pruning-metrics",
-        help=(
-            "Comma-separated pruning metrics to compare (seed, function); names then read "
-            "e.g. gsf/monomial/seed."
-        ),
-    ),
-    out: Path = typer.Option(
-        None,
+        help="Comma-separated pruning metrics to compare (seed, function); names then read "
+        "e.g. gsf/monomial/seed.",
+    )] = None,
+    out: Annotated[Path | None, typer.Option(
         "--out",
-        help=(
-            "Folder for compare.json [default: gsf-results/<data stem>]; an existing "
-            "compare.json is refused unless --force."
-        ),
-    ),
-    tier: str = typer.Option("continuum", "--tier", help="Evaluation tier of every fit."),
-    likelihood: str | None = typer.Option(None, "--likelihood", help="lognormal or student [default: what the data file declares in its header, else lognormal].", show_default=False),
-    priors: Path = typer.Option(None, "--priors", help="TOML file overriding default priors."),
-    chains: int = typer.Option(4, "--chains", help="Number of chains."),
-    warmup: int = typer.Option(1000, "--warmup", help="Warm-up iterations per chain."),
-    draws: int = typer.Option(1000, "--draws", help="Kept draws per chain."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    target_accept: float = typer.Option(0.9, "--target-accept", help="NUTS target acceptance probability of every fit, in (0, 1) (see fit --help)."),
-    ci_prob: float = typer.Option(
-        0.94, "--ci-prob", help="Probability of the highest-density intervals."
-    ),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing compare.json."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+        help="Folder for compare.json [default: gsf-results/<data stem>]; an existing "
+        "compare.json is refused unless --force.",
+    )] = None,
+    tier: opt.Tier = FitOptions.tier,
+    likelihood: opt.Likelihood = FitOptions.likelihood,
+    priors: opt.Priors = FitOptions.priors,
+    chains: opt.Chains = FitOptions.chains,
+    warmup: opt.Warmup = FitOptions.warmup,
+    draws: opt.Draws = FitOptions.draws,
+    seed: opt.Seed = FitOptions.seed,
+    target_accept: opt.TargetAccept = FitOptions.target_accept,
+    ci_prob: opt.CiProb = FitOptions.ci_prob,
+    force: opt.Force = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Fit several models and compare them by ELPD-LOO."""
-    from gsf_infer.analysis.comparison import DEFAULT_FAMILIES, DEFAULT_MODELS, parse_list
-    from gsf_infer.inference import runtime
-    from gsf_infer.output import artifacts
+    from gsf_infer.analysis.comparison import (  # deferred: imports numpy (--help stays fast)
+        DEFAULT_FAMILIES,
+        DEFAULT_MODELS,
+        format_table,
+        parse_list,
+    )
+    from gsf_infer.workflow.compare import compare_models  # deferred: imports JAX
 
-    out = out or Path("gsf-results") / data.stem
-    target = out / "compare.json"
-    if target.exists() and not force:
-        artifacts.refuse_existing_output(target, force)
+    target = (out or default_out(data)) / "compare.json"
+    opt.refuse_existing_file(target, force)
     model_list = parse_list(models, DEFAULT_MODELS, "--models")
     g_list = parse_list(g, DEFAULT_FAMILIES, "--g")
     metric_list = (
@@ -82,27 +78,11 @@ def compare(
         else None
     )
     runtime.configure(host_devices=max(chains, 1))
-    from gsf_infer.analysis.comparison import format_table
-    from gsf_infer.workflow.compare import compare_models
-    from gsf_infer.cli.fit import interactive
-
-    command = "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = compare_models(
-        data,
-        models=model_list,
-        gs=g_list,
-        pruning_metrics=metric_list,
-        tier=tier,
-        likelihood=likelihood,
-        priors_path=priors,
-        chains=chains,
-        warmup=warmup,
-        draws=draws,
-        seed=seed,
-        target_accept=target_accept,
-        ci_prob=ci_prob,
-        progress=interactive(quiet),
-        command=command,
+        data, models=model_list, gs=g_list, pruning_metrics=metric_list, tier=tier,
+        likelihood=likelihood, priors_path=priors, chains=chains, warmup=warmup, draws=draws,
+        seed=seed, target_accept=target_accept, ci_prob=ci_prob, progress=interactive(quiet),
+        command=opt.command_line(),
     )
     artifacts.write_json(result, target, force=force)
     typer.echo(format_table(result))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from gsf_infer.cli import options as opt
 from gsf_infer.cli.app import app, report_errors
+from gsf_infer.inference import runtime
+from gsf_infer.output import artifacts
 
 
 @app.command(
@@ -20,22 +24,29 @@ from gsf_infer.cli.app import app, report_errors
 )
 @report_errors
 def predict(
-    fit_dir: Path = typer.Argument(..., help="A folder written by gsf-infer fit."),
-    at: list[str] = typer.Option(None, "--at", help="One record as comma-separated column=value pairs; repeatable."),
-    points: Path = typer.Option(None, "--points", help="A records table (.csv/.tsv/.parquet) of points to predict."),
-    out: Path = typer.Option(None, "--out", help="Output CSV [default: stdout]; refused if it exists, unless --force."),
-    ci_prob: float = typer.Option(None, "--ci-prob", help="Interval probability [default: the fit's]."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the observation-noise draws."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    fit_dir: Annotated[Path, typer.Argument(help="A folder written by gsf-infer fit.")],
+    at: Annotated[list[str] | None, typer.Option(
+        "--at", help="One record as comma-separated column=value pairs; repeatable.",
+    )] = None,
+    points: Annotated[Path | None, typer.Option(
+        "--points", help="A records table (.csv/.tsv/.parquet) of points to predict.",
+    )] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Output CSV [default: stdout]; refused if it exists, unless --force.",
+    )] = None,
+    ci_prob: Annotated[float | None, typer.Option(
+        "--ci-prob", help="Interval probability [default: the fit's].",
+    )] = None,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Seed of the observation-noise draws.",
+    )] = 0,
+    force: opt.Force = False,
 ) -> None:
     """Predict new records from a fitted folder."""
-    from gsf_infer.inference import runtime
-    from gsf_infer.output import artifacts
+    from gsf_infer.workflow.predict import predict as run_predict  # deferred: imports pandas
 
-    if out is not None and out.exists() and not force:
-        artifacts.refuse_existing_output(out, force)
+    opt.refuse_existing_file(out, force)
     runtime.configure(host_devices=1)
-    from gsf_infer.workflow.predict import predict as run_predict
 
     table = run_predict(fit_dir, at=at or [], points=points, ci_prob=ci_prob, seed=seed)
     if out is None:
