@@ -61,125 +61,174 @@ def expected(
     dict
         ``{kind: log_mu}``, and ``{"spectrum_target": log_mu}`` for target powers.
     """
-    family = get_family(settings.g)
-    tier = settings.tier
-    k_max = settings.k_max if tier == "exact" else None
-    group = jnp.asarray(x["group"])
-    G = n_groups
-
     if kind == "spectrum":
-        log_k = jnp.log(jnp.asarray(x["k_std"]))
-        out = {kind: jnp.log(_rec(P["spectrum_scale"], group)) - _rec(P["b"], group) * log_k}
-        if "target_scale" in P:
-            out["spectrum_target"] = (
-                jnp.log(_rec(P["target_scale"], group)) - _rec(P["a"], group) * log_k
-            )
-        return out
+        return _spectrum(P, x)
     if kind == "data_scaling":
-        alpha = laws.redundancy_alpha(_group_array(P["b"], G), _group_array(P["s"], G))
-        run = jnp.asarray(x["run"])
-        mu = laws.data_scaling(
-            x["samples"], _rec(P["E_ds"], run), _rec(P["B_ds"], run), alpha[group]
+        return _data_scaling(P, x, n_groups)
+    if kind not in _SPECTRAL_KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    return {kind: _SPECTRAL_KINDS[kind](_Spectral(P, x, settings, n_groups))}
+
+
+def _spectrum(P: dict[str, Any], x: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Eigenvalues ``spectrum_scale k^-b`` and target powers ``target_scale k^-a``."""
+    group = jnp.asarray(x["group"])
+    log_k = jnp.log(jnp.asarray(x["k_std"]))
+    out = {"spectrum": jnp.log(_rec(P["spectrum_scale"], group)) - _rec(P["b"], group) * log_k}
+    if "target_scale" in P:
+        out["spectrum_target"] = (
+            jnp.log(_rec(P["target_scale"], group)) - _rec(P["a"], group) * log_k
         )
-        return {kind: jnp.log(mu)}
+    return out
 
-    # kinds built on the spectral sums: per-group references, per-record values. With one
-    # group the parameters stay scalars (broadcast, in_axes=None): indexing them per record
-    # would make their gradient a scatter-add, which costs more than the sums on a CPU.
-    def per_group(value: Any) -> jax.Array:
-        return jnp.asarray(value, dtype=float) if G == 1 else _group_array(value, G)
 
-    def per_record(value: jax.Array) -> jax.Array:
-        return value if G == 1 else value[group]
+def _data_scaling(P: dict[str, Any], x: dict[str, jax.Array], G: int) -> dict[str, jax.Array]:
+    """Each run's ``E + B n^-alpha`` with the redundancy law's ``alpha(b, s)``."""
+    group = jnp.asarray(x["group"])
+    alpha = laws.redundancy_alpha(_group_array(P["b"], G), _group_array(P["s"], G))
+    run = jnp.asarray(x["run"])
+    mu = laws.data_scaling(x["samples"], _rec(P["E_ds"], run), _rec(P["B_ds"], run), alpha[group])
+    return {"data_scaling": jnp.log(mu)}
 
-    a_g, b_g, ks_g = per_group(P["a"]), per_group(P["b"]), per_group(P["k_star"])
-    # the shape parameters of g may be per group too (m follows b through b*m): map them
-    # with the group, or a (G,) parameter would broadcast against the modes inside the map
-    shape_g = {k: per_group(P[k]) for k in ("m", "n", "tau", "kap") if k in P}
-    gp_g = g_params(family, ks_g, b_g, P) if G == 1 else jax.vmap(
-        lambda k, b, shape: g_params(family, k, b, {**P, **shape})
-    )(ks_g, b_g, shape_g)
-    a_i, b_i, ks_i = per_record(a_g), per_record(b_g), per_record(ks_g)
-    gp_i = gp_g if G == 1 else jax.tree.map(lambda v: v[group], gp_g)
-    shared = None if G == 1 else 0
 
-    def over_records(fn, *record_args):
+class _Spectral:
+    """The parameters of the kinds built on the spectral sums, per group and per record.
+
+    With one group the parameters stay scalars (broadcast, ``in_axes=None``): indexing them per
+    record would make their gradient a scatter-add, which costs more than the sums on a CPU.
+    """
+
+    def __init__(self, P: dict[str, Any], x: dict[str, jax.Array], settings: ModelSettings,
+                 G: int):
+        self.P, self.x, self.G = P, x, G
+        self.family = get_family(settings.g)
+        self.tier = settings.tier
+        self.k_max = settings.k_max if settings.tier == "exact" else None
+        self.metric = settings.pruning_metric
+        self.group = jnp.asarray(x["group"])
+        self.a_g, self.b_g = self.per_group(P["a"]), self.per_group(P["b"])
+        self.ks_g = self.per_group(P["k_star"])
+        # the shape parameters of g may be per group too (m follows b through b*m): map them
+        # with the group, or a (G,) parameter would broadcast against the modes inside the map
+        shape_g = {k: self.per_group(P[k]) for k in ("m", "n", "tau", "kap") if k in P}
+        family = self.family
+        self.gp_g = g_params(family, self.ks_g, self.b_g, P) if G == 1 else jax.vmap(
+            lambda k, b, shape: g_params(family, k, b, {**P, **shape})
+        )(self.ks_g, self.b_g, shape_g)
+        self.a_i, self.b_i = self.per_record(self.a_g), self.per_record(self.b_g)
+        self.ks_i = self.per_record(self.ks_g)
+        self.gp_i = self.gp_g if G == 1 else jax.tree.map(lambda v: v[self.group], self.gp_g)
+
+    def per_group(self, value: Any) -> jax.Array:
+        return jnp.asarray(value, dtype=float) if self.G == 1 else _group_array(value, self.G)
+
+    def per_record(self, value: jax.Array) -> jax.Array:
+        return value if self.G == 1 else value[self.group]
+
+    def over_records(self, fn, *record_args):
         """Vmap ``fn(*record_args, a, b, gp)`` over records, parameters shared or per record."""
+        shared = None if self.G == 1 else 0
         axes = (0,) * len(record_args) + (shared, shared, shared)
-        return jax.vmap(fn, in_axes=axes)(*record_args, a_i, b_i, gp_i)
+        return jax.vmap(fn, in_axes=axes)(*record_args, self.a_i, self.b_i, self.gp_i)
 
-    def at_reference(fn, *ref_args):
+    def at_reference(self, fn, *ref_args):
         """``fn`` at the reference point of each group, as a per-record array (or scalar)."""
-        if G == 1:
-            return fn(*ref_args, a_g, b_g, gp_g)
-        return jax.vmap(fn)(*(_group_array(r, G) for r in ref_args), a_g, b_g, gp_g)[group]
+        if self.G == 1:
+            return fn(*ref_args, self.a_g, self.b_g, self.gp_g)
+        refs = (_group_array(r, self.G) for r in ref_args)
+        return jax.vmap(fn)(*refs, self.a_g, self.b_g, self.gp_g)[self.group]
 
-    def spec(a, b):
-        return laws.Spectrum(a, b, 1.0, 1.0)
+    def param(self, name: str, index: jax.Array | None = None) -> jax.Array:
+        value = jnp.asarray(self.P[name], dtype=float)
+        return value if value.ndim == 0 else value[self.group if index is None else index]
 
-    def param(name: str, index: jax.Array = group) -> jax.Array:
-        value = jnp.asarray(P[name], dtype=float)
-        return value if value.ndim == 0 else value[index]
+    def capacity(self) -> jax.Array:
+        """Capacity of each record's model, ``K (P/P_ref)^nu``."""
+        return self.param("K") * self.x["params"] ** self.param("nu")
 
-    if kind == "modes":
-        def one(k, t, a, b, gp):
-            log_lam = -b * jnp.log(k)
-            log_resid = family.log_resid(log_lam, jnp.log(t), gp)
-            phi = family.phi_from_log(log_lam, jnp.log(t), gp)
-            return jnp.log(phi) - log_resid
 
-        return {kind: over_records(one, x["k"], x["t"])}
+def _spec(a, b) -> laws.Spectrum:
+    return laws.Spectrum(a, b, 1.0, 1.0)
 
-    K_g = per_group(P["K"])
-    K_i = param("K") * x["params"] ** param("nu")
 
-    if kind == "density":
-        def log_kstar(t, a, b, gp):
-            return laws.log_k_star(t, spec(a, b), gp, family)
+def _modes(c: _Spectral) -> jax.Array:
+    """``logit phi_k(t)`` of each mode-resolved record."""
+    family = c.family
 
-        lks = over_records(log_kstar, x["t"])
-        log_mu = (
-            jnp.log(param("density_scale"))
-            + jnp.minimum(lks, jnp.log(K_i))
-            - jnp.log(ks_i)
-            - jnp.log(x["params"])
-        )
-        return {kind: log_mu}
+    def one(k, t, a, b, gp):
+        log_lam = -b * jnp.log(k)
+        log_resid = family.log_resid(log_lam, jnp.log(t), gp)
+        phi = family.phi_from_log(log_lam, jnp.log(t), gp)
+        return jnp.log(phi) - log_resid
 
-    if kind == "loss":
-        def S(t, K, a, b, gp):
-            return laws.loss(t, K, spec(a, b), gp, 0.0, family, tier, k_max)
+    return c.over_records(one, c.x["k"], c.x["t"])
 
-        s_ref = at_reference(S, 1.0, K_g)
-        s = over_records(S, x["t"], K_i)
-        mu = param("E") + param("loss_scale") * s / s_ref
-        return {kind: jnp.log(mu)}
 
-    if kind == "quantization":
-        def S(t, K, a, b, gp):
-            return laws.quantization(t, K, 1.0, spec(a, b), gp, family, tier, k_max)
+def _density(c: _Spectral) -> jax.Array:
+    """Density: modes learned, ``min(k_*(t), K)``, relative to the reference, per parameter."""
+    family = c.family
 
-        s_ref = at_reference(S, 1.0, K_g)
-        s = over_records(S, x["t"], K_i)
-        log_mu = (
-            jnp.log(param("quant_scale", jnp.asarray(x["unit"])))
-            + jnp.log(s)
-            - jnp.log(s_ref)
-            - x["has_bits"] * x["bits"] * jnp.log(4.0)
-        )
-        return {kind: log_mu}
+    def log_kstar(t, a, b, gp):
+        return laws.log_k_star(t, _spec(a, b), gp, family)
 
-    if kind == "pruning":
-        metric = settings.pruning_metric
+    lks = c.over_records(log_kstar, c.x["t"])
+    return (
+        jnp.log(c.param("density_scale"))
+        + jnp.minimum(lks, jnp.log(c.capacity()))
+        - jnp.log(c.ks_i)
+        - jnp.log(c.x["params"])
+    )
 
-        def S(t, K, r, a, b, gp):
-            return laws.pruning(t, K, r, spec(a, b), gp, family, tier, metric, k_max)
 
-        s_ref = at_reference(S, 1.0, K_g, 1.0)
-        s = over_records(S, x["t"], K_i, x["sparsity"])
-        log_mu = jnp.log(param("pruning_scale")) + jnp.log(s) - jnp.log(s_ref)
-        return {kind: log_mu}
-    raise ValueError(f"unknown kind {kind!r}")
+def _loss(c: _Spectral) -> jax.Array:
+    """``E + loss_scale S(t, K) / S(t_ref, K_ref)``, ``S`` the loss above its floor."""
+    family, tier, k_max = c.family, c.tier, c.k_max
+
+    def S(t, K, a, b, gp):
+        return laws.loss(t, K, _spec(a, b), gp, 0.0, family, tier, k_max)
+
+    s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]))
+    s = c.over_records(S, c.x["t"], c.capacity())
+    return jnp.log(c.param("E") + c.param("loss_scale") * s / s_ref)
+
+
+def _quantization(c: _Spectral) -> jax.Array:
+    """``quant_scale 4^-bits S(t, K) / S(t_ref, K_ref)``, ``S`` the quantization sum."""
+    family, tier, k_max = c.family, c.tier, c.k_max
+
+    def S(t, K, a, b, gp):
+        return laws.quantization(t, K, 1.0, _spec(a, b), gp, family, tier, k_max)
+
+    s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]))
+    s = c.over_records(S, c.x["t"], c.capacity())
+    return (
+        jnp.log(c.param("quant_scale", jnp.asarray(c.x["unit"])))
+        + jnp.log(s)
+        - jnp.log(s_ref)
+        - c.x["has_bits"] * c.x["bits"] * jnp.log(4.0)
+    )
+
+
+def _pruning(c: _Spectral) -> jax.Array:
+    """``pruning_scale S(t, K, r) / S(t_ref, K_ref, 1)``, ``S`` the pruning loss."""
+    family, tier, k_max, metric = c.family, c.tier, c.k_max, c.metric
+
+    def S(t, K, r, a, b, gp):
+        return laws.pruning(t, K, r, _spec(a, b), gp, family, tier, metric, k_max)
+
+    s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]), 1.0)
+    s = c.over_records(S, c.x["t"], c.capacity(), c.x["sparsity"])
+    return jnp.log(c.param("pruning_scale")) + jnp.log(s) - jnp.log(s_ref)
+
+
+#: The kinds built on the spectral sums, each its log expected value (logit for ``modes``).
+_SPECTRAL_KINDS = {
+    "modes": _modes,
+    "density": _density,
+    "loss": _loss,
+    "quantization": _quantization,
+    "pruning": _pruning,
+}
 
 
 #: ``expected`` compiled once per (kind, settings, groups): numpyro traces models eagerly when it
