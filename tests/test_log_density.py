@@ -5,9 +5,11 @@ The reference here maps a flat unconstrained vector to the constrained parameter
 each map, the prior densities from :mod:`scipy.stats`, the deviation switch and a normal (or
 Student-t) likelihood on ``log y`` (``logit`` for ``modes``, ``stderr`` added in quadrature).
 Only the forward laws are taken from the tool (:func:`gsf_infer.model.expected.expected`, tested
-elsewhere against exact sums) and the standardized covariates
-(:func:`gsf_infer.data.dataset.kind_inputs`, tested in ``test_standardize.py``). Everything is
-compiled once per data set; no sampler runs.
+in ``test_expected.py`` against the laws in the data's units) and the standardized covariates
+(:func:`gsf_infer.data.dataset.kind_inputs`, tested in ``test_standardize.py``). The transforms'
+log-Jacobians are also checked without any formula, by the change-of-variables identity with
+the Jacobian taken by finite differences. Everything is compiled once per data set; no sampler
+runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from jax.flatten_util import ravel_pytree
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer.util import log_density
 from scipy import stats
 from scipy.special import expit, log_expit
 
@@ -154,6 +159,8 @@ class Case:
     fns: ModelFunctions
     value_and_grad: Any
     settings: ModelSettings
+    constrain: Any  # compiled once per data set, shared by the tests
+    prior_potential: Any
 
     def inputs(self, mask: float) -> dict[str, Any]:
         return self.built.replace_inputs(deviation_mask=jnp.asarray(mask)).inputs
@@ -183,7 +190,8 @@ def make_case(frame: pd.DataFrame, settings: ModelSettings = SETTINGS) -> Case:
     built = build_model(data, settings, PriorSet())
     fns = model_functions(built)
     vg = jax.jit(jax.value_and_grad(fns.potential))
-    return Case(records.table, data, built, fns, vg, settings)
+    return Case(records.table, data, built, fns, vg, settings, jax.jit(fns.constrain),
+                jax.jit(fns.prior_potential))
 
 
 # ------------------------------------------------------------------------------ reference
@@ -448,9 +456,8 @@ def test_potential_equals_independent_reference(cases, name, mask):
 @pytest.mark.parametrize("name", ALL)
 def test_prior_potential_equals_independent_reference(cases, name):
     case = cases(name)
-    prior = jax.jit(case.fns.prior_potential)
     for z in random_points(case, 3, 0.5, seed=12):
-        got = float(prior(jnp.asarray(z), case.inputs(1.0)))
+        got = float(case.prior_potential(jnp.asarray(z), case.inputs(1.0)))
         ref = -reference(case, z, 1.0)["log_prior"]
         assert abs(got - ref) <= 1e-8 * max(1.0, abs(ref)), (got, ref)
 
@@ -521,7 +528,7 @@ def test_gradient_equals_central_differences(cases, name):
 
 def test_gradient_exact_tier_equals_central_differences(simulated):
     """In the exact tier (no quadrature) the gradient is the potential's to 1e-6 everywhere."""
-    case = make_case(TABLES["loss_only"](simulated), ModelSettings(tier="exact", k_max=16384))
+    case = make_case(TABLES["loss_only"](simulated), ModelSettings(tier="exact", k_max=8192))
     for z in random_points(case, 2, 0.3, seed=16):
         grad = np.asarray(case.value_and_grad(jnp.asarray(z), case.inputs(1.0))[1])
         fd = central_differences(case, z, 1.0)
@@ -532,11 +539,10 @@ def test_gradient_exact_tier_equals_central_differences(simulated):
 @pytest.mark.parametrize("name", ALL)
 def test_constrain_matches_reference_and_round_trips(cases, name):
     case = cases(name)
-    constrain = jax.jit(case.fns.constrain)
     for mask in (0.0, 1.0):
         inputs = case.inputs(mask)
         for z in random_points(case, 2, 0.5, seed=15):
-            values = constrain(jnp.asarray(z), inputs)
+            values = case.constrain(jnp.asarray(z), inputs)
             ref = reference(case, z, mask)["values"]
             for site, value in ref.items():
                 if site == "nu":  # fixed at 1: not a site
@@ -547,3 +553,50 @@ def test_constrain_matches_reference_and_round_trips(cases, name):
             latent = {k: values[k] for k in case.fns.supports}
             back = np.asarray(case.fns.unconstrain(latent))
             np.testing.assert_allclose(back, z, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["all_kinds", "two_groups"])
+def test_transform_jacobians_by_the_change_of_variables_identity(cases, name):
+    """``-prior_potential(z) = log p(x(z)) + log |det dx/dz|``, the Jacobian by differences.
+
+    ``x(z)`` are the constrained latent values (``a`` above 1, the positive sites, the uniform
+    fractions ``E_frac`` and ``E_ds_frac``, the pooled ``a_sd``, ``deviation_z`` itself);
+    ``log p(x)`` is numpyro's log density of the prior *at the constrained values* (no
+    transform involved), and ``dx/dz`` is taken by central differences of the map ``z -> x``
+    (the one the model's ``constrain`` applies, checked), so no log-Jacobian formula enters.
+    The deviations are deterministic functions ``delta = scale * deviation_z`` of a sampled
+    standard normal: their density needs no Jacobian, and
+    ``test_constrain_matches_reference_and_round_trips`` checks the map.
+    """
+    case = cases(name)
+    inputs = case.inputs(1.0)
+    sites = sorted(case.fns.supports)
+
+    @jax.jit
+    def latent(z):  # each site's support's bijection, as numpyro maps the sampler's vector
+        parts = case.fns.unravel(z)
+        return ravel_pytree({k: biject_to(case.fns.supports[k])(parts[k]) for k in sites})[0]
+
+    @jax.jit
+    def log_prior_at(values):
+        return log_density(case.fns.model, (inputs,), {"likelihood": False}, values)[0]
+
+    for z in random_points(case, 2, 0.5, seed=18):
+        jac = np.empty((z.size, z.size))
+        for j in range(z.size):
+            h = 1e-6 * max(1.0, abs(z[j]))
+            up, down = z.copy(), z.copy()
+            up[j] += h
+            down[j] -= h
+            jac[:, j] = (np.asarray(latent(up)) - np.asarray(latent(down))) / (2 * h)
+        sign, log_det = np.linalg.slogdet(jac)
+        assert sign > 0
+        values = case.constrain(jnp.asarray(z), inputs)
+        np.testing.assert_allclose(
+            np.asarray(latent(z)), ravel_pytree({k: values[k] for k in sites})[0], rtol=1e-12
+        )
+        log_p = float(log_prior_at({k: values[k] for k in sites}))
+        got = -float(case.prior_potential(jnp.asarray(z), inputs))
+        assert got == pytest.approx(log_p + log_det, rel=1e-7, abs=1e-6)
+        # the identity is not empty: the log-Jacobian is a sizeable part of it
+        assert abs(log_det) > 1.0
