@@ -2,12 +2,13 @@
 
 No timing is asserted: performance is measured by the script on a quiet machine, never by
 tests. These tests keep the script working: process measurement, the draws' statistics, the
-report from raw results (every section, with the summary's derived numbers), and the quick
-mode of the two cheapest sections end to end.
+report from raw results (every section, with the summary's derived numbers), the quick mode
+of the cheapest section end to end, and the gradient section's worker on its quick settings.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import subprocess
@@ -186,30 +187,47 @@ def test_report_renders_every_section_and_the_summary_follows_the_numbers(report
         assert len({line.count(" | ") for line in lines}) == 1, lines[0]
 
 
-def test_quick_help_and_gradient_sections_write_a_report(tmp_path):
+def test_quick_help_section_writes_a_report_that_renders_again(run, tmp_path):
+    """The script end to end on its cheapest section; ``--render`` rewrites the same report."""
     out, work = tmp_path / "RESULTS.md", tmp_path / "work"
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--quick", "--only", "help,gradient",
+        [sys.executable, str(BENCH / "run.py"), "--quick", "--only", "help",
          "--out", str(out), "--work", str(work)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "QUICK MODE" in text and "## c. Command-line start-up" in text
-    assert "| `gsf-infer --help` |" in text and "## d. One value and gradient" in text
+    assert "| `gsf-infer --help` |" in text
     results = json.loads((work / "results.json").read_text())
-    gradient = results["sections"]["gradient"]
-    assert all(r["finite"] for r in gradient["records"] + gradient["capacity"])
-    assert {r["model"] for r in gradient["models"]} == {"gsf", "deviation"}
-    # the report renders again from the raw results alone
+    assert set(results["sections"]) == {"help"}
+    rows = results["sections"]["help"]["rows"]
+    assert [r["command"] for r in rows] == ["gsf-infer --help", "gsf-infer fit --help",
+                                            "python -c pass"]
+    assert all(r["n"] == 3 and r["min"] > 0 and r["maxrss_mb"] > 0 for r in rows)
+    # the report renders again from the raw results alone (in this process: no JAX is needed)
     again = tmp_path / "again.md"
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--render", str(work / "results.json"),
-         "--out", str(again)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    run.main(["--render", str(work / "results.json"), "--out", str(again)])
     assert again.read_text() == text
+
+
+def test_gradient_worker_times_every_row(workers):
+    """The gradient section's worker on its quick settings, in this process (JAX loaded once).
+
+    ``run.py`` starts it in a fresh process with the same arguments; here one table of 100
+    records serves the records, capacity and model rows, compiled once.
+    """
+    args = argparse.Namespace(data=workers.EXAMPLE, sizes=[100.0], capacities=[1e3, 1e7],
+                              repeats=2, capacity_records=100)
+    result = workers.worker_gradient(args)
+    rows = result["records"] + result["capacity"] + result["models"]
+    assert all(r["finite"] for r in rows)
+    assert all(r["min_ms"] > 0 and r["first_call_s"] > 0 for r in rows)
+    assert [r["K"] for r in result["capacity"]] == [1e3, 1e7]
+    assert [r["model"] for r in result["models"]] == ["gsf", "deviation"]
+    # at least 6 records of each of the example's kinds, about 100 in all
+    assert 100 <= result["records"][0]["records"] <= 130
+    assert result["records"][0]["dim"] == result["models"][0]["dim"] > 10
 
 
 def test_unknown_section_is_refused(tmp_path):

@@ -511,15 +511,21 @@ def test_jit_equals_eager(tier, name, prior, log_c, t, K) -> None:
     np.testing.assert_allclose(np.asarray(f_jit(x)), np.asarray(f(x)), rtol=1e-12, atol=1e-300)
 
 
+@functools.cache
+def _batched(name: str, tier: str):
+    """``jit(vmap(f))`` of :func:`_values_and_grads`'s ``f``, compiled once per family and tier."""
+    return jax.jit(jax.vmap(_values_and_grads(name, tier)[0]))
+
+
 @pytest.mark.parametrize("tier", laws.TIERS)
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prior=PRIOR, log_c=LOG_C)
 def test_vmap_equals_a_loop(tier, prior, log_c) -> None:
-    f, f_jit, _ = _values_and_grads("logcorr", tier)
+    _, f_jit, _ = _values_and_grads("logcorr", tier)
     xs = jnp.stack(
         [_vector(prior, log_c, t, K) for t, K in [(0.5, 40.0), (30.0, 700.0), (4e4, 2500.0)]]
     )
-    batched = np.asarray(jax.jit(jax.vmap(f))(xs))
+    batched = np.asarray(_batched("logcorr", tier)(xs))
     looped = np.stack([np.asarray(f_jit(x)) for x in xs])
     np.testing.assert_allclose(batched, looped, rtol=1e-12, atol=1e-300)
 
