@@ -47,6 +47,16 @@ def results(out: Path) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
+def holdout_coverage(*files: Path) -> tuple[int, float]:
+    """Rows and coverage of ``holdout.csv`` files (``covered`` true or false; comments skipped)."""
+    covered = []
+    for path in files:
+        lines = [x for x in path.read_text().splitlines() if not x.startswith("#")]
+        covered += [row["covered"] for row in csv.DictReader(lines)]
+    flags = [c == "True" for c in covered if c in ("True", "False")]
+    return len(covered), sum(flags) / len(flags)
+
+
 def finite_interval(entry: dict) -> bool:
     return all(math.isfinite(entry[k]) for k in ("mean", "hdi_low", "hdi_high")) and (
         entry["hdi_low"] <= entry["mean"] <= entry["hdi_high"]
@@ -71,7 +81,9 @@ def test_chinchilla_quick_covers_epoch_and_refuses_existing_output(tmp_path):
     hold = r["holdout"]["chinchilla"]
     raw = csv_rows(DATA / "epoch_chinchilla_svg" / "svg_extracted_data.csv")
     assert hold["rows"] == sum(float(row["Model Size"]) >= 1e9 for row in raw)
-    assert 0.0 <= hold["coverage"] <= 1.0
+    # the summary's coverage is that of the written holdout table
+    rows, coverage = holdout_coverage(out / "holdout_chinchilla_student" / "holdout.csv")
+    assert rows == hold["rows"] and hold["coverage"] == pytest.approx(coverage, abs=1e-12)
     # the residual statement's counts, against the raw table (tokens = FLOP / 6N)
     tails = r["residual_tails"]
     under = sum(float(row["Training FLOP"]) / 6 < float(row["Model Size"]) ** 2 for row in raw)
@@ -124,7 +136,9 @@ def test_revisiting_quick_alpha_per_curve_and_holdout(tmp_path):
     curves = {(row[0], row[1], row[2]) for row in unique}
     held = sum(1 for row in unique if row[5] == "0")
     assert r["curves"] == len(curves) and r["records"] == len(unique)
-    assert r["holdout"]["rows"] == held and 0.0 <= r["holdout"]["coverage"] <= 1.0
+    assert r["holdout"]["rows"] == held
+    rows, coverage = holdout_coverage(*sorted((out / "fits").glob("*/holdout.csv")))
+    assert rows == held and r["holdout"]["coverage"] == pytest.approx(coverage, abs=1e-12)
     # one fit per curve, each on that curve's records only
     assert len(list((out / "fits").iterdir())) == len(curves) == len(r["per_curve"])
     assert r["converged"] + len(r["not_converged"]) == len(curves)
