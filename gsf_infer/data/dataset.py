@@ -178,66 +178,23 @@ def build_model_data(
 
     kinds: dict[str, KindData] = {}
     quant_units: list[str] = list(names["quant_units"]) if names is not None else []
-    fixed_units = names is not None
     centers: dict[str, float] = {}
     for kind in KINDS:
         sub = table[table["kind"] == kind]
         if sub.empty:
             continue
-        spec = KIND_FORMATS[kind]
-        y = sub[spec.observed].to_numpy(dtype=float)
-        stderr = np.nan_to_num(sub["stderr"].to_numpy(dtype=float), nan=0.0)
-        x: dict[str, np.ndarray] = {}
-        params = sub["params"].to_numpy(dtype=float)
-        x["params"] = np.where(np.isfinite(params), params / scales.params_ref, 1.0)
-        x["has_params"] = np.isfinite(params).astype(float)
-        if kind in ("loss", "quantization", "pruning", "modes"):
-            x["t"] = sub["t"].to_numpy(dtype=float) / scales.t_ref
+        y = sub[KIND_FORMATS[kind].observed].to_numpy(dtype=float)
+        x = _covariates(kind, sub, scales)
         if kind == "quantization":
-            bits = sub["bits"].to_numpy(dtype=float)
-            x["has_bits"] = np.isfinite(bits).astype(float)
-            x["bits"] = np.where(np.isfinite(bits), bits - scales.bits_ref, 0.0)
-            unit_names = [
-                f"group:{g}" if np.isfinite(b) else f"run:{r}"
-                for g, r, b in zip(sub["group"], sub["run"], bits, strict=True)
-            ]
-            for name in unit_names:
-                if name not in quant_units:
-                    if fixed_units:
-                        raise InputError(
-                            Problem(records.path, f"no quantization amplitude was fitted for {name}")
-                        )
-                    quant_units.append(name)
-            x["unit"] = np.array([quant_units.index(n) for n in unit_names], dtype=np.int32)
-        if kind == "pruning":
-            x["sparsity"] = sub["sparsity"].to_numpy(dtype=float)
-        if kind in ("spectrum", "modes"):
-            x["k"] = sub["k"].to_numpy(dtype=float)
-        if kind == "spectrum":
-            target = sub["target_power"].to_numpy(dtype=float)
-            x["target"] = np.where(np.isfinite(target), target, np.nan)
-            x["k_std"] = x["k"] / scales.k_ref
-        if kind == "density":
-            x["t"] = (
-                sub["compute"].to_numpy(dtype=float) / sub["params"].to_numpy(dtype=float)
-            ) / scales.t_ref
-        if kind == "data_scaling":
-            samples = sub["samples"].to_numpy(dtype=float)
-            n_std = np.empty_like(samples)
-            for run in sub["run"].unique():
-                mask = (sub["run"] == run).to_numpy()
-                ref = scales.samples_ref.get(str(run)) or _geomean(samples[mask])
-                n_std[mask] = samples[mask] / ref
-            x["samples"] = n_std
-            x["samples_raw"] = samples
-        if kind == "modes" or not np.isfinite(y).any():
-            centers[kind] = 0.0
-        else:
-            centers[kind] = float(np.median(np.log(y[np.isfinite(y)])))
+            x["unit"] = _quant_units(sub, quant_units, names is not None, records.path)
+        centers[kind] = (
+            0.0 if kind == "modes" or not np.isfinite(y).any()
+            else float(np.median(np.log(y[np.isfinite(y)])))
+        )
         kinds[kind] = KindData(
             kind=kind,
             y=y,
-            stderr=stderr,
+            stderr=np.nan_to_num(sub["stderr"].to_numpy(dtype=float), nan=0.0),
             x=x,
             # runs unknown to a fitted model index nothing: only data_scaling and quantization
             # without bits have per-run parameters, and _check_known refused those above
@@ -249,21 +206,8 @@ def build_model_data(
         target = kinds["spectrum"].x["target"]
         if np.isfinite(target).any():
             centers["spectrum_target"] = float(np.median(np.log(target[np.isfinite(target)])))
-
-    loss_floor = np.full(len(groups), np.nan)
-    if "loss" in kinds:
-        kd = kinds["loss"]
-        for gi in range(len(groups)):
-            mask = kd.group == gi
-            if mask.any() and np.isfinite(kd.y[mask]).any():
-                loss_floor[gi] = float(np.nanmin(kd.y[mask]))
-    ds_floor = np.full(len(runs), np.nan)
-    if "data_scaling" in kinds:
-        kd = kinds["data_scaling"]
-        for ri in range(len(runs)):
-            mask = kd.run == ri
-            if mask.any() and np.isfinite(kd.y[mask]).any():
-                ds_floor[ri] = float(np.nanmin(kd.y[mask]))
+    loss_floor = _floors(kinds.get("loss"), "group", len(groups))
+    ds_floor = _floors(kinds.get("data_scaling"), "run", len(runs))
     return ModelData(
         kinds=kinds,
         runs=runs,
@@ -275,6 +219,74 @@ def build_model_data(
         centers=centers,
         has_params=bool(np.isfinite(table["params"].to_numpy(dtype=float)).any()),
     )
+
+
+def _covariates(kind: str, sub: pd.DataFrame, scales: Scales) -> dict[str, np.ndarray]:
+    """One kind's covariates in standardized units (``t / t_ref``, ``params / params_ref``, ...)."""
+    x: dict[str, np.ndarray] = {}
+    params = sub["params"].to_numpy(dtype=float)
+    x["params"] = np.where(np.isfinite(params), params / scales.params_ref, 1.0)
+    x["has_params"] = np.isfinite(params).astype(float)
+    if kind in ("loss", "quantization", "pruning", "modes"):
+        x["t"] = sub["t"].to_numpy(dtype=float) / scales.t_ref
+    if kind == "quantization":
+        bits = sub["bits"].to_numpy(dtype=float)
+        x["has_bits"] = np.isfinite(bits).astype(float)
+        x["bits"] = np.where(np.isfinite(bits), bits - scales.bits_ref, 0.0)
+    if kind == "pruning":
+        x["sparsity"] = sub["sparsity"].to_numpy(dtype=float)
+    if kind in ("spectrum", "modes"):
+        x["k"] = sub["k"].to_numpy(dtype=float)
+    if kind == "spectrum":
+        target = sub["target_power"].to_numpy(dtype=float)
+        x["target"] = np.where(np.isfinite(target), target, np.nan)
+        x["k_std"] = x["k"] / scales.k_ref
+    if kind == "density":
+        x["t"] = (
+            sub["compute"].to_numpy(dtype=float) / sub["params"].to_numpy(dtype=float)
+        ) / scales.t_ref
+    if kind == "data_scaling":
+        samples = sub["samples"].to_numpy(dtype=float)
+        n_std = np.empty_like(samples)
+        for run in sub["run"].unique():
+            mask = (sub["run"] == run).to_numpy()
+            ref = scales.samples_ref.get(str(run)) or _geomean(samples[mask])
+            n_std[mask] = samples[mask] / ref
+        x["samples"] = n_std
+        x["samples_raw"] = samples
+    return x
+
+
+def _quant_units(sub: pd.DataFrame, units: list[str], fixed: bool, path: str) -> np.ndarray:
+    """Index of each quantization record's amplitude: one per group with ``bits``, else per run.
+
+    New units are appended to ``units`` unless ``fixed`` (a fitted model's units), where an
+    unknown one is an :class:`InputError`.
+    """
+    bits = sub["bits"].to_numpy(dtype=float)
+    names = [
+        f"group:{g}" if np.isfinite(b) else f"run:{r}"
+        for g, r, b in zip(sub["group"], sub["run"], bits, strict=True)
+    ]
+    for name in names:
+        if name not in units:
+            if fixed:
+                raise InputError(Problem(path, f"no quantization amplitude was fitted for {name}"))
+            units.append(name)
+    return np.array([units.index(n) for n in names], dtype=np.int32)
+
+
+def _floors(kd: KindData | None, by: str, n: int) -> np.ndarray:
+    """The smallest observed value per group (``by="group"``) or run, NaN where none."""
+    floor = np.full(n, np.nan)
+    if kd is None:
+        return floor
+    index = getattr(kd, by)
+    for i in range(n):
+        mask = index == i
+        if mask.any() and np.isfinite(kd.y[mask]).any():
+            floor[i] = float(np.nanmin(kd.y[mask]))
+    return floor
 
 
 def _check_known(records: Records, column: str, known: tuple[str, ...], rows: pd.Series) -> None:
