@@ -1,7 +1,7 @@
 """Assembling the ArviZ DataTree of a fit and reading its conventions back.
 
-Groups: ``posterior`` (latent and derived sites), ``posterior_predictive`` and ``observed_data`` (one variable per
-kind, in the data's natural units — ``spectrum_target`` holds target powers),
+Groups: ``posterior`` (latent and derived sites), ``posterior_predictive`` and ``observed_data``
+(one variable per kind, in the data's natural units — ``spectrum_target`` holds target powers),
 ``log_likelihood`` (one variable per kind, the likelihood on the log/logit scale; a spectrum
 record's target power is added to its eigenvalue's term), ``sample_stats``, ``constant_data``
 (each kind's covariates in the data's units, its run, group and input line), ``prior`` and
@@ -117,35 +117,18 @@ def build_datatree(
     loglik: dict[str, np.ndarray] = {}
     post_pred: dict[str, np.ndarray] = {}
     prior_pred: dict[str, np.ndarray] = {}
-    scales = data.scales
     for kind, kd in data.kinds.items():
         dim = obs_dim(kind)
         coords[dim] = np.arange(kd.size)
         observed[kind] = kd.y
         dims[kind] = [dim]
         if kind in log_likelihood:
-            ll = np.asarray(log_likelihood[kind], dtype=float)
-            if kind == "spectrum" and "spectrum_target" in log_likelihood:
-                rows = np.flatnonzero(np.isfinite(kd.x["target"]))
-                ll = ll.copy()
-                ll[..., rows] += np.asarray(log_likelihood["spectrum_target"])
-            loglik[kind] = ll
+            loglik[kind] = _kind_loglik(kind, kd, log_likelihood)
         if kind in predictive:
             post_pred[kind] = natural_scale(kind, np.asarray(predictive[kind]))
         if kind in prior_predictive:
             prior_pred[kind] = natural_scale(kind, np.asarray(prior_predictive[kind]))
-        for col in CONSTANT_COLUMNS:
-            values = _original_units(kind, col, kd, scales, data)
-            if values is not None:
-                name = f"{kind}_{col}"
-                constant[name] = values
-                dims[name] = [dim]
-        for col, values in (
-            ("run", np.asarray(data.runs, dtype=object)[kd.run].astype(str)),
-            ("group", np.asarray(data.groups, dtype=object)[kd.group].astype(str)),
-            ("line", kd.line.astype(np.int64)),
-        ):
-            name = f"{kind}_{col}"
+        for name, values in _constant_columns(kind, kd, data).items():
             constant[name] = values
             dims[name] = [dim]
     if "spectrum" in data.kinds:
@@ -173,6 +156,29 @@ def build_datatree(
     groups = {k: v for k, v in groups.items() if v}
     root_attrs = {k: _attr(v) for k, v in attrs.items()}
     return az.from_dict(groups, dims=dims, coords=coords, attrs={"/": root_attrs})
+
+
+def _kind_loglik(kind: str, kd, log_likelihood: dict[str, np.ndarray]) -> np.ndarray:
+    """A kind's pointwise log-likelihood; a spectrum record's includes its target power's."""
+    ll = np.asarray(log_likelihood[kind], dtype=float)
+    if kind == "spectrum" and "spectrum_target" in log_likelihood:
+        rows = np.flatnonzero(np.isfinite(kd.x["target"]))
+        ll = ll.copy()
+        ll[..., rows] += np.asarray(log_likelihood["spectrum_target"])
+    return ll
+
+
+def _constant_columns(kind: str, kd, data: ModelData) -> dict[str, np.ndarray]:
+    """A kind's covariates in the data's own units, with each record's run, group and line."""
+    out = {}
+    for col in CONSTANT_COLUMNS:
+        values = _original_units(kind, col, kd, data.scales, data)
+        if values is not None:
+            out[f"{kind}_{col}"] = values
+    out[f"{kind}_run"] = np.asarray(data.runs, dtype=object)[kd.run].astype(str)
+    out[f"{kind}_group"] = np.asarray(data.groups, dtype=object)[kd.group].astype(str)
+    out[f"{kind}_line"] = kd.line.astype(np.int64)
+    return out
 
 
 def _original_units(kind: str, col: str, kd, scales, data: ModelData) -> np.ndarray | None:
