@@ -31,7 +31,22 @@ from typing import Any
 import numpy as np
 import numpyro  # noqa: F401  (before arviz)
 import pandas as pd
-import xarray as xr  # noqa: E402
+import xarray as xr
+
+from gsf_infer.analysis.checks import build_checks
+from gsf_infer.analysis.invariant import (
+    VERDICT_VARIABLES,
+    InvariantSettings,
+    flat_draws,
+    untestable,
+)
+from gsf_infer.analysis.invariant import verdict as invariant_verdict
+from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
+from gsf_infer.data.dataset import Scales, build_model_data
+from gsf_infer.data.records import records_from_frame
+from gsf_infer.data.schema import KIND_FORMATS
+from gsf_infer.inference.datatree import build_datatree, read_attrs
+from gsf_infer.output import artifacts
 
 #: Log-scale noise of every fake observation.
 SIGMA = 0.05
@@ -303,11 +318,6 @@ def fake_fit(rng: np.random.Generator, spec: FakeSpec | None = None, **changes: 
     spec : FakeSpec, optional
         What to build; ``changes`` override its fields.
     """
-    from gsf_infer.data.dataset import Scales, build_model_data
-    from gsf_infer.data.records import records_from_frame
-    from gsf_infer.data.schema import KIND_FORMATS
-    from gsf_infer.inference.datatree import build_datatree
-
     spec = replace(spec or FakeSpec(), **changes)
     if spec.model not in ("gsf", "deviation"):
         raise ValueError(f"a fake fit is gsf or deviation, not {spec.model!r}")
@@ -403,16 +413,6 @@ def fake_summary(
     The invariant is the verdict of the deviation posterior (``dt``'s own for a ``deviation``
     fake, else ``deviation_dt``'s), untested without one.
     """
-    from gsf_infer.analysis.invariant import (
-        VERDICT_VARIABLES,
-        InvariantSettings,
-        flat_draws,
-        untestable,
-    )
-    from gsf_infer.analysis.invariant import verdict as invariant_verdict
-    from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
-    from gsf_infer.inference.datatree import read_attrs
-
     attrs = read_attrs(dt)
     model = attrs["model_settings"]["model"]
     diag = diagnostics(dt)
@@ -455,9 +455,6 @@ def write_fake_folder(
     ``checks.json`` is the minimal one :func:`gsf_infer.output.artifacts.write_fit` writes unless
     ``full_checks`` (then :func:`gsf_infer.analysis.checks.build_checks`'s).
     """
-    from gsf_infer.analysis.checks import build_checks
-    from gsf_infer.output import artifacts
-
     summary, diag, invariant = fake_summary(dt, deviation_dt)
     folder.mkdir(parents=True, exist_ok=True)
     artifacts.write_datatree(dt, folder / "posterior.nc")

@@ -12,19 +12,26 @@ import json
 import math
 from pathlib import Path
 
+import arviz as az
 import numpy as np
+import numpyro  # noqa: F401
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from gsf_infer.analysis.checks import identifiability, unidentified
 from gsf_infer.analysis.invariant import hdi
 from gsf_infer.analysis.summary import convergence_problems, diagnostics
 from gsf_infer.cli import app
 from gsf_infer.data.records import read_records
-from gsf_infer.errors import OutputExistsError
+from gsf_infer.errors import InputError, OutputExistsError
 from gsf_infer.inference.datatree import read_attrs
+from gsf_infer.model.priors import load_priors
 from gsf_infer.output import artifacts
+from gsf_infer.output.console import parameter_lines
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
+from gsf_infer.workflow.fit import fit
+from gsf_infer.workflow.predict import predict
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +57,6 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 def small(tmp_path_factory):
     """A small five-kind data set, its truth, and a gsf fit of it with the deviation model
     behind the invariant's verdict (the data follow the theory: no deviation)."""
-    from gsf_infer.workflow.fit import fit
-
     folder = tmp_path_factory.mktemp("small")
     frame, truth = simulate_gsf(SMALL, np.random.default_rng(11))
     path = _write(frame, folder / "small.csv")
@@ -135,8 +140,6 @@ def test_the_deviation_model_finds_no_deviation_in_data_that_follow_the_theory(s
 
 
 def test_result_folder_round_trip_through_arviz(small, tmp_path):
-    import arviz as az
-    import numpyro  # noqa: F401
 
     out = artifacts.write_fit(small["result"], tmp_path / "fit")
     for name in (
@@ -194,7 +197,6 @@ def test_existing_output_is_refused_and_an_interrupted_write_leaves_nothing(smal
 
 
 def test_predict_at_points_and_coverage(small, tmp_path):
-    from gsf_infer.workflow.predict import predict
 
     out = artifacts.write_fit(small["result"], tmp_path / "fit")
     frame = small["frame"]
@@ -234,10 +236,6 @@ def test_loss_only_leaves_a_and_b_to_the_prior_and_says_so(small, tmp_path):
     The curve is the largest model's, whose capacity (K = 1e5 modes) the frontier does not reach
     by the last time (k_* ~ 3e4): no capacity floor, which would inform a through K^(1-a).
     """
-    from gsf_infer.analysis.checks import identifiability, unidentified
-    from gsf_infer.output.console import parameter_lines
-    from gsf_infer.workflow.fit import fit
-
     frame = small["frame"]
     loss = frame[(frame["kind"] == "loss") & (frame["params"] == 1e8)]
     path = _write(loss, tmp_path / "loss.csv")
@@ -261,7 +259,6 @@ def test_loss_only_leaves_a_and_b_to_the_prior_and_says_so(small, tmp_path):
 
 
 def test_rescaling_t_leaves_the_exponents_unchanged(small, tmp_path):
-    from gsf_infer.workflow.fit import fit
 
     frame = small["frame"].copy()
     uses_t = frame["kind"].isin(["loss", "quantization", "pruning"])
@@ -281,7 +278,6 @@ def test_rescaling_t_leaves_the_exponents_unchanged(small, tmp_path):
 def test_holdout_predicts_the_largest_model(small, tmp_path):
     # quantization records are taken at the largest size too: hold out its loss curve only
     HOLDOUT = "kind == 'loss' and params >= 1e8"
-    from gsf_infer.workflow.fit import fit
 
     result = fit(small["path"], holdout=HOLDOUT, check_invariant=False, seed=3, **SAMPLER)
     h = result.summary["holdout"]
@@ -303,8 +299,6 @@ def test_holdout_predicts_the_largest_model(small, tmp_path):
 
 
 def test_holdout_errors_are_input_errors(small):
-    from gsf_infer.errors import InputError
-    from gsf_infer.workflow.fit import fit
 
     for expr, words in (
         ("params >", "cannot evaluate"),
@@ -317,7 +311,6 @@ def test_holdout_errors_are_input_errors(small):
 
 
 def test_chinchilla_recovers_its_own_truth(tmp_path):
-    from gsf_infer.workflow.fit import fit
 
     rng = np.random.default_rng(5)
     E, A, B, alpha, beta = 1.8, 400.0, 1500.0, 0.34, 0.28
@@ -361,7 +354,6 @@ def test_fit_cli_writes_the_folder_and_strict_exits_3_when_not_converged(small, 
 
 
 def test_target_accept_reaches_the_sampler_and_is_checked(small, tmp_path):
-    import arviz as az
 
     runner = CliRunner()
     out = tmp_path / "ta"
@@ -379,8 +371,6 @@ def test_target_accept_reaches_the_sampler_and_is_checked(small, tmp_path):
 
 
 def test_priors_file_overrides_and_bad_priors_are_input_errors(small, tmp_path):
-    from gsf_infer.errors import InputError
-    from gsf_infer.model.priors import load_priors
 
     good = tmp_path / "p.toml"
     good.write_text('[nu]\ndist = "LogNormal"\nloc = 0.0\nscale = 0.2\n\n'

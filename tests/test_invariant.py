@@ -17,6 +17,7 @@ References, each independent of the code under test:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,10 +25,15 @@ from scipy.stats import norm
 
 from gsf_infer.analysis import invariant
 from gsf_infer.analysis.invariant import InvariantSettings
+from gsf_infer.data.dataset import build_model_data
+from gsf_infer.data.records import read_records
 from gsf_infer.model import deviations as model_deviations
+from gsf_infer.model.build import build_model, data_kinds
 from gsf_infer.model.deviations import REQUIREMENTS
 from gsf_infer.model.forward import laws
 from gsf_infer.model.forward.families import GParams, get_family
+from gsf_infer.model.priors import load_priors
+from gsf_infer.model.settings import ModelSettings
 
 LOSS, QUANT, FRONTIER, B = REQUIREMENTS
 #: Half-width of the 94% central (= highest-density) interval of a normal, in sds.
@@ -176,14 +182,6 @@ def test_requirements_and_deviations(kinds, sizes, target_power, missing, deviat
 
 
 def test_the_model_carries_the_deviations_its_data_call_for():
-    from pathlib import Path
-
-    from gsf_infer.data.dataset import build_model_data
-    from gsf_infer.data.records import read_records
-    from gsf_infer.model.build import build_model, data_kinds
-    from gsf_infer.model.priors import load_priors
-    from gsf_infer.model.settings import ModelSettings
-
     data = build_model_data(read_records(Path(__file__).parent / "data" / "all_kinds.csv"))
     info = data_kinds(data)
     assert info["target_power"] and "modes" in info["kinds"] and info["loss_sizes"] == 2
