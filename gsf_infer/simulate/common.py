@@ -1,21 +1,18 @@
-"""Small pieces the three simulators share: option names, value formatting, records tables.
+"""Small pieces the three simulators share: option names, value formatting, value checks.
 
-Imports NumPy-free standard library code and pandas only; every simulator (``gsf``, ``rf``,
-``nn``) uses it to name its options the way the command line spells them, to write a setting
-back as an option value, to turn its settings into JSON-able values and to build its records
-table.
+Imports the standard library only (the command line loads it with the settings): every
+simulator (``gsf``, ``rf``, ``nn``) uses it to name its options the way the command line spells
+them, to write a setting back as an option value, to turn its settings into JSON-able values and
+to check numbers. :mod:`gsf_infer.simulate.table` builds the records tables.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-import pandas as pd
-
-__all__ = ["finite", "format_value", "is_int", "option_name", "plain_dict", "records_frame"]
+__all__ = ["finite", "format_value", "is_int", "option_name", "plain_dict"]
 
 
 def option_name(field_name: str) -> str:
@@ -36,17 +33,6 @@ def plain_dict(settings: Any) -> dict[str, Any]:
     """Return a settings dataclass as plain JSON-able values (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
 
-
-def records_frame(
-    rows: list[dict[str, Any]], columns: Sequence[str], int_columns: Sequence[str]
-) -> pd.DataFrame:
-    """Build a records table: ``columns`` in order, all-empty ones dropped, integers ``Int64``."""
-    frame = pd.DataFrame(rows, columns=list(columns))
-    frame = frame.dropna(axis=1, how="all")
-    for col in int_columns:
-        if col in frame:
-            frame[col] = frame[col].astype("Int64")
-    return frame
 
 
 def is_int(value: Any, low: int) -> bool:

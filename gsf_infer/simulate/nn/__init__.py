@@ -71,9 +71,10 @@ How each measurement maps onto the theory
     the ``k``-th eigenvector of the initial kernel that has been learned. It is exactly
     ``1 - (1 - 2 eta lambda_k)^t`` for the linearised network under full-batch gradient descent
     on the subset whose kernel has equal blocks for every output and none between outputs (the
-    infinite-width limit). *Approximate*: at finite width the blocks differ; training uses the whole training set in minibatches, whose
-    kernel has other eigenvectors than the subset's, and SGD adds noise; a network that learns
-    features rotates its kernel, so ``phi_k`` then measures a moving target. Values outside
+    infinite-width limit). *Approximate*: at finite width the blocks differ; training uses the
+    whole training set in minibatches, whose kernel has other eigenvectors than the subset's,
+    and SGD adds noise; a network that learns features rotates its kernel, so ``phi_k`` then
+    measures a moving target. Values outside
     ``[mode_margin, 1 - mode_margin]`` (including overshoots above 1) are dropped and counted.
 
 ``loss`` (``t``, ``params`` = ``P``, ``loss`` = ``L(t; P)``)
@@ -146,6 +147,7 @@ References
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = ["DEFAULT_KINDS", "KINDS", "NNResult", "NNSettings", "check_settings", "simulate_nn"]
@@ -163,8 +165,6 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     """Import the public names on first use (the settings without JAX, for the CLI)."""
     if name in _LAZY:
-        import importlib
-
         module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

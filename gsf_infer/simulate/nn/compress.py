@@ -91,7 +91,7 @@ def compression_increase(
     activation: str,
     measure: str = "loss",
 ) -> float:
-    """What a compression costs on ``(x, y)``.
+    """Return what a compression costs on ``(x, y)``.
 
     Parameters
     ----------

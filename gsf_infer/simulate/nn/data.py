@@ -50,6 +50,7 @@ class Digits:
 @lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     """Pixels in [0, 1], shape (1797, 64), and labels (read-only, loaded once per process)."""
+    # deferred: imports scikit-learn, needed only when the digits are first read
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

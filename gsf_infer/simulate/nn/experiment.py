@@ -17,10 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gsf_infer.errors import InputError
+from gsf_infer.errors import InputError, Problem
 from gsf_infer.simulate.nn import compress, network, ntk
 from gsf_infer.simulate.nn.data import CLASSES, Digits, load_split
 from gsf_infer.simulate.nn.settings import NNSettings, check_settings, checkpoint_steps
+from gsf_infer.simulate.nn.truth import build_provenance, build_truth, kernel_facts
+from gsf_infer.simulate.table import records_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,9 +90,9 @@ def measure_kernel(
 
 
 def spectrum_rows(kernel: Kernel, k_max: int, points: int) -> list[dict[str, Any]]:
-    """Spectrum records: eigenvalues at log-spaced ``k`` in ``[2, k_max]``, target powers on
-    octaves.
+    """Return the spectrum records: eigenvalues at log-spaced ``k``, target powers on octaves.
 
+    ``k`` runs over ``[2, k_max]``.
     Eigenvalues are single ``lambda_k``. Target powers are given at the integer geometric
     centre of each octave ``[2^i, 2^(i+1))`` inside ``[2, k_max]``, as the mean of ``p_j`` over
     the octave: a single ``p_j`` is a sum of ``C`` squared projections and scatters about the
@@ -134,7 +136,7 @@ class _Net:
 
 
 def _pruning_steps(steps: Sequence[int], settings: NNSettings) -> set[int]:
-    """The checkpoints (from ``compress_min_t``) nearest to a log-spaced grid of the wanted size."""
+    """Return the checkpoints (from ``compress_min_t``) nearest to a log-spaced grid."""
     eligible = np.array([t for t in steps if t >= settings.compress_min_t], dtype=float)
     if eligible.size == 0:
         return set()
@@ -231,8 +233,6 @@ def _measure_network(
     detailed: bool,
 ) -> _Net:  # fmt: skip
     """Initialise, train and measure the network of ``width`` (all kinds if ``detailed``)."""
-    from gsf_infer.simulate.nn.truth import kernel_facts
-
     act = settings.activation
     n_in = data.x_train.shape[1]
     init_key, train_key = jax.random.split(rng_key)
@@ -270,17 +270,6 @@ def _measure_network(
     return net
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    import pandas as pd
-
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame = frame.dropna(axis=1, how="all")
-    for col in _INT_COLUMNS:
-        if col in frame:
-            frame[col] = frame[col].astype("Int64")
-    return frame
-
-
 def simulate_nn(settings: NNSettings, seeds: Sequence[int] = (0,)) -> NNResult:
     """Train the network family for every seed and measure every record kind.
 
@@ -304,9 +293,6 @@ def simulate_nn(settings: NNSettings, seeds: Sequence[int] = (0,)) -> NNResult:
     InputError
         If the settings or seeds are unusable (every problem at once).
     """
-    from gsf_infer.errors import Problem
-    from gsf_infer.simulate.nn.truth import build_provenance, build_truth
-
     problems = check_settings(settings)
     if not seeds or len(set(seeds)) != len(seeds) or any(int(s) < 0 for s in seeds):
         problems.append(Problem(path="--seeds", message="needs distinct integers >= 0",
@@ -326,6 +312,6 @@ def simulate_nn(settings: NNSettings, seeds: Sequence[int] = (0,)) -> NNResult:
                       "params": net.facts["params"]}  # fmt: skip
             rows += [{**common, **row} for row in net.rows]
             nets[run] = net
-    frame = _frame(rows)
+    frame = records_frame(rows, COLUMNS, _INT_COLUMNS)
     truth = build_truth(settings, seeds, data, frame, nets)
     return NNResult(frame=frame, truth=truth, provenance=build_provenance(settings, seeds, truth))

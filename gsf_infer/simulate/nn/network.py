@@ -43,7 +43,7 @@ Params = list[dict[str, jax.Array]]
 
 
 def activation_function(name: str) -> Callable[[jax.Array], jax.Array]:
-    """The hidden nonlinearity called ``name`` (``relu`` or ``tanh``)."""
+    """Return the hidden nonlinearity called ``name`` (``relu`` or ``tanh``)."""
     return {"relu": jax.nn.relu, "tanh": jnp.tanh}[name]
 
 
@@ -53,7 +53,7 @@ def layer_sizes(n_in: int, width: int, depth: int, n_out: int) -> list[int]:
 
 
 def count_params(n_in: int, width: int, depth: int, n_out: int) -> int:
-    """Number of weights and biases, ``sum_l (n_{l-1} + 1) n_l``."""
+    """Return the number of weights and biases, ``sum_l (n_{l-1} + 1) n_l``."""
     sizes = layer_sizes(n_in, width, depth, n_out)
     return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
@@ -111,7 +111,7 @@ apply_jit = jax.jit(apply, static_argnames=("activation",))
 
 
 def mse(outputs: jax.Array, targets: jax.Array) -> jax.Array:
-    r"""The loss: squared error summed over outputs, averaged over examples.
+    r"""Return the loss: squared error summed over outputs, averaged over examples.
 
     .. math:: L = \frac{1}{n} \sum_{i=1}^{n} \sum_{c=1}^{C} (f_c(x_i) - y_{ic})^2
     """
@@ -154,6 +154,7 @@ def train(
     (int, Params)
         The step and the parameters after it.
     """
+    # deferred: imports optax, needed only to train
     import optax
 
     optimizer = optax.sgd(lr)

@@ -169,7 +169,7 @@ def learned_fractions(
 
 
 def frontier_count(phi: np.ndarray) -> int:
-    """Number of directions at least ``1 - 1/e`` learned (the theory's ``g_k >= 1``).
+    """Count the directions at least ``1 - 1/e`` learned (the theory's ``g_k >= 1``).
 
     Parameters
     ----------

@@ -9,10 +9,11 @@ is wrong with a choice. Imports the standard library, :mod:`gsf_infer.errors` an
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from gsf_infer.errors import Problem
+from gsf_infer.simulate.common import finite, is_int, option_name, plain_dict
 
 __all__ = [
     "ACTIVATIONS",
@@ -133,13 +134,8 @@ class NNSettings:
         return max(2, int(self.spectrum_fraction * self.ntk_subset))
 
     def as_dict(self) -> dict[str, Any]:
-        """The settings as plain JSON-able values."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-
-def option_name(field_name: str) -> str:
-    """The CLI option of a settings field (``min_t`` -> ``--min-t``)."""
-    return "--" + field_name.replace("_", "-")
+        """Return the settings as plain JSON-able values."""
+        return plain_dict(self)
 
 
 def checkpoint_steps(steps: int, count: int) -> list[int]:
@@ -163,20 +159,6 @@ def checkpoint_steps(steps: int, count: int) -> list[int]:
     return sorted({max(1, min(steps, round(math.exp(i * ratio)))) for i in range(count)})
 
 
-def _is_int(value: Any, low: int) -> bool:
-    try:
-        return float(value) == int(value) and int(value) >= low
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _joined(values: Any) -> str:
     return ",".join(str(v) for v in values)
 
@@ -193,49 +175,49 @@ def check_settings(s: NNSettings) -> list[Problem]:
             problems.append(Problem(path=option_name(name), message=message, value=value))
 
     need(
-        len(s.widths) >= 1 and all(_is_int(n, 2) for n in s.widths),
+        len(s.widths) >= 1 and all(is_int(n, 2) for n in s.widths),
         "widths", "needs integer widths >= 2", _joined(s.widths),
     )  # fmt: skip
     need(len(set(s.widths)) == len(s.widths), "widths", "a width is listed twice",
          _joined(s.widths))  # fmt: skip
-    need(_is_int(s.depth, 1) and s.depth <= 8, "depth", "must be an integer in [1, 8]", s.depth)
+    need(is_int(s.depth, 1) and s.depth <= 8, "depth", "must be an integer in [1, 8]", s.depth)
     need(s.activation in ACTIVATIONS, "activation", "must be relu or tanh", s.activation)
-    need(_finite(s.readout_scale) and s.readout_scale > 0, "readout_scale", "must be > 0",
+    need(finite(s.readout_scale) and s.readout_scale > 0, "readout_scale", "must be > 0",
          s.readout_scale)  # fmt: skip
-    need(_is_int(s.steps, 2), "steps", "must be an integer >= 2", s.steps)
-    need(_is_int(s.checkpoints, 3), "checkpoints", "must be an integer >= 3", s.checkpoints)
-    need(_finite(s.lr) and s.lr > 0, "lr", "must be > 0", s.lr)
-    need(_is_int(s.batch, 1), "batch", "must be an integer >= 1", s.batch)
-    need(_finite(s.test_fraction) and 0.05 <= s.test_fraction <= 0.8, "test_fraction",
+    need(is_int(s.steps, 2), "steps", "must be an integer >= 2", s.steps)
+    need(is_int(s.checkpoints, 3), "checkpoints", "must be an integer >= 3", s.checkpoints)
+    need(finite(s.lr) and s.lr > 0, "lr", "must be > 0", s.lr)
+    need(is_int(s.batch, 1), "batch", "must be an integer >= 1", s.batch)
+    need(finite(s.test_fraction) and 0.05 <= s.test_fraction <= 0.8, "test_fraction",
          "must lie in [0.05, 0.8]", s.test_fraction)  # fmt: skip
-    need(_is_int(s.split_seed, 0), "split_seed", "must be an integer >= 0", s.split_seed)
-    need(_is_int(s.ntk_subset, 8), "ntk_subset", "must be an integer >= 8", s.ntk_subset)
+    need(is_int(s.split_seed, 0), "split_seed", "must be an integer >= 0", s.split_seed)
+    need(is_int(s.ntk_subset, 8), "ntk_subset", "must be an integer >= 8", s.ntk_subset)
     for name in ("min_t", "compress_min_t"):
-        need(_is_int(getattr(s, name), 1), name, "must be an integer >= 1", getattr(s, name))
+        need(is_int(getattr(s, name), 1), name, "must be an integer >= 1", getattr(s, name))
     need(
-        len(s.bits) >= 1 and all(_is_int(q, 1) and q <= _MAX_BITS for q in s.bits),
+        len(s.bits) >= 1 and all(is_int(q, 1) and q <= _MAX_BITS for q in s.bits),
         "bits", f"needs integer precisions in [1, {_MAX_BITS}]", _joined(s.bits),
     )  # fmt: skip
     need(len(set(s.bits)) == len(s.bits), "bits", "a precision is listed twice", _joined(s.bits))
     need(
-        len(s.sparsities) >= 1 and all(_finite(r) and 0 < r < 1 for r in s.sparsities),
+        len(s.sparsities) >= 1 and all(finite(r) and 0 < r < 1 for r in s.sparsities),
         "sparsities", "needs pruned fractions in (0, 1)", _joined(s.sparsities),
     )  # fmt: skip
     need(len(set(s.sparsities)) == len(s.sparsities), "sparsities",
          "a sparsity is listed twice", _joined(s.sparsities))  # fmt: skip
-    need(_is_int(s.pruning_checkpoints, 1), "pruning_checkpoints", "must be an integer >= 1",
+    need(is_int(s.pruning_checkpoints, 1), "pruning_checkpoints", "must be an integer >= 1",
          s.pruning_checkpoints)  # fmt: skip
     need(s.measure in MEASURES, "measure", "must be loss or distance", s.measure)
     need(
-        len(s.modes) >= 1 and all(_is_int(k, 1) for k in s.modes),
+        len(s.modes) >= 1 and all(is_int(k, 1) for k in s.modes),
         "modes", "needs integer mode indices >= 1", _joined(s.modes),
     )  # fmt: skip
-    need(_finite(s.mode_margin) and 0 < s.mode_margin < 0.5, "mode_margin",
+    need(finite(s.mode_margin) and 0 < s.mode_margin < 0.5, "mode_margin",
          "must lie in (0, 0.5)", s.mode_margin)  # fmt: skip
     need(s.spectrum_at in NTK_STAGES, "spectrum_at", "must be init or end", s.spectrum_at)
-    need(_is_int(s.spectrum_points, 3), "spectrum_points", "must be an integer >= 3",
+    need(is_int(s.spectrum_points, 3), "spectrum_points", "must be an integer >= 3",
          s.spectrum_points)  # fmt: skip
-    need(_finite(s.spectrum_fraction) and 0 < s.spectrum_fraction <= 1, "spectrum_fraction",
+    need(finite(s.spectrum_fraction) and 0 < s.spectrum_fraction <= 1, "spectrum_fraction",
          "must lie in (0, 1]", s.spectrum_fraction)  # fmt: skip
     unknown = [k for k in s.kinds if k not in KINDS]
     need(not unknown, "kinds", "unknown kind(s); known: " + ", ".join(KINDS), _joined(unknown))

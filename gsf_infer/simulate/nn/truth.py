@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gsf_infer import __version__
+from gsf_infer.simulate.common import format_value, option_name
 from gsf_infer.simulate.nn import ntk
-from gsf_infer.simulate.nn.settings import NNSettings, option_name
+from gsf_infer.simulate.nn.settings import NNSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,8 +41,9 @@ _LOSS = (
 
 
 def octave_power_slope(power: np.ndarray, k_max: int) -> float | None:
-    """Slope of ``log`` octave-mean target power against ``log`` octave centre, ``k`` in
-    ``[2, k_max]`` (the values the ``spectrum`` records carry).
+    """Return the slope of ``log`` octave-mean target power against ``log`` octave centre.
+
+    Over ``k`` in ``[2, k_max]`` (the values the ``spectrum`` records carry).
     """
     centres, means = [], []
     lo = 2
@@ -121,7 +123,7 @@ def build_truth(
     frame: pd.DataFrame,
     nets: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The truth file: what is known (no ``a``, ``b``, ``rho``) and what was measured.
+    """Return the truth file: what is known (no ``a``, ``b``, ``rho``) and what was measured.
 
     ``measured_spectrum`` holds the slopes of the recorded kernel (``settings.spectrum_at``)
     averaged over seeds: the reference against which a fit's ``a`` and ``b`` are compared.
@@ -206,22 +208,14 @@ def build_provenance(
     return prov
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return ",".join(_format(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
-    return str(value)
-
-
 def command_line(
     settings: NNSettings, seeds: Sequence[int], out: str, truth: str | None = None
 ) -> str:
-    """The ``gsf-infer simulate nn`` command that reproduces a data set."""
+    """Return the ``gsf-infer simulate nn`` command that reproduces a data set."""
     parts = ["gsf-infer", "simulate", "nn", "--out", str(out)]
     if truth is not None:
         parts += ["--truth", str(truth)]
-    parts += ["--seeds", _format(list(seeds))]
+    parts += ["--seeds", format_value(list(seeds))]
     for f in fields(settings):
-        parts += [option_name(f.name), _format(getattr(settings, f.name))]
+        parts += [option_name(f.name), format_value(getattr(settings, f.name))]
     return " ".join(parts)

@@ -37,6 +37,7 @@ from gsf_infer.simulate.rf.settings import RFSettings
 from gsf_infer.simulate.rf.sgd import checkpoint_steps, run_sgd
 from gsf_infer.simulate.rf.system import InputModel, RFSystem, input_distribution, make_system
 from gsf_infer.simulate.rf.truth import build_truth, provenance_of
+from gsf_infer.simulate.table import records_frame
 
 #: Columns of the records table, in the order written (all-empty ones are dropped).
 COLUMNS = (
@@ -117,7 +118,8 @@ def simulate_rf(settings: RFSettings, rng: np.random.Generator) -> RFResult:
         if biggest:
             rows += _largest_width_rows(settings, trained, measured)
     truth = build_truth(settings, measured)
-    return RFResult(frame=_frame(rows), truth=truth, provenance=provenance_of(settings, truth))
+    frame = records_frame(rows, COLUMNS, INTEGER_COLUMNS)
+    return RFResult(frame=frame, truth=truth, provenance=provenance_of(settings, truth))
 
 
 def _train(
@@ -341,13 +343,3 @@ def _positive_rows(measured: dict[str, Any], kind: str, rows: list[dict]) -> lis
     stats["kept"] += len(kept)
     stats["dropped_nonpositive"] += len(rows) - len(kept)
     return kept
-
-
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Build the records table: the columns used, integers as nullable ``Int64``."""
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame = frame.dropna(axis=1, how="all")
-    for col in INTEGER_COLUMNS:
-        if col in frame:
-            frame[col] = frame[col].astype("Int64")
-    return frame

@@ -7,11 +7,11 @@ and the tuples of allowed option values. It imports only the standard library an
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from gsf_infer.errors import InputError, Problem
+from gsf_infer.simulate.common import finite, is_int, plain_dict
 
 #: Record kinds this simulator writes.
 KINDS: tuple[str, ...] = ("loss", "quantization", "pruning", "modes", "spectrum")
@@ -161,9 +161,9 @@ class RFSettings:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the settings as plain JSON-able values (``dim`` resolved)."""
-        out = asdict(self)
+        out = plain_dict(self)
         out["dim"] = self.input_dim
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        return out
 
 
 def check_settings(s: RFSettings) -> list[str]:
@@ -178,7 +178,7 @@ def check_settings(s: RFSettings) -> list[str]:
     list of str
         Empty when every setting is valid.
     """
-    widths_ok = len(s.widths) >= 1 and all(_is_int(n, 8) for n in s.widths)
+    widths_ok = len(s.widths) >= 1 and all(is_int(n, 8) for n in s.widths)
     checks = [
         _above_one("--a", s.a),
         _above_one("--b", s.b),
@@ -188,14 +188,14 @@ def check_settings(s: RFSettings) -> list[str]:
         _dim(s) if widths_ok and s.dim is not None else None,
         _integer("--steps", s.steps, 8),
         _integer("--checkpoints", s.checkpoints, 3),
-        None if _finite(s.lr) and s.lr > 0 else f"--lr must be > 0 (got {s.lr})",
+        None if finite(s.lr) and s.lr > 0 else f"--lr must be > 0 (got {s.lr})",
         _integer("--batch", s.batch, 1),
         _non_negative("--weight-decay", s.weight_decay),
         _non_negative("--label-noise", s.label_noise),
         _bits(s.bits),
         _distinct("--bits", s.bits),
         _choice("--quantize", s.quantize, QUANTIZE_TARGETS),
-        None if _finite(s.clip) and s.clip >= 1 else f"--clip must be >= 1 (got {s.clip})",
+        None if finite(s.clip) and s.clip >= 1 else f"--clip must be >= 1 (got {s.clip})",
         _sparsities(s.sparsities),
         _distinct("--sparsities", s.sparsities),
         _choice("--pruning", s.pruning, PRUNING_METHODS),
@@ -221,19 +221,19 @@ def check_settings(s: RFSettings) -> list[str]:
 
 
 def _above_one(flag: str, x: Any) -> str | None:
-    return None if _finite(x) and x > 1 else f"{flag} must be a number > 1 (got {x})"
+    return None if finite(x) and x > 1 else f"{flag} must be a number > 1 (got {x})"
 
 
 def _integer(flag: str, x: Any, low: int) -> str | None:
-    return None if _is_int(x, low) else f"{flag} must be an integer >= {low} ({x})"
+    return None if is_int(x, low) else f"{flag} must be an integer >= {low} ({x})"
 
 
 def _non_negative(flag: str, x: Any) -> str | None:
-    return None if _finite(x) and x >= 0 else f"{flag} must be >= 0 (got {x})"
+    return None if finite(x) and x >= 0 else f"{flag} must be >= 0 (got {x})"
 
 
 def _fraction(flag: str, x: Any) -> str | None:
-    return None if _finite(x) and 0 < x <= 1 else f"{flag} must lie in (0, 1] (got {x})"
+    return None if finite(x) and 0 < x <= 1 else f"{flag} must lie in (0, 1] (got {x})"
 
 
 def _choice(flag: str, x: Any, allowed: tuple[str, ...]) -> str | None:
@@ -246,48 +246,34 @@ def _distinct(flag: str, values: tuple) -> str | None:
 
 def _dim(s: RFSettings) -> str | None:
     low = 2 * max(s.widths)
-    if _is_int(s.dim, low):
+    if is_int(s.dim, low):
         return None
     return f"--dim must be an integer >= 2 * max(widths) = {low} (got {s.dim})"
 
 
 def _bits(bits: tuple) -> str | None:
-    if all(_is_int(q, 2) and q <= MAX_BITS for q in bits):
+    if all(is_int(q, 2) and q <= MAX_BITS for q in bits):
         return None
     return f"--bits must be integers in [2, {MAX_BITS}] ({bits})"
 
 
 def _sparsities(values: tuple) -> str | None:
-    if all(_finite(r) and 0 < r < 1 for r in values):
+    if all(finite(r) and 0 < r < 1 for r in values):
         return None
     return f"--sparsities must lie in (0, 1) ({values})"
 
 
 def _modes(modes: tuple, largest: int) -> str | None:
-    if all(_is_int(k, 1) and k <= largest for k in modes):
+    if all(is_int(k, 1) and k <= largest for k in modes):
         return None
     return f"--modes must be integers in [1, max(widths)] ({modes})"
 
 
 def _margin(x: Any) -> str | None:
-    return None if _finite(x) and 0 < x < 0.5 else f"--mode-margin must lie in (0, 0.5) (got {x})"
+    return None if finite(x) and 0 < x < 0.5 else f"--mode-margin must lie in (0, 0.5) (got {x})"
 
 
 def _kinds(kinds: tuple) -> str | None:
     if len(kinds) >= 1 and all(k in KINDS for k in kinds):
         return None
     return f"--kinds must be a non-empty subset of {', '.join(KINDS)} ({kinds})"
-
-
-def _is_int(x: Any, low: int) -> bool:
-    try:
-        return float(x) == int(x) and int(x) >= low
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
