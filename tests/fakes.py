@@ -125,8 +125,10 @@ class FakeSpec:
     model: str = "gsf"
     world: World = field(default_factory=World)
     deviations: dict[str, float] = field(default_factory=dict)
+    # the spread of the posterior and of the prior draws
     sd: float = 0.01
     prior_sd: float = 0.5
+    # negative controls: what is broken on purpose
     bias: float = 0.0
     narrow: float = 1.0
     divergences: int = 0
