@@ -38,8 +38,8 @@ from gsf_infer.inference.predict import settings_from_attrs
 from gsf_infer.model.priors import load_priors
 from gsf_infer.output.report import write_report_files
 from gsf_infer.workflow.fit import Sampler, fit
+from gsf_infer.workflow.options import FitOptions
 from gsf_infer.workflow.predict import load_fit
-from gsf_infer.workflow.resolve import _check_numbers
 
 #: The keys of a check's invariant result that summary.json keeps.
 SUMMARY_INVARIANT_KEYS = (
@@ -184,20 +184,11 @@ class CheckOutcome:
 
 def run_check(
     target: str | Path,
+    options: FitOptions | None = None,
     *,
-    rope: float = 0.1,
-    g: str = "monomial",
-    tier: str = "continuum",
-    likelihood: str | None = None,
-    pruning_metric: str | None = None,
-    priors_path: str | Path | None = None,
-    chains: int = 4,
-    warmup: int = 1000,
-    draws: int = 1000,
-    seed: int = 0,
-    ci_prob: float = 0.94,
     progress: Any = None,
     command: str = "",
+    **values: Any,
 ) -> CheckOutcome:
     """Run the ``gsf-infer check`` command as a library function.
 
@@ -207,42 +198,45 @@ def run_check(
     sampler.
     On a records table: nothing is fitted if the data cannot test the invariant (the verdict
     names the missing kinds); otherwise the ``gsf`` and ``deviation`` models are fitted
-    (:func:`gsf_infer.workflow.fit.fit`). The sampler and model options apply to fits made here.
+    (:func:`gsf_infer.workflow.fit.fit`).
+
+    Parameters
+    ----------
+    target : str or Path
+        A records table, or a folder written by ``gsf-infer fit``.
+    options : FitOptions, optional
+        The command's options [default: ``FitOptions()``], ``values`` replacing fields by name
+        (``priors_path`` for ``priors``): ``rope`` and ``ci_prob`` of the verdict; the model and
+        sampler settings of the fits made here (always the ``gsf`` model and its ``deviation``
+        check; for a folder, ``priors`` must be the fit's own).
+    progress : callable, optional
+        ``progress(stage, done, total)`` while chains iterate.
+    command : str
+        How the check was asked for, recorded in the provenance of fits made here.
 
     Raises
     ------
     InputError
         Bad options, an unreadable fit folder, or a fit whose input changed.
+    TypeError
+        For an option ``check`` does not take (``model``, ``holdout``, ``no_check``).
     """
-    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=rope)
+    fixed = sorted({"model", "holdout", "no_check", "check_invariant"} & set(values))
+    if fixed:
+        raise TypeError(f"run_check takes no {', '.join(fixed)} option")
+    opts = FitOptions.of(options, **values)
     target = Path(target)
-    settings = InvariantSettings(rope=rope, ci_prob=ci_prob)
+    settings = InvariantSettings(rope=opts.rope, ci_prob=opts.ci_prob)
     if target.is_dir():
         return _check_folder(
-            target, settings, priors_path=priors_path, progress=progress, command=command
+            target, settings, priors_path=opts.priors, progress=progress, command=command
         )
     records = read_records(target)
     ident = identify(records)
     if not ident.invariant_testable:
         return CheckOutcome(checks=_untestable_checks(records, ident, settings), source="data")
-    result = fit(
-        target,
-        model="gsf",
-        g=g,
-        tier=tier,
-        likelihood=likelihood,
-        pruning_metric=pruning_metric,
-        priors_path=priors_path,
-        chains=chains,
-        warmup=warmup,
-        draws=draws,
-        seed=seed,
-        ci_prob=ci_prob,
-        rope=rope,
-        check_invariant=True,
-        progress=progress,
-        command=command,
-    )
+    gsf = replace(opts, model="gsf", holdout=None, no_check=False)
+    result = fit(target, progress=progress, command=command, **gsf.keywords())
     checks = checks_for_fit(result, excluded=dict(records.excluded))
     return CheckOutcome(
         checks=checks,
