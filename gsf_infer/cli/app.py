@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -74,8 +75,8 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception:  # an internal error: a bug, reported as such
-        import traceback
-
         traceback.print_exc()
-        sys.stderr.write("gsf-infer: internal error (exit 1); please report it with the traceback\n")
+        sys.stderr.write(
+            "gsf-infer: internal error (exit 1); please report it with the traceback\n"
+        )
         sys.exit(1)

@@ -1,16 +1,20 @@
 """``gsf-infer ingest NAME|FILE --out FILE``: published tables to records.
 
 Thin layer over :func:`gsf_infer.sources.ingest` (conversion and provenance) and
-:func:`gsf_infer.output.artifacts.write_table` (the file); pandas and the adapters are imported
-inside the command so ``--help`` stays fast.
+:func:`gsf_infer.output.artifacts.write_table` (the file); the adapters (and pandas) are
+imported inside the command so ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from gsf_infer.cli.app import app, report_errors
+from gsf_infer.data.schema import table_format
 from gsf_infer.errors import InputError, Problem
+from gsf_infer.output.artifacts import write_table
 
 
 def parse_options(items: list[str] | None) -> dict[str, str]:
@@ -34,42 +38,33 @@ def parse_options(items: list[str] | None) -> dict[str, str]:
 @app.command()
 @report_errors
 def ingest(
-    name: str = typer.Argument(
-        None,
-        metavar="NAME|FILE",
+    name: Annotated[str | None, typer.Argument(
+        metavar="NAME|FILE", show_default=False,
         help="A published source (see --list) or the path of one of its raw files.",
-        show_default=False,
-    ),
-    out: str = typer.Option(
-        None,
-        "--out",
-        "-o",
+    )] = None,
+    out: Annotated[str | None, typer.Option(
+        "--out", "-o", show_default=False,
         help="Records file to write (.csv, .tsv or .parquet).",
-        show_default=False,
-    ),
-    source: str = typer.Option(
-        None,
-        "--source",
+    )] = None,
+    source: Annotated[str | None, typer.Option(
+        "--source", show_default=False,
         help="Source NAME for a raw file whose name is not recognised.",
-        show_default=False,
-    ),
-    option: list[str] = typer.Option(  # noqa: B008  (typer declares options this way)
-        None,
-        "--option",
+    )] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", show_default=False,
         help="Adapter option KEY=VALUE (repeatable; see --list).",
-        show_default=False,
-    ),
-    data_dir: str = typer.Option(
-        None,
-        "--data-dir",
+    )] = None,
+    data_dir: Annotated[str | None, typer.Option(
+        "--data-dir", show_default=False,
         help="Folder holding the source's raw files (default: $GSF_INFER_DATA/<folder>, else the "
         "repository's data/<folder>).",
-        show_default=False,
-    ),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
-    list_sources: bool = typer.Option(
-        False, "--list", help="List the sources, their raw files and options, and exit."
-    ),
+    )] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite an existing output file.",
+    )] = False,
+    list_sources: Annotated[bool, typer.Option(
+        "--list", help="List the sources, their raw files and options, and exit.",
+    )] = False,
 ) -> None:
     """Convert a published scaling table to the records format, keeping its provenance.
 
@@ -79,7 +74,7 @@ def ingest(
     listed), bad options, unreadable raw files, or an existing output without --force.
     """
     if list_sources:
-        from gsf_infer.sources import describe_sources
+        from gsf_infer.sources import describe_sources  # deferred: imports pandas
 
         typer.echo(describe_sources())
         return
@@ -91,9 +86,7 @@ def ingest(
     if problems:
         raise InputError(problems)
 
-    from gsf_infer.data.schema import table_format
-    from gsf_infer.output.artifacts import write_table
-    from gsf_infer.sources import ingest as run_ingest
+    from gsf_infer.sources import ingest as run_ingest  # deferred: imports pandas
     from gsf_infer.sources import summarize
 
     table_format(out)  # refuse an unknown extension before doing the work

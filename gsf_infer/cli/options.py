@@ -94,6 +94,9 @@ NoCheck = Annotated[bool, typer.Option(
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Exit with code 3 if the sampler did not converge.",
 )]
+FitFolder = Annotated[Path, typer.Argument(
+    metavar="DIR", help="A folder written by gsf-infer fit.",
+)]
 Force = Annotated[bool, typer.Option(
     "--force", help="Replace an existing output (see --out).",
 )]

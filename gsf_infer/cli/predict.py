@@ -24,7 +24,7 @@ from gsf_infer.output import artifacts
 )
 @report_errors
 def predict(
-    fit_dir: Annotated[Path, typer.Argument(help="A folder written by gsf-infer fit.")],
+    fit_dir: opt.FitFolder,
     at: Annotated[list[str] | None, typer.Option(
         "--at", help="One record as comma-separated column=value pairs; repeatable.",
     )] = None,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
+from gsf_infer.cli import options as opt
 from gsf_infer.cli.app import app, report_errors
 
 
@@ -18,7 +17,7 @@ from gsf_infer.cli.app import app, report_errors
 )
 @report_errors
 def report(
-    fit_dir: Path = typer.Argument(..., metavar="DIR", help="A folder written by gsf-infer fit."),
+    fit_dir: opt.FitFolder,
 ) -> None:
     """Re-render the report of a fit folder."""
     from gsf_infer.workflow.check import render_folder  # deferred: imports JAX

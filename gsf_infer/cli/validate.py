@@ -8,11 +8,12 @@ functions so ``--help`` stays fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gsf_infer.cli.app import app, report_errors
+from gsf_infer.inference import runtime
 
 if TYPE_CHECKING:
     from gsf_infer.analysis.identify import Identification
@@ -28,20 +29,17 @@ ROUTES_WIDTH = 64
 @app.command()
 @report_errors
 def validate(
-    data: str = typer.Argument(
-        ...,
-        metavar="DATA",
+    data: Annotated[str, typer.Argument(
+        metavar="DATA", show_default=False,
         help="Records table: .csv, .tsv/.tab or .parquet/.pq (format chosen by extension).",
-        show_default=False,
-    ),
-    curvature: bool = typer.Option(
-        False,
+    )],
+    curvature: Annotated[bool, typer.Option(
         "--curvature",
         help="Also find the posterior's optimum under the default gsf model and list the "
         "directions along which the data give less than 20% of the curvature (the prior "
         "decides them), by their loadings on named parameters. Compiles the model: tens of "
         "seconds.",
-    ),
+    )] = False,
 ) -> None:
     """Check a records table against the data format and say what it can identify.
 
@@ -62,16 +60,14 @@ def validate(
     missing). Exit code 0 when the table is valid; 2 with one line per problem (file:line,
     column, value: what is wrong) when it is not.
     """
-    from gsf_infer.analysis.identify import identify
-    from gsf_infer.data.records import read_records
+    from gsf_infer.analysis.identify import identify  # deferred: imports JAX
+    from gsf_infer.data.records import read_records  # deferred: imports pandas
 
     records = read_records(data)
     typer.echo(format_validation(records, identify(records)))
     if curvature:
-        from gsf_infer.inference import runtime
-
         runtime.configure()
-        from gsf_infer.workflow.fit import weak_directions
+        from gsf_infer.workflow.fit import weak_directions  # deferred: imports JAX
 
         lines = weak_directions(records)
         typer.echo("\nat the optimum of the gsf model:")
@@ -94,7 +90,10 @@ def format_validation(records: Records, identification: Identification) -> str:
     str
         The report, lines joined by newlines (no trailing newline).
     """
-    from gsf_infer.analysis.identify import NAMED_PARAMETERS, OTHER_PARAMETERS
+    from gsf_infer.analysis.identify import (  # deferred: imports JAX
+        NAMED_PARAMETERS,
+        OTHER_PARAMETERS,
+    )
 
     counts = records.counts()
     total = sum(counts.values())
