@@ -1,8 +1,10 @@
 """Command line of gsf-infer: a thin typer layer over the library.
 
 Each command lives in its own module here and registers itself on :data:`app`; each only parses
-options and calls a library function. Nothing heavy (JAX, numpyro, ArviZ, pandas) is imported
-at module level, so ``--help`` answers at once.
+options and calls a library function. The options several commands share are declared once in
+:mod:`gsf_infer.cli.options`, with their defaults from
+:class:`gsf_infer.workflow.options.FitOptions`. Nothing heavy (JAX, numpyro, ArviZ, pandas) is
+imported at module level, so ``--help`` answers at once.
 """
 
 from gsf_infer.cli import (
