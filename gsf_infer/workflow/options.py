@@ -157,7 +157,7 @@ class FitOptions:
         """The fields under the library's spellings.
 
         ``priors_path`` for ``priors`` and ``check_invariant`` for ``not no_check``, as
-        :func:`gsf_infer.analysis.checks.run_check` and :mod:`gsf_infer.executor` take them.
+        :func:`gsf_infer.workflow.check.run_check` and :mod:`gsf_infer.executor` take them.
         """
         values = asdict(self)
         values["priors_path"] = values.pop("priors")
