@@ -1,7 +1,7 @@
 """A fit of ``simulate rf`` output recovers the truth of a system that actually learns.
 
 Reference: the random-feature model's known truth (``b`` of its input spectrum, ``rho = 1`` of
-gradient descent on a linear model; derivation in ``gsf_infer/simulate/rf.py``). Also: the fit
+gradient descent on a linear model; derivation in ``gsf_infer/simulate/rf/truth.py``). Also: the fit
 takes the pruning metric a records file declares (``simulate rf`` declares ``function``).
 """
 
@@ -12,7 +12,10 @@ import pandas as pd
 import pytest
 
 from gsf_infer.data.records import records_from_frame
+from gsf_infer.inference.datatree import read_attrs
+from gsf_infer.output import artifacts
 from gsf_infer.simulate import rf
+from gsf_infer.workflow.fit import fit
 from gsf_infer.workflow.resolve import resolve_pruning_metric
 
 
@@ -38,18 +41,14 @@ def test_the_fit_takes_the_pruning_metric_the_data_declare():
     assert resolve_pruning_metric("seed", _records({"pruning_metric": "function"})) == "seed"
 
 
-#: The issue's acceptance: the default ``simulate rf`` (seed 0, widths 128..2048, 141 records,
-#: 8 s) fitted with shorter chains than the default ``fit``. Seeds matter (see the module docs
+#: The acceptance test: the default ``simulate rf`` (seed 0, widths 128..2048) fitted with
+#: shorter chains than the default ``fit``. Seeds matter (see the module docs
 #: of ``gsf_infer.simulate.rf``): the realisation of one feature draw moves whole curves, and
 #: the posterior can be narrower than that scatter; seed 0 is the default and is what is tested.
 
 
 @pytest.mark.slow
 def test_fit_of_rf_records_recovers_b_and_rho_one(tmp_path):
-    from gsf_infer.inference.datatree import read_attrs
-    from gsf_infer.output import artifacts
-    from gsf_infer.workflow.fit import fit
-
     settings = rf.RFSettings()
     result = rf.simulate_rf(settings, np.random.default_rng(0))
     path = artifacts.write_table(result.frame, tmp_path / "rf.csv", provenance=result.provenance)

@@ -1,8 +1,8 @@
 """Tests of ``gsf_infer.simulate.gsf`` and ``gsf-infer simulate gsf``.
 
-The noiseless records are checked against plain NumPy/SciPy evaluations of the forward laws (docs/theory.md)
-written here (direct sums over modes, the Hurwitz zeta tail, the closed-form monomial frontier),
-not against :mod:`gsf_infer.model.forward`; the truth file against
+The noiseless records are checked against plain NumPy/SciPy evaluations of the forward laws
+(docs/theory.md) written here (direct sums over modes, the Hurwitz zeta tail, the closed-form
+monomial frontier), not against :mod:`gsf_infer.model.forward`; the truth file against
 :mod:`gsf_infer.model.forward.derived`; the noise against its stated distribution.
 """
 
@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from gsf_infer import __version__
 from gsf_infer.cli import app
-from gsf_infer.data.records import read_records
+from gsf_infer.data.records import read_records, records_from_frame
 from gsf_infer.errors import InputError
 from gsf_infer.model.forward import derived
 from gsf_infer.model.forward.families import GParams, get_family
@@ -301,8 +301,6 @@ SMALL = dict(
 
 @pytest.mark.parametrize("family", ["ntk", "feature", "logcorr", "ridge"])
 def test_other_families_give_valid_records(family: str) -> None:
-    from gsf_infer.data.records import records_from_frame
-
     cfg = GsfSimConfig(family=family, kinds=tuple(ALL_KINDS.split(",")), **SMALL)
     frame, truth = simulate_gsf(cfg, np.random.default_rng(5))
     records = records_from_frame(frame)

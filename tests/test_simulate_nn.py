@@ -25,22 +25,15 @@ from gsf_infer.cli import app
 from gsf_infer.data.records import read_records
 from gsf_infer.errors import InputError
 from gsf_infer.simulate.nn import compress, network, ntk
+from gsf_infer.simulate.nn.data import load_split
 from gsf_infer.simulate.nn.experiment import simulate_nn
 from gsf_infer.simulate.nn.settings import KINDS, NNSettings, check_settings, checkpoint_steps
 
 RUNNER = CliRunner()
 QUICK = dict(
-    widths=(8, 16),
-    steps=300,
-    checkpoints=12,
-    ntk_subset=64,
-    min_t=2,
-    compress_min_t=2,
-    pruning_checkpoints=3,
-    modes=(2, 3, 4, 6),
-    spectrum_points=10,
-    kinds=KINDS,
-)
+    widths=(8, 16), steps=300, checkpoints=12, ntk_subset=64, min_t=2, compress_min_t=2,
+    pruning_checkpoints=3, modes=(2, 3, 4, 6), spectrum_points=10, kinds=KINDS,
+)  # fmt: skip
 QUICK_ARGS = [
     "--widths", "8,16", "--steps", "300", "--checkpoints", "12", "--ntk-subset", "64",
     "--min-t", "2", "--compress-min-t", "2", "--pruning-checkpoints", "3", "--modes", "2,3,4,6",
@@ -219,8 +212,6 @@ def test_pruning_zeroes_the_smallest_magnitudes():
 
 
 def test_quantization_at_16_bits_costs_less_than_at_3():
-    from gsf_infer.simulate.nn.data import load_split
-
     data = load_split(0.3, 0)
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     params = network.init_params(jax.random.key(0), 64, 32, 1, 10, 0.1)

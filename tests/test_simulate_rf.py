@@ -15,8 +15,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
+from gsf_infer.cli import app
+from gsf_infer.data.records import read_records, records_from_frame
 from gsf_infer.errors import InputError
 from gsf_infer.simulate import rf
 
@@ -91,8 +94,6 @@ def _theory(settings, n, kmax=10**6):
 
 
 def test_output_passes_the_reader(small):
-    from gsf_infer.data.records import records_from_frame
-
     _, result = small
     records = records_from_frame(result.frame, provenance=result.provenance)
     expected = result.frame["kind"].value_counts().to_dict()
@@ -461,9 +462,6 @@ SMALL_ARGS = [
 
 
 def test_cli_writes_table_and_truth_and_refuses_to_overwrite(tmp_path):
-    from gsf_infer.cli import app
-    from gsf_infer.data.records import read_records
-
     out, truth = tmp_path / "x.csv", tmp_path / "t.json"
     runner = CliRunner()
     args = ["simulate", "rf", "--out", str(out), "--truth", str(truth), "--seed", "3", *SMALL_ARGS]
@@ -483,8 +481,6 @@ def test_cli_writes_table_and_truth_and_refuses_to_overwrite(tmp_path):
 
 
 def test_cli_rejects_bad_options(tmp_path):
-    from gsf_infer.cli import app
-
     out = tmp_path / "x.csv"
     result = CliRunner().invoke(
         app, ["simulate", "rf", "--out", str(out), "--widths", "64,abc", "--lr", "-1"]
@@ -499,10 +495,6 @@ def test_cli_rejects_bad_options(tmp_path):
 
 
 def test_cli_defaults_are_the_library_defaults():
-    import typer.main
-
-    from gsf_infer.cli import app
-
     group = typer.main.get_command(app)
     command = group.commands["simulate"].commands["rf"]
     defaults = rf.RFSettings()

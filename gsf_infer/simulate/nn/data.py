@@ -41,11 +41,6 @@ class Digits:
     y_test: np.ndarray
     labels_test: np.ndarray
 
-    @property
-    def n_train(self) -> int:
-        """Number of training images."""
-        return int(self.x_train.shape[0])
-
 
 @lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ of this subpackage; writes nothing (the CLI hands the table to :mod:`gsf_infer.o
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -148,26 +148,28 @@ def _compression_rows(
     net: _Net, settings: NNSettings, params: network.Params, t: int, prune_now: bool,
     test: tuple[jax.Array, jax.Array],
 ) -> None:  # fmt: skip
+    """Record the loss increase of every compression due at step ``t`` (positive ones)."""
     x, y = test
-    act, measure = settings.activation, settings.measure
+    for kind, column, level, compressed in _compressions(settings, params, t, prune_now):
+        value = compress.compression_increase(
+            params, compressed, x, y, settings.activation, settings.measure
+        )
+        if value > 0 and math.isfinite(value):
+            net.rows.append({"kind": kind, "t": t, column: level, "delta_loss": value})
+        else:
+            net.drop(kind)
+
+
+def _compressions(
+    settings: NNSettings, params: network.Params, t: int, prune_now: bool
+) -> Iterator[tuple[str, str, int | float, network.Params]]:
+    """Yield ``(kind, column, level, compressed params)`` for each compression due at ``t``."""
     if "quantization" in settings.kinds and t >= settings.compress_min_t:
         for bits in settings.bits:
-            q = compress.quantize(params, int(bits))
-            value = compress.compression_increase(params, q, x, y, act, measure)
-            if value > 0 and math.isfinite(value):
-                net.rows.append({"kind": "quantization", "t": t, "bits": int(bits),
-                                 "delta_loss": value})  # fmt: skip
-            else:
-                net.drop("quantization")
+            yield "quantization", "bits", int(bits), compress.quantize(params, int(bits))
     if "pruning" in settings.kinds and prune_now:
         for r in settings.sparsities:
-            pruned = compress.prune(params, float(r))
-            value = compress.compression_increase(params, pruned, x, y, act, measure)
-            if value > 0 and math.isfinite(value):
-                net.rows.append({"kind": "pruning", "t": t, "sparsity": float(r),
-                                 "delta_loss": value})  # fmt: skip
-            else:
-                net.drop("pruning")
+            yield "pruning", "sparsity", float(r), compress.prune(params, float(r))
 
 
 def _mode_rows(net: _Net, settings: NNSettings, t: int, phi: np.ndarray) -> None:

@@ -27,6 +27,8 @@ __all__ = [
     "option_name",
 ]
 
+#: Largest precision ``--bits`` accepts.
+_MAX_BITS = 24
 #: Record kinds this simulator can write.
 KINDS: tuple[str, ...] = ("loss", "quantization", "pruning", "spectrum", "modes", "density")
 #: Kinds written by default (``density`` re-uses the ``modes`` measurements: on request only).
@@ -40,8 +42,6 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "tanh")
 MEASURES: tuple[str, ...] = ("loss", "distance")
 #: Which empirical NTK the ``spectrum`` records describe.
 NTK_STAGES: tuple[str, ...] = ("init", "end")
-
-_MAX_BITS = 24
 
 
 @dataclass(frozen=True)

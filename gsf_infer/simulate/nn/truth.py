@@ -135,6 +135,7 @@ def build_truth(
         for kind, count in net.dropped.items():
             dropped[kind] = dropped.get(kind, 0) + count
     counts = frame["kind"].value_counts()
+    n_train = int(data.x_train.shape[0])
     measured_spectrum = None
     if kernels:
         measured_spectrum = {
@@ -166,8 +167,8 @@ def build_truth(
         "measured_spectrum": measured_spectrum,
         "networks": {run: {k: v for k, v in net.facts.items() if k != "kernel"}
                      for run, net in nets.items()},  # fmt: skip
-        "data": {"train": data.n_train, "test": int(data.x_test.shape[0]),
-                 "ntk_subset": min(settings.ntk_subset, data.n_train)},  # fmt: skip
+        "data": {"train": n_train, "test": int(data.x_test.shape[0]),
+                 "ntk_subset": min(settings.ntk_subset, n_train)},  # fmt: skip
         "records": {str(k): int(v) for k, v in counts.items()},
         "dropped": dropped,
         "settings": settings.as_dict(),
