@@ -59,18 +59,15 @@ def check(
     from gsf_infer.output.console import format_checks  # deferred: imports JAX
     from gsf_infer.workflow.check import render_folder, run_check  # deferred: imports JAX
 
+    options = FitOptions.pick(locals())  # the parameters carry the fields' names
     is_dir = target.is_dir()
     if not is_dir:
         out = opt.result_folder(out, target, force)
     elif out is not None and out.resolve() != target.resolve():
         artifacts.refuse_existing_output(out, force)
     runtime.configure(host_devices=max(chains, 1))
-    outcome = run_check(
-        target, rope=rope, g=g, tier=tier, likelihood=likelihood, pruning_metric=pruning_metric,
-        priors_path=priors, chains=chains, warmup=warmup, draws=draws, seed=seed,
-        ci_prob=ci_prob, progress=progress_bars() if interactive(quiet) else None,
-        command=opt.command_line(),
-    )
+    outcome = run_check(target, options, command=opt.command_line(),
+                        progress=progress_bars() if interactive(quiet) else None)
     failures: list[str] = []
     if outcome.fit is not None:
         extra = report_extra(outcome.fit, target, failures, checks=outcome.checks)
