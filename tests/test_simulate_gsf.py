@@ -9,6 +9,7 @@ monomial frontier), not against :mod:`gsf_infer.model.forward`; the truth file a
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,16 @@ from typer.testing import CliRunner
 
 from gsf_infer import __version__
 from gsf_infer.cli import app
+from gsf_infer.cli.simulate import command
+from gsf_infer.cli.simulate import gsf as gsf_command
+from gsf_infer.cli.simulate import nn as nn_command
 from gsf_infer.data.records import read_records, records_from_frame
 from gsf_infer.errors import InputError
 from gsf_infer.model.forward import derived
 from gsf_infer.model.forward.families import GParams, get_family
 from gsf_infer.model.forward.laws import Spectrum
 from gsf_infer.simulate.gsf import DEFAULT_KINDS, GsfSimConfig, simulate_gsf
+from gsf_infer.simulate.nn.settings import NNSettings
 
 RUNNER = CliRunner()
 ALL_KINDS = "loss,quantization,pruning,density,spectrum,modes,data_scaling"
@@ -361,3 +366,46 @@ def test_default_config_is_the_bundled_example_setting() -> None:
     assert cfg.kinds == DEFAULT_KINDS
     assert (cfg.family, cfg.a, cfg.b, cfg.m, cfg.n) == ("monomial", 1.6, 1.4, 1.0, 1.25)
     assert cfg.capacity(1e6) == 1e3 and cfg.capacity(1e8) == 1e5
+
+
+# --------------------------------------------------------------------------- the command's table
+
+
+def _cli_defaults(name: str) -> dict:
+    """The ``simulate <name>`` defaults as the command line parses them into settings."""
+    options = {"gsf": gsf_command.OPTIONS, "nn": nn_command.OPTIONS}[name]
+    typed = {opt.name: opt.default for opt in options}
+    values, problems = command.parse_options(options, typed, lambda field: None)
+    assert problems == []
+    return values
+
+
+def test_cli_defaults_are_the_library_defaults() -> None:
+    for name, settings in (("gsf", GsfSimConfig()), ("nn", NNSettings())):
+        values = _cli_defaults(name)
+        for field in fields(settings):
+            assert values[field.name] == getattr(settings, field.name), (name, field.name)
+
+
+def test_option_table_reads_types_notes_and_help() -> None:
+    options = command.parse_table(
+        """
+--out (shared)
+--count 3
+    How many
+    (wrapped).
+--rate 1e-3
+--flag True
+--sizes 1,2 (ints)
+--dim (optional int)
+    Width [default: all].
+"""
+    )
+    by_flag = {opt.flag: opt for opt in options}
+    assert by_flag["--out"] is command.SHARED["--out"]
+    assert by_flag["--count"].default == 3 and by_flag["--count"].help == "How many (wrapped)."
+    assert by_flag["--rate"].annotation is float and by_flag["--flag"].default is True
+    assert by_flag["--sizes"].default == "1,2" and by_flag["--sizes"].note == "ints"
+    assert by_flag["--dim"].default is None and not by_flag["--dim"].show_default
+    with pytest.raises(ValueError, match="not an option line"):
+        command.parse_table("--count 3 (integer)\n    A typo in the note.")

@@ -62,6 +62,7 @@ app.add_typer(simulate_app, name="simulate")
 #: The notes that say how a list or a name is parsed.
 LIST_NOTES = {"ints": int, "floats": float}
 _OPTIONAL = {"optional int": int, "optional float": float, "optional str": str}
+_NOTES = {"", "names", "choice", "required", "shared", *LIST_NOTES, *_OPTIONAL}
 _HEAD = re.compile(r"(?P<flag>--\S+)(?: (?P<default>[^ (]\S*))?(?: \((?P<note>[^)]*)\))?")
 
 
@@ -96,7 +97,7 @@ def parse_table(text: str) -> list[Opt]:
     for block in re.split(r"\n(?=--)", text.strip()):
         head, *lines = block.split("\n")
         match = _HEAD.fullmatch(head)
-        if match is None:
+        if match is None or (match["note"] or "") not in _NOTES:
             raise ValueError(f"not an option line: {head!r}")
         flag, note = match["flag"], match["note"] or ""
         help_text = " ".join(line.strip() for line in lines)
