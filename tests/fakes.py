@@ -107,6 +107,8 @@ class FakeSpec:
         ``prior_sd``).
     prior_sd : float
         Prior standard deviation of the spectral parameters.
+    ridge : tuple of str or None
+        Two of ``a``, ``b``, ``m``, ``rho`` drawn with correlation 0.97.
     bias : float
         Shift of the observations (log scale) away from what the model predicts.
     narrow : float
@@ -115,8 +117,6 @@ class FakeSpec:
         Number of draws marked divergent.
     split_chains : bool
         Centre each chain's draws of ``a`` (and what derives from it) at a different value.
-    ridge : tuple of str or None
-        Two of ``a``, ``b``, ``m``, ``rho`` drawn with correlation 0.97.
     """
 
     kinds: tuple[str, ...] = ("loss", "quantization", "pruning", "density", "spectrum")
@@ -125,15 +125,15 @@ class FakeSpec:
     model: str = "gsf"
     world: World = field(default_factory=World)
     deviations: dict[str, float] = field(default_factory=dict)
-    # the spread of the posterior and of the prior draws
+    # the spread and shape of the posterior and of the prior draws
     sd: float = 0.01
     prior_sd: float = 0.5
+    ridge: tuple[str, str] | None = None
     # negative controls: what is broken on purpose
     bias: float = 0.0
     narrow: float = 1.0
     divergences: int = 0
     split_chains: bool = False
-    ridge: tuple[str, str] | None = None
 
     def deviation_centres(self) -> dict[str, float]:
         """The deviation parameters of the fake and their centres (empty for ``gsf``)."""
