@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import math
 import sys
@@ -33,6 +32,7 @@ from gsf_infer.errors import GsfInferError
 from gsf_infer.executor.tasks import ExecutorSettings, Outcome, run_tasks
 from gsf_infer.inference import runtime
 from gsf_infer.output import artifacts
+from gsf_infer.workflow.options import FitOptions
 from gsf_infer.workflow.resolve import resolve_likelihood, resolve_pruning_metric
 
 __all__ = ["SubsetFit", "fingerprint", "fit_subset", "fit_subsets", "plan_subsets",
@@ -84,15 +84,6 @@ def subset_sha256(records: Records) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _fit_defaults() -> dict[str, Any]:
-    """Return the defaults of :func:`gsf_infer.workflow.fit.fit`'s keyword arguments."""
-    from gsf_infer.workflow.fit import fit  # deferred: imports JAX
-
-
-    return {name: p.default for name, p in inspect.signature(fit).parameters.items()
-            if p.default is not inspect.Parameter.empty}
-
-
 def fingerprint(by: str, value: str, records: Records, options: dict[str, Any]) -> dict[str, Any]:
     """Everything that makes a subset's fit what it is, as stored under ``subset``.
 
@@ -104,7 +95,7 @@ def fingerprint(by: str, value: str, records: Records, options: dict[str, Any]) 
         model, ``g``, tier and likelihood (as resolved from the data's header), the sampler's
         chains, warm-up, draws and seed, and the other options that change the numbers.
     """
-    opts = {**_fit_defaults(), **options}
+    opts = {**FitOptions().keywords(), **options}
     settings = {key: opts[key] for key in (
         "model", "g", "tier", "chains", "warmup", "draws", "seed", "holdout", "target_accept",
         "max_draws", "ci_prob", "rope", "check_invariant")}

@@ -41,7 +41,7 @@ class ModelSettings:
     Attributes
     ----------
     model : str
-        ``gsf``, ``free`` or ``chinchilla``.
+        ``gsf``, ``deviation`` or ``chinchilla``.
     g : str
         Family of ``g`` (:data:`gsf_infer.model.forward.FAMILIES`).
     tier : str

@@ -33,8 +33,8 @@ from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
 from gsf_infer.model.priors import load_priors
 from gsf_infer.model.settings import MODELS, ModelSettings
 from gsf_infer.workflow.fit import run_model
+from gsf_infer.workflow.options import check_numbers
 from gsf_infer.workflow.resolve import (
-    _check_numbers,
     declared_notes,
     resolve_likelihood,
     resolve_pruning_metric,
@@ -98,8 +98,8 @@ def compare_models(
         (metrics, tuple(PRUNING_METRICS), "--pruning-metrics"),
     ):
         parse_list(",".join(values), allowed, option)
-    _check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=1.0,
-                   target_accept=target_accept)
+    check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=1.0,
+                  target_accept=target_accept)
     records = read_records(data_path)
     if pruning_metrics is None:
         metrics = [resolve_pruning_metric(None, records)]

@@ -16,12 +16,33 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 
 from gsf_infer import __version__
-from gsf_infer.analysis.identify import soft_directions
+from gsf_infer.analysis.identify import identify, soft_directions
+from gsf_infer.analysis.invariant import (
+    VERDICT_VARIABLES,
+    InvariantSettings,
+    flat_draws,
+    prior_sensitivity,
+    untestable,
+    verdict,
+)
+from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
+from gsf_infer.data.dataset import Scales, build_model_data
 from gsf_infer.data.records import Records, read_records
+from gsf_infer.inference.config import SamplerConfig
+from gsf_infer.inference.datatree import build_datatree, read_attrs
+from gsf_infer.inference.functions import draw_prior, model_functions, value_and_grad_of
+from gsf_infer.inference.optimize import curvature_shares, find_optima, hessian
+from gsf_infer.inference.predict import interval_table, predictive_draws
+from gsf_infer.inference.sampling import pointwise, sample
+from gsf_infer.model.build import build_model
+from gsf_infer.model.deviations import DEVIATION_SCALE
+from gsf_infer.model.priors import load_priors
+from gsf_infer.model.settings import ModelSettings
 from gsf_infer.workflow.options import FitOptions, shows_fit_options
 from gsf_infer.workflow.resolve import (
     declared_notes,
@@ -140,10 +161,6 @@ class Sampler:
     """
 
     def __init__(self, records: Records, settings: Any, priors: Any):
-        from gsf_infer.data.dataset import build_model_data
-        from gsf_infer.inference.functions import model_functions
-        from gsf_infer.model.build import build_model
-
         self.records = records
         self.settings = settings
         self.priors = priors
@@ -166,12 +183,6 @@ class Sampler:
         progress: Any = None,
     ) -> ModelRun:
         """Sample ``model`` (``gsf``, ``deviation``, or the model built) and build its DataTree."""
-        import jax
-
-        from gsf_infer.inference.datatree import build_datatree
-        from gsf_infer.inference.optimize import curvature_shares
-        from gsf_infer.inference.sampling import pointwise, sample
-
         settings = replace(self.settings, model=model)
         if model == "chinchilla" and self.settings.model != "chinchilla":
             raise ValueError("a Sampler built for the spectral models cannot run chinchilla")
@@ -290,41 +301,21 @@ def fit(
     -------
     FitResult
     """
-    from gsf_infer.analysis.identify import identify
-    from gsf_infer.analysis.invariant import (
-        VERDICT_VARIABLES,
-        InvariantSettings,
-        flat_draws,
-        prior_sensitivity,
-        untestable,
-        verdict,
-    )
-    from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
-    from gsf_infer.inference.config import SamplerConfig
-    from gsf_infer.model.deviations import DEVIATION_SCALE
-    from gsf_infer.model.priors import load_priors
-    from gsf_infer.model.settings import ModelSettings
-
     o = FitOptions.of(options, **values)  # checks the numbers
-    model, g, tier, likelihood = o.model, o.g, o.tier, o.likelihood
-    pruning_metric, priors_path, holdout = o.pruning_metric, o.priors, o.holdout
-    chains, warmup, draws, seed = o.chains, o.warmup, o.draws, o.seed
-    target_accept, max_draws, ci_prob, rope = o.target_accept, o.max_draws, o.ci_prob, o.rope
-    check_invariant = not o.no_check
     records = data_path if isinstance(data_path, Records) else read_records(data_path)
-    fit_records, held = split_holdout(records, holdout)
+    fit_records, held = split_holdout(records, o.holdout)
     settings = ModelSettings(
-        model=model,
-        g=g,
-        tier=tier,
-        likelihood=resolve_likelihood(likelihood, records),
-        pruning_metric=resolve_pruning_metric(pruning_metric, records),
+        model=o.model,
+        g=o.g,
+        tier=o.tier,
+        likelihood=resolve_likelihood(o.likelihood, records),
+        pruning_metric=resolve_pruning_metric(o.pruning_metric, records),
     )
     settings.check()
-    priors = load_priors(priors_path)
+    priors = load_priors(o.priors)
     config = SamplerConfig(
-        num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
-        target_accept_prob=target_accept, max_draws=max(int(max_draws), draws),
+        num_chains=o.chains, num_warmup=o.warmup, num_samples=o.draws, seed=o.seed,
+        target_accept_prob=o.target_accept, max_draws=max(int(o.max_draws), o.draws),
     )
     identification = identify(fit_records)
     tic = time.perf_counter()
@@ -333,90 +324,103 @@ def fit(
     def stage(name):
         return None if progress is None else (lambda done, total: progress(name, done, total))
 
-    main = sampler.run(settings.model, config, ci_prob, command, stage(settings.model))
-    dt = main.dt
+    main = sampler.run(settings.model, config, o.ci_prob, command, stage(settings.model))
     seconds = time.perf_counter() - tic
     warnings = declared_notes(
-        records, likelihood=(likelihood, settings.likelihood),
-        pruning_metric=(pruning_metric, settings.pruning_metric),
+        records, likelihood=(o.likelihood, settings.likelihood),
+        pruning_metric=(o.pruning_metric, settings.pruning_metric),
     )
     warnings += main.info["notes"]
-    diag = diagnostics(dt)
+    diag = diagnostics(main.dt)
     problems = convergence_problems(diag)
     if problems:
         warnings.append("NOT CONVERGED: " + "; ".join(problems))
-    params = parameter_table(dt, settings.model, ci_prob)
 
-    inv_settings = InvariantSettings(rope=rope, ci_prob=ci_prob)
-    deviation_dt = None
-    deviation_curvature: list[dict[str, Any]] = []
-    dev_seconds: dict[str, float] = {}
-    dev_actions: list[str] = []
     if settings.model == "chinchilla" or not identification.invariant_testable:
         missing = list(identification.missing) or ["loss records (chinchilla fits loss only)"]
-        invariant = untestable(missing, inv_settings)
-    elif settings.model == "gsf" and not check_invariant:
-        invariant = untestable(["the deviation-model fit (skipped with --no-check)"],
-                               inv_settings)
-        invariant["not_run"] = True
+        check = _InvariantRun(untestable(missing, InvariantSettings(o.rope, o.ci_prob)))
+    elif settings.model == "gsf" and o.no_check:
+        check = _InvariantRun(untestable(["the deviation-model fit (skipped with --no-check)"],
+                                         InvariantSettings(o.rope, o.ci_prob)))
+        check.invariant["not_run"] = True
     else:
-        if settings.model == "deviation":
-            dev = main
-        else:
-            dev = sampler.run("deviation", config, ci_prob, command, stage("deviation"))
-        deviation_dt, deviation_curvature = dev.dt, dev.curvature
-        if dev is not main:
-            dev_seconds = dev.info["seconds"]
-            dev_actions = dev.info["actions"]
-        dev_problems = convergence_problems(diagnostics(dev.dt))
-        draws_ = flat_draws(dev.dt["posterior"], VERDICT_VARIABLES)
-        invariant = verdict(draws_, inv_settings, dev_problems)
-        invariant["prior_sensitivity"] = prior_sensitivity(draws_, DEVIATION_SCALE, inv_settings)
-        if dev_problems:
-            warnings.append(
-                "the deviation-model fit behind the invariant verdict did not converge: "
-                + "; ".join(dev_problems)
-            )
-        if settings.model == "deviation":
-            deviation_dt = None
+        dev = main if settings.model == "deviation" else sampler.run(
+            "deviation", config, o.ci_prob, command, stage("deviation"))
+        check = _decide_invariant(dev, dev is main, InvariantSettings(o.rope, o.ci_prob))
+        warnings += check.warnings
     seconds_total = time.perf_counter() - tic
+    holdout_table = None if held is None else _holdout_intervals(main.dt, held, o)
 
-    holdout_table = None
-    holdout_summary = None
+    summary = _summary_json(records, fit_records, settings, o, main, diag, check,
+                            (seconds, seconds_total))
     if held is not None:
-        from gsf_infer.data.dataset import Scales, build_model_data
-        from gsf_infer.inference.datatree import read_attrs
-        from gsf_infer.inference.predict import interval_table, predictive_draws
+        summary["holdout"] = _holdout_summary(holdout_table, held, o)
+    params = fit_records.table["params"].dropna() if "params" in fit_records.table else []
+    return FitResult(
+        records_params=float(np.exp(np.mean(np.log(params)))) if len(params) else None,
+        dt=main.dt,
+        summary=summary,
+        diagnostics=diag,
+        identification=identification,
+        invariant_detail=check.invariant,
+        deviation_dt=check.dt,
+        curvature=main.curvature,
+        deviation_curvature=check.curvature,
+        holdout=holdout_table,
+        warnings=warnings,
+    )
 
-        attrs = read_attrs(dt)
-        data_h = build_model_data(
-            held,
-            scales=Scales(**attrs["scales"]),
-            names={
-                "runs": tuple(attrs["runs"]),
-                "groups": tuple(attrs["groups"]),
-                "quant_units": tuple(attrs["quant_units"]),
-            },
-        )
-        pred = predictive_draws(dt, data_h, np.random.default_rng(seed + 1), attrs)
-        parts_h = []
-        for kind, kd in data_h.kinds.items():
-            if kind not in pred:
-                continue
-            table = interval_table(pred[kind], kd.y, ci_prob)
-            table.insert(0, "kind", kind)
-            table.insert(1, "line", kd.line)
-            parts_h.append(table)
-        holdout_table = pd.concat(parts_h, ignore_index=True) if parts_h else None
-        covered = holdout_table["covered"].dropna() if holdout_table is not None else []
-        holdout_summary = {
-            "expr": holdout,
-            "rows": int(len(held.table)),
-            "coverage": float(np.mean(covered.astype(float))) if len(covered) else None,
-            "ci_prob": ci_prob,
-        }
 
-    summary = {
+#: The diagnostics and the invariant's keys that summary.json carries.
+SUMMARY_DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "converged")
+SUMMARY_INVARIANT = ("status", "delta", "p_in_rope", "rope", "missing", "trusted",
+                     "why_untrusted", "delta_over_rho", "deviations", "prior_sensitivity")
+
+
+@dataclass
+class _InvariantRun:
+    """The verdict and the deviation-model fit behind it (absent where none was run)."""
+
+    invariant: dict[str, Any]
+    dt: Any = None
+    curvature: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    actions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _decide_invariant(dev: ModelRun, is_main: bool, settings: InvariantSettings) -> _InvariantRun:
+    """The verdict from a deviation-model fit, untrusted where that fit did not converge.
+
+    ``is_main``: the deviation model is the fit's own model (its DataTree is the main one, not
+    a second one beside it).
+    """
+    problems = convergence_problems(diagnostics(dev.dt))
+    draws = flat_draws(dev.dt["posterior"], VERDICT_VARIABLES)
+    invariant = verdict(draws, settings, problems)
+    invariant["prior_sensitivity"] = prior_sensitivity(draws, DEVIATION_SCALE, settings)
+    warnings = []
+    if problems:
+        warnings.append("the deviation-model fit behind the invariant verdict did not converge: "
+                        + "; ".join(problems))
+    if is_main:
+        return _InvariantRun(invariant, None, dev.curvature, warnings=warnings)
+    return _InvariantRun(invariant, dev.dt, dev.curvature, dev.info["seconds"],
+                         dev.info["actions"], warnings)
+
+
+def _summary_json(
+    records: Records,
+    fit_records: Records,
+    settings: ModelSettings,
+    o: FitOptions,
+    main: ModelRun,
+    diag: dict[str, Any],
+    check: _InvariantRun,
+    seconds: tuple[float, float],
+) -> dict[str, Any]:
+    """The ``summary.json`` object (without ``holdout``)."""
+    return {
         "version": __version__,
         "data": {
             "path": str(records.path),
@@ -430,56 +434,67 @@ def fit(
             "likelihood": settings.likelihood,
         },
         "sampler": {
-            "chains": chains,
-            "warmup": warmup,
-            "draws": draws,
-            "seed": seed,
-            "seconds": round(seconds, 2),
-            "seconds_total": round(seconds_total, 2),
+            "chains": o.chains,
+            "warmup": o.warmup,
+            "draws": o.draws,
+            "seed": o.seed,
+            "seconds": round(seconds[0], 2),
+            "seconds_total": round(seconds[1], 2),
         },
-        "parameters": params,
-        "diagnostics": {
-            "divergences": diag["divergences"],
-            "max_r_hat": diag["max_r_hat"],
-            "min_ess_bulk": diag["min_ess_bulk"],
-            "converged": diag["converged"],
-        },
-        "invariant": {
-            k: invariant[k]
-            for k in ("status", "delta", "p_in_rope", "rope", "missing", "trusted",
-                      "why_untrusted", "delta_over_rho", "deviations", "prior_sensitivity")
-            if k in invariant
-        },
-        "timings": {
-            settings.model: {k: round(v, 2) for k, v in main.info["seconds"].items()},
-            **({"deviation": {k: round(v, 2) for k, v in dev_seconds.items()}}
-               if dev_seconds else {}),
-        },
-        "automatic_actions": {
-            settings.model: list(main.info["actions"]),
-            **({"deviation": list(dev_actions)} if dev_seconds else {}),
-        },
+        "parameters": parameter_table(main.dt, settings.model, o.ci_prob),
+        "diagnostics": {k: diag[k] for k in SUMMARY_DIAGNOSTICS},
+        "invariant": {k: check.invariant[k] for k in SUMMARY_INVARIANT if k in check.invariant},
+        **_timings_and_actions(settings.model, main, check),
         "identification": {
             "weak_directions": soft_directions(main.curvature),
-            "weak_directions_deviation": soft_directions(deviation_curvature),
+            "weak_directions_deviation": soft_directions(check.curvature),
         },
     }
-    if holdout_summary is not None:
-        summary["holdout"] = holdout_summary
-    params = fit_records.table["params"].dropna() if "params" in fit_records.table else []
-    return FitResult(
-        records_params=float(np.exp(np.mean(np.log(params)))) if len(params) else None,
-        dt=dt,
-        summary=summary,
-        diagnostics=diag,
-        identification=identification,
-        invariant_detail=invariant,
-        deviation_dt=deviation_dt,
-        curvature=main.curvature,
-        deviation_curvature=deviation_curvature,
-        holdout=holdout_table,
-        warnings=warnings,
+
+
+def _timings_and_actions(model: str, main: ModelRun, check: _InvariantRun) -> dict[str, Any]:
+    """summary.json's ``timings`` and ``automatic_actions`` of each model that ran."""
+    timings = {model: {k: round(v, 2) for k, v in main.info["seconds"].items()}}
+    actions = {model: list(main.info["actions"])}
+    if check.seconds:
+        timings["deviation"] = {k: round(v, 2) for k, v in check.seconds.items()}
+        actions["deviation"] = list(check.actions)
+    return {"timings": timings, "automatic_actions": actions}
+
+
+def _holdout_intervals(dt: Any, held: Records, o: FitOptions) -> pd.DataFrame | None:
+    """Predictive intervals of the held-out records from the fitted posterior."""
+    attrs = read_attrs(dt)
+    data_h = build_model_data(
+        held,
+        scales=Scales(**attrs["scales"]),
+        names={
+            "runs": tuple(attrs["runs"]),
+            "groups": tuple(attrs["groups"]),
+            "quant_units": tuple(attrs["quant_units"]),
+        },
     )
+    pred = predictive_draws(dt, data_h, np.random.default_rng(o.seed + 1), attrs)
+    parts = []
+    for kind, kd in data_h.kinds.items():
+        if kind not in pred:
+            continue
+        table = interval_table(pred[kind], kd.y, o.ci_prob)
+        table.insert(0, "kind", kind)
+        table.insert(1, "line", kd.line)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _holdout_summary(table: pd.DataFrame | None, held: Records, o: FitOptions) -> dict[str, Any]:
+    """summary.json's ``holdout``: the rows held out and the coverage of their intervals."""
+    covered = table["covered"].dropna() if table is not None else []
+    return {
+        "expr": o.holdout,
+        "rows": int(len(held.table)),
+        "coverage": float(np.mean(covered.astype(float))) if len(covered) else None,
+        "ci_prob": o.ci_prob,
+    }
 
 
 def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
@@ -489,16 +504,6 @@ def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
     likelihood's share of the curvature along each principal direction of the Hessian
     (:func:`gsf_infer.inference.optimize.curvature_shares`); no sampling.
     """
-    import jax
-
-    from gsf_infer.inference.config import SamplerConfig
-
-    from gsf_infer.inference.optimize import curvature_shares, find_optima, hessian
-
-    from gsf_infer.inference.functions import draw_prior, value_and_grad_of
-    from gsf_infer.model.priors import load_priors
-    from gsf_infer.model.settings import ModelSettings
-
     sampler = Sampler(records, ModelSettings(likelihood=resolve_likelihood(None, records)),
                       load_priors(None))
     fns, inputs = sampler.fns, dict(sampler.built.inputs)

@@ -18,6 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gsf_infer.errors import InputError, Problem
+from gsf_infer.inference.config import SamplerConfig
+from gsf_infer.model.settings import ModelSettings
+
+#: The defaults of the model's and the sampler's own settings, which a fit's options take.
+_MODEL = ModelSettings()
+_SAMPLER = SamplerConfig()
 
 #: The library's spellings of two options: ``priors_path`` is ``priors``; ``check_invariant`` is
 #: ``not no_check``.
@@ -100,19 +106,19 @@ class FitOptions:
         On construction, for numbers out of range (:func:`check_numbers`).
     """
 
-    model: str = "gsf"
-    g: str = "monomial"
-    tier: str = "continuum"
+    model: str = _MODEL.model
+    g: str = _MODEL.g
+    tier: str = _MODEL.tier
     likelihood: str | None = None
     pruning_metric: str | None = None
     priors: str | Path | None = None
     holdout: str | None = None
-    chains: int = 4
-    warmup: int = 1000
-    draws: int = 1000
-    seed: int = 0
-    target_accept: float = 0.9
-    max_draws: int = 3000
+    chains: int = _SAMPLER.num_chains
+    warmup: int = _SAMPLER.num_warmup
+    draws: int = _SAMPLER.num_samples
+    seed: int = _SAMPLER.seed
+    target_accept: float = _SAMPLER.target_accept_prob
+    max_draws: int = _SAMPLER.max_draws
     ci_prob: float = 0.94
     rope: float = 0.1
     no_check: bool = False

@@ -13,7 +13,6 @@ import pandas as pd
 
 from gsf_infer.data.records import Records
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.workflow.options import check_numbers
 
 
 def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records | None]:
@@ -123,9 +122,6 @@ def resolve_pruning_metric(requested: str | None, records: Records) -> str:
     return _declared(requested, records, PRUNING_METRIC_KEY, PRUNING_METRICS, "seed")
 
 
-#: The range checks of the sampler's settings (:func:`gsf_infer.workflow.options.check_numbers`),
-#: under the name the ``check`` and ``compare`` jobs import them by.
-_check_numbers = check_numbers
 
 
 def parse_at(specs: list[str]) -> pd.DataFrame:
