@@ -1,7 +1,9 @@
 """The model stage: the forward laws of the spectral framework, the priors, and the probabilistic
 models built from them.
 
-``forward`` computes every kind's expected value from the spectrum and the evolution function,
-``priors`` reads and holds the prior settings, and ``build`` assembles the numpyro models
+``forward`` computes every kind's expected value from the spectrum and the evolution function;
+``priors`` reads and holds the prior settings; ``settings`` names the model's options; ``sites``
+declares the parameters; ``expected`` evaluates each kind's law and the observation model;
+``deviations`` states the ways the invariant can break; ``build`` assembles the numpyro models
 (``gsf``, ``deviation``, ``chinchilla``) over the arrays of the data stage.
 """

@@ -1,3 +1,4 @@
 """The output stage: the one writer of files (``artifacts``), the figures (``plots``), the HTML
-report (``report``) and the console's lines (``console``).
+and Markdown report (``report``, with its sections in ``report_blocks`` and their rendering in
+``report_render``), calibration's files (``calibration``) and the console's lines (``console``).
 """
