@@ -352,8 +352,11 @@ def test_density_exponents_from_finite_differences(name: str) -> None:
     fam, p, spec = get_family(name), FAMILY_PARAMS[name], Spectrum(1.7, 1.4, AMP, LAM)
     kappa, nu, h = 1e-3, 1.0, 1e-4
 
+    # compiled once for scalars: op-by-op evaluation of ridge's Newton solve costs seconds
+    density = jax.jit(lambda C, P: laws.density(C, P, kappa * P**nu, spec, p, fam))
+
     def delta(C, P):
-        return float(laws.density(C, P, kappa * P**nu, spec, p, fam))
+        return float(density(C, P))
 
     regimes = []
     for C, P in ((1e9, 1e7), (1e11, 1e8), (1e14, 1e5), (1e16, 1e6)):
