@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from arviz_stats.base import array_stats
 
 from gsf_infer.model.deviations import DEVIATIONS
 
@@ -54,8 +55,6 @@ class InvariantSettings:
 
 def hdi(values: np.ndarray, prob: float) -> tuple[float, float]:
     """Highest-density interval of a 1-d sample (ArviZ's array implementation)."""
-    from arviz_stats.base import array_stats
-
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     low, high = array_stats.hdi(values, prob)
@@ -152,8 +151,6 @@ def prior_sensitivity(
     are reweighted by it (Pareto-smoothed importance sampling) and resampled. The Pareto
     shape ``k`` of the weights says whether the reweighting can be trusted (``k < 0.7``).
     """
-    from arviz_stats.base import array_stats
-
     names = [n for n in DEVIATIONS if n in draws]
     ratio = np.asarray(draws["delta_over_rho"], dtype=float).ravel()
     log_w = np.zeros_like(ratio)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -98,6 +100,7 @@ def write_table(
     provenance = {str(k): str(v) for k, v in (provenance or {}).items()}
     with _atomic_file(path) as tmp:
         if fmt == "parquet":
+            # deferred: pyarrow is needed only for Parquet tables
             import pyarrow as pa
             import pyarrow.parquet as pq
 
@@ -129,7 +132,6 @@ def safe_name(name: str) -> str:
     """A folder name for a run or group name: characters other than letters, digits, ``.``,
     ``-`` and ``_`` become ``_`` (and an empty or dot-only name becomes ``_``).
     """
-    import re
 
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(name))
     return cleaned if cleaned.strip(".") else "_"
@@ -142,7 +144,6 @@ def write_json(obj: Any, path: str | Path, *, force: bool = False) -> Path:
 
 def _json_safe(obj: Any) -> Any:
     """Replace non-finite floats by ``None`` and NumPy scalars by Python ones, recursively."""
-    import math
 
     if isinstance(obj, Mapping):
         return {str(k): _json_safe(v) for k, v in obj.items()}
@@ -169,7 +170,6 @@ def output_folder(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     Path
         The temporary folder to write into.
     """
-    import tempfile
 
     path = Path(path)
     refuse_existing_output(path, force)
@@ -200,7 +200,6 @@ def refuse_existing_output(path: str | Path, force: bool) -> None:
             Problem(path=str(path), message="output folder exists and is not empty; pass --force")
         )
     # a folder that cannot be written is refused now, not after the work
-    import tempfile
 
     where = path if path.is_dir() else path.parent
     try:
@@ -228,11 +227,11 @@ def write_fit(result: Any, out: str | Path, *, force: bool = False, extra: Any =
     """Write a fit's result folder atomically.
 
     Files: ``posterior.nc``, ``summary.json``, ``summary.csv``, ``checks.json`` (the full
-    invariant result and diagnostics), ``posterior_deviation.nc`` when a ``deviation``-model fit was run
-    for the invariant, ``holdout.csv`` with ``--holdout``; ``extra(folder)`` may add more
-    (plots, report) before the folder is moved into place.
+    invariant result and diagnostics), ``posterior_deviation.nc`` when a ``deviation``-model fit
+    was run for the invariant, ``holdout.csv`` with ``--holdout``; ``extra(folder)`` may add
+    more (plots, report) before the folder is moved into place.
     """
-    import pandas as pd
+    import pandas as pd  # deferred: the command line imports this module before pandas
 
     with output_folder(out, force=force) as tmp:
         write_datatree(result.dt, tmp / "posterior.nc")
@@ -289,7 +288,8 @@ def write_report(markdown: str, html: str, folder: str | Path, *, force: bool = 
 def write_check_folder(outcome: Any, out: str | Path, *, force: bool = False) -> Path:
     """Write what ``gsf-infer check`` produced into a new folder (atomically).
 
-    ``checks.json``, and ``posterior_deviation.nc`` when the ``deviation`` model was fitted by the check.
+    ``checks.json``, and ``posterior_deviation.nc`` when the ``deviation`` model was fitted by
+    the check.
     """
     with output_folder(out, force=force) as tmp:
         write_json(outcome.checks, tmp / "checks.json")

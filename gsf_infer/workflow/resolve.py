@@ -13,6 +13,7 @@ import pandas as pd
 
 from gsf_infer.data.records import Records
 from gsf_infer.errors import InputError, Problem
+from gsf_infer.model.settings import LIKELIHOODS
 
 
 def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records | None]:
@@ -69,8 +70,6 @@ def resolve_likelihood(requested: str | None, records: Records) -> str:
     tokens than parameters lie far off any smooth law). Without a request and without such a
     declaration the default is ``lognormal`` (normal errors on the log scale, logit for ``modes``).
     """
-    from gsf_infer.model.settings import LIKELIHOODS
-
     return _declared(requested, records, LIKELIHOOD_KEY, LIKELIHOODS, "lognormal")
 
 
@@ -117,6 +116,7 @@ def resolve_pruning_metric(requested: str | None, records: Records) -> str:
     without such a declaration the default is ``seed``, the unweighted ``sum w_k^2 phi_k^2`` of
     the theory paper's eq. 20 (:func:`gsf_infer.model.forward.laws.pruning`).
     """
+    # deferred: the forward laws import JAX, which the command line configures first
     from gsf_infer.model.forward import PRUNING_METRICS
 
     return _declared(requested, records, PRUNING_METRIC_KEY, PRUNING_METRICS, "seed")
