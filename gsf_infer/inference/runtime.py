@@ -8,6 +8,7 @@ the entry point, not to an import); the CLI and the test suite's ``conftest.py``
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def configure(host_devices: int = 4, x64: bool = True, cache: bool = True) -> No
             os.environ["XLA_FLAGS"] = flags
         _CONFIGURED["host_devices"] = host_devices
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    import jax
+    import jax  # deferred: the settings above must precede JAX's first import
 
     jax.config.update("jax_enable_x64", bool(x64))
     if cache and "cache" not in _CONFIGURED:
@@ -51,7 +52,9 @@ def configure(host_devices: int = 4, x64: bool = True, cache: bool = True) -> No
         try:
             path.mkdir(parents=True, exist_ok=True)
             jax.config.update("jax_compilation_cache_dir", str(path))
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+            # every program, however quick to compile: a fit compiles some sixty, most of them
+            # small, and together they cost seconds that a warm cache saves
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
             _CONFIGURED["cache"] = str(path)
         except OSError:
@@ -87,9 +90,7 @@ def release_compiled(budget: int | None = None) -> bool:
     """
     if memory_maps() <= (MAP_BUDGET if budget is None else budget):
         return False
-    import gc
-
-    import jax
+    import jax  # deferred: importing this module must not import JAX
 
     jax.clear_caches()
     gc.collect()
