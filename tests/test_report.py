@@ -57,7 +57,7 @@ def test_report_files_and_sections(rendered):
     positions = [md.index(s) for s in SECTIONS]
     assert positions == sorted(positions)
     assert "| a |" in md and "decided by" in md
-    assert "invariant chi + gamma = rho: SUPPORTED" in md or "INCONCLUSIVE" in md
+    assert re.search(r"invariant chi \+ gamma = rho: (SUPPORTED|INCONCLUSIVE)", md)
     assert "PSIS-LOO of gsf (the theory) against deviation" in md
     assert "Sampler (deviation model): converged" in md
     assert "deviation-model fit behind this verdict did NOT converge" not in md
