@@ -65,9 +65,9 @@ def expected(
         return _spectrum(P, x)
     if kind == "data_scaling":
         return _data_scaling(P, x, n_groups)
-    if kind not in _SPECTRAL_KINDS:
+    if kind not in _SUM_KINDS:
         raise ValueError(f"unknown kind {kind!r}")
-    return {kind: _SPECTRAL_KINDS[kind](_Spectral(P, x, settings, n_groups))}
+    return {kind: _SUM_KINDS[kind](_Spectral(P, x, settings, n_groups))}
 
 
 def _spectrum(P: dict[str, Any], x: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -222,7 +222,7 @@ def _pruning(c: _Spectral) -> jax.Array:
 
 
 #: The kinds built on the spectral sums, each its log expected value (logit for ``modes``).
-_SPECTRAL_KINDS = {
+_SUM_KINDS = {
     "modes": _modes,
     "density": _density,
     "loss": _loss,
