@@ -8,7 +8,7 @@ Usage::
 One value and gradient with respect to ``(a, b, c, m, n, A, E)`` of the sum of log predictions
 over 300 ``loss`` + 100 ``quantization`` + 100 ``pruning`` records (the same records for every
 row; only the capacity ``K`` changes), jit-compiled, timed after compilation with
-``block_until_ready``: the ``continuum`` tier for ``K = 1e3 … 1e7`` (SPEC §9: cost independent
+``block_until_ready``: the ``continuum`` tier for ``K = 1e3 … 1e7`` (the target: cost independent
 of ``K``) and, for contrast, the ``exact`` tier for ``K = 1e3, 1e4, 1e5``. Prints a markdown
 table and writes it to ``benchmarks/results_forward.md``.
 """

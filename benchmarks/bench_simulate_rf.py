@@ -12,7 +12,7 @@ Usage::
 The timing runs the library function with the default settings (what the CLI runs, minus
 writing a ~300-row CSV). ``--measure`` compares the default records with the theory at the known
 truth: local log-log slopes against ``-chi`` and ``gamma``, the ratio of quantization and
-pruning losses to the SPEC's exact discrete laws (``K = N``, ``c = lr``), learned fractions
+pruning losses to the theory's exact discrete laws (``K = N``, ``c = lr``), learned fractions
 against ``1 - exp(-lr lambda_k t)``, the spectrum slope against ``-b``, and the loss floors
 against ``sum_{k>N} p_k``. ``--alternatives`` repeats the compression measurements for the
 options documented as not following the laws.
@@ -127,7 +127,7 @@ def measure(settings: rf.RFSettings, seed: int = 0) -> None:
 
 
 def fit_check(settings: rf.RFSettings, seed: int) -> dict[str, float]:
-    """Least-squares fit of the SPEC's exact forward model to one default data set.
+    """Least-squares fit of the exact discrete forward model to one default data set.
 
     Monomial ``g = c lambda^m t^n``, ``lambda_k = Lam k^-b``, ``p_k = A k^-a``, ``K = N``
     (``kappa = 1``), a free floor ``E`` per run, quantization amplitude ``sigma0^2``, pruning

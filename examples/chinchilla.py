@@ -103,11 +103,11 @@ def body(run: Run) -> tuple[str, dict]:
     tails = residual_tails(run.folder / "chinchilla.csv")
     exclusion, n_excluded = epoch_exclusion(run.folder / "chinchilla.csv")
 
-    # the chinchilla model: SPEC default likelihood, then the outlier-robust one
+    # the chinchilla model: the default likelihood, then the outlier-robust one
     fits = [("student, all points", "fit_chinchilla_student", ["--likelihood", "student"])]
     if not run.quick:
         lognormal = ["--likelihood", "lognormal"]  # the records declare student (ingest)
-        fits = [("lognormal (SPEC default), all points", "fit_chinchilla_lognormal", lognormal),
+        fits = [("lognormal (the default), all points", "fit_chinchilla_lognormal", lognormal),
                 *fits]
         fits += [
             ("lognormal, Epoch's 5 exclusions", "fit_chinchilla_lognormal_excl",
@@ -213,7 +213,7 @@ def body(run: Run) -> tuple[str, dict]:
         gl = run.summary("fit_gsf_lognormal")
         q = gl["parameters"]
         gsf_lognormal = (
-            f"With the SPEC default likelihood instead (`fit_gsf_lognormal`, "
+            f"With the default likelihood instead (`fit_gsf_lognormal`, "
             f"{diagnostics_note(gl)}): `a - 1` = {fmt(q['a']['mean'] - 1, 3)} "
             f"[{fmt(q['a']['hdi_low'] - 1, 3)}, {fmt(q['a']['hdi_high'] - 1, 3)}], `chi` = "
             f"{interval(q['chi'])}, `rho/b` = {interval(q['rho_over_b'])}: the under-trained "
@@ -262,7 +262,7 @@ losses dropped). Intervals below are posterior means with 94% HDIs.
 {fits_table}
 
 **Acceptance** (the posterior's 94% HDIs cover Epoch's E, alpha and beta): with `--likelihood
-student` on all 245 points: **{verdict("fit_chinchilla_student")}**; with the SPEC default
+student` on all 245 points: **{verdict("fit_chinchilla_student")}**; with the default
 `lognormal`: {verdict("fit_chinchilla_lognormal")}. The ingested records declare `# likelihood:
 student` in their header, so `gsf-infer fit chinchilla.csv --model chinchilla` with no option
 is the Student-t fit (and says so); the lognormal rows ask for `--likelihood lognormal`.

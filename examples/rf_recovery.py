@@ -1,7 +1,7 @@
 """Recover a, b and rho = 1 from a random-feature model trained by SGD (``simulate rf``).
 
-A real learning system with a known spectrum (SPEC §7; derivation in
-``gsf_infer/simulate/rf.py``): inputs with covariance eigenvalues ``j^-1.5``, a target with
+A real learning system with a known spectrum (derivation in the docstrings of
+``gsf_infer/simulate/rf/``): inputs with covariance eigenvalues ``j^-1.5``, a target with
 power ``j^-1.75``, random features of widths 128..2048, a read-out trained by SGD. Its truth is
 ``a = 1.75``, ``b = 1.5`` and ``rho = 1`` (a linear model under gradient descent), hence
 ``chi = gamma = 0.5``. The script runs the two commands a user runs,

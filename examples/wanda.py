@@ -2,7 +2,7 @@
 what a pruning curve measured at a single training stage can and cannot identify.
 
 The records (``gsf-infer ingest wanda_repro_pruning``) are 11 loss increases, 2-3 sparsities per
-curve, every curve at one training stage (the released model). SPEC §1 says pruning identifies
+curve, every curve at one training stage (the released model). Pruning identifies
 the slope ``1+b-a`` and the frontier exponent ``rho/b`` — the latter through the critical points
 *across* training stages. Three readings, from the most to the least certain:
 
