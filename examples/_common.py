@@ -3,9 +3,9 @@
 Each example is a script (``python examples/<name>.py [--quick] [--out DIR] [--force]``) that
 runs the tool's own commands — ``gsf-infer ingest``, ``validate``, ``fit`` — exactly as a user
 would type them (each in its own process, printed before it runs), then reads the result folders
-with the library (:func:`gsf_infer.workflow.predict.load_fit`, :mod:`gsf_infer.analysis.comparison`) and
-writes ``results.md`` (a markdown block, also printed) and ``results.json`` (the same numbers, for
-the tests) into its output folder. The folder is collected in a temporary sibling and moved into
+with the library (:func:`gsf_infer.workflow.predict.load_fit`, :mod:`gsf_infer.analysis.comparison`)
+and writes ``results.md`` (a markdown block, also printed) and ``results.json`` (the same numbers,
+for the tests) into its output folder. The folder is collected in a temporary sibling and moved into
 place at the end (:func:`gsf_infer.output.artifacts.output_folder`): an existing non-empty folder is
 refused unless ``--force``, and an interrupted run leaves nothing half-written.
 """

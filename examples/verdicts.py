@@ -109,7 +109,8 @@ def run_one(path: Path, sampler: dict) -> dict:
     inv = result.invariant_detail
     problems = convergence_problems(result.diagnostics)
     if result.deviation_dt is not None:
-        problems += [f"deviation: {p}" for p in convergence_problems(diagnostics(result.deviation_dt))]
+        deviation = convergence_problems(diagnostics(result.deviation_dt))
+        problems += [f"deviation: {p}" for p in deviation]
     return {"invariant": inv, "problems": problems}
 
 
