@@ -63,10 +63,10 @@ from numpyro.infer import Predictive
 from gsf_infer.analysis.sbc import (
     PARAMETERS,
     CalibrationResult,
-    CalibrationSettings,
     rank_of,
     rank_tests,
 )
+from gsf_infer.analysis.sbc_settings import CalibrationSettings
 from gsf_infer.data.dataset import build_model_data
 from gsf_infer.data.records import Records, read_records, records_from_frame
 from gsf_infer.errors import InputError, Problem

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gsf_infer.analysis.sbc_settings import CalibrationSettings
 from gsf_infer.cli import options as opt
 from gsf_infer.cli.app import app, report_errors
 from gsf_infer.inference import runtime
@@ -33,7 +34,7 @@ def calibrate(
     )] = Path("gsf-results") / "calibration",
     simulations: Annotated[int, typer.Option(
         "--simulations", help="Number of simulated data sets (each fitted once).",
-    )] = 100,
+    )] = CalibrationSettings.simulations,
     design: Annotated[str, typer.Option(
         "--design",
         help="Layout of the simulated records: small (simulate gsf with five kinds, ~50 "
@@ -42,14 +43,14 @@ def calibrate(
     )] = "small",
     chains: Annotated[int, typer.Option(
         "--chains", help="NUTS chains per fit (vectorized).",
-    )] = 2,
-    warmup: opt.Warmup = 300,
-    draws: opt.Draws = 300,
+    )] = CalibrationSettings.chains,
+    warmup: opt.Warmup = CalibrationSettings.warmup,
+    draws: opt.Draws = CalibrationSettings.draws,
     ranks: Annotated[int, typer.Option(
         "--ranks",
         help="Posterior draws kept (evenly thinned) to rank each truth among; ranks run "
         "0..RANKS (at most chains x draws).",
-    )] = 99,
+    )] = CalibrationSettings.ranks,
     bins: Annotated[int | None, typer.Option(
         "--bins",
         help="Bins of the chi-square test; must divide RANKS + 1 [default: the largest of "
@@ -58,10 +59,10 @@ def calibrate(
     )] = None,
     starts: Annotated[int, typer.Option(
         "--starts", help="Starts of the multi-start MAP before NUTS.",
-    )] = 4,
+    )] = CalibrationSettings.num_starts,
     seed: Annotated[int, typer.Option(
         "--seed", help="Random seed (simulations, starts, NUTS).",
-    )] = 0,
+    )] = CalibrationSettings.seed,
     priors: Annotated[Path | None, typer.Option(
         "--priors",
         help="TOML file overriding default priors (see the README), used to simulate and to "
@@ -80,9 +81,10 @@ def calibrate(
         "--quiet", help="No progress bar and no table; errors and warnings only.",
     )] = False,
 ) -> None:
-    """Run simulation-based calibration and write its ranks, tests and plot."""
-    from gsf_infer.analysis.sbc import CalibrationSettings  # deferred: imports pandas
+    """Run simulation-based calibration and write its ranks, tests and plot.
 
+    Long because typer reads the options from the signature: one parameter per option.
+    """
     artifacts.refuse_existing_output(out, force)
 
     settings = CalibrationSettings(

@@ -92,7 +92,10 @@ def fit(
         "--quiet", help="No progress bars and no table; errors and warnings only.",
     )] = False,
 ) -> None:
-    """Fit a model to a records table."""
+    """Fit a model to a records table.
+
+    Long because typer reads the options from the signature: one parameter per option.
+    """
     if by is None and (workers is not None or scheduler is not None or resume):
         raise InputError("--workers, --scheduler and --resume go with --by", path="gsf-infer fit")
     options = FitOptions.pick(locals())  # the parameters carry the fields' names

@@ -33,7 +33,7 @@ from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
 from gsf_infer.model.priors import load_priors
 from gsf_infer.model.settings import MODELS, ModelSettings
 from gsf_infer.workflow.fit import run_model
-from gsf_infer.workflow.options import check_numbers
+from gsf_infer.workflow.options import FitOptions, check_numbers
 from gsf_infer.workflow.resolve import (
     declared_notes,
     resolve_likelihood,
@@ -47,15 +47,15 @@ def compare_models(
     models: list[str] | None = None,
     gs: list[str] | None = None,
     pruning_metrics: list[str] | None = None,
-    tier: str = "continuum",
+    tier: str = FitOptions.tier,
     likelihood: str | None = None,
     priors_path: str | Path | None = None,
-    chains: int = 4,
-    warmup: int = 1000,
-    draws: int = 1000,
-    seed: int = 0,
-    target_accept: float = 0.9,
-    ci_prob: float = 0.94,
+    chains: int = FitOptions.chains,
+    warmup: int = FitOptions.warmup,
+    draws: int = FitOptions.draws,
+    seed: int = FitOptions.seed,
+    target_accept: float = FitOptions.target_accept,
+    ci_prob: float = FitOptions.ci_prob,
     progress: bool = False,
     command: str = "",
 ) -> dict[str, Any]:
@@ -120,6 +120,22 @@ def compare_models(
         records, likelihood=(likelihood, used_likelihood),
         pruning_metric=None if show_metric else (None, metrics[0]),
     ) + skipped
+    dts, rows = _fit_candidates(records, todo, settings, priors, config, ci_prob, command, notes)
+    table = loo_table(dts)
+    for row in table["models"]:
+        row.update(rows[row["name"]])
+    preferred, sentence = preference(table)
+    return {
+        "models": table["models"],
+        "compared_on": table["compared_on"],
+        "preferred": preferred,
+        "preference": sentence,
+        "warnings": notes + table["warnings"],
+    }
+
+
+def _fit_candidates(records, todo, settings, priors, config, ci_prob, command, notes):
+    """Fit each candidate; a non-converged one gets a note (its ELPD is not trusted)."""
     dts, rows = {}, {}
     for cand in todo:
         tic = time.perf_counter()
@@ -141,17 +157,7 @@ def compare_models(
             )
         # many fits in one process: keep XLA's memory maps below the kernel's limit
         release_compiled()
-    table = loo_table(dts)
-    for row in table["models"]:
-        row.update(rows[row["name"]])
-    preferred, sentence = preference(table)
-    return {
-        "models": table["models"],
-        "compared_on": table["compared_on"],
-        "preferred": preferred,
-        "preference": sentence,
-        "warnings": notes + table["warnings"],
-    }
+    return dts, rows
 
 
 def _plan(
