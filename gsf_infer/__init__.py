@@ -20,6 +20,7 @@ _API = (
     "Records",
     "compare",
     "fit",
+    "fit_by",
     "ingest",
     "load",
     "read_records",

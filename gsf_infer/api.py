@@ -28,6 +28,7 @@ import pandas as pd
 from gsf_infer import _API
 from gsf_infer.data.records import Records, read_records, records_from_frame
 from gsf_infer.errors import NotConvergedError
+from gsf_infer.executor import ExecutorSettings, fit_subsets
 from gsf_infer.inference import runtime
 from gsf_infer.output import artifacts
 from gsf_infer.simulate.gsf import GsfSimConfig
@@ -199,6 +200,64 @@ def fit(
     if strict and not result.diagnostics["converged"]:
         raise NotConvergedError("the sampler did not converge (strict)")
     return out
+
+
+def fit_by(
+    data: str | Path | Records,
+    by: str,
+    out: str | Path,
+    options: FitOptions | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    notify: Any = None,
+    command: str = "",
+    **values: Any,
+) -> pd.DataFrame:
+    """Fit each run (``by="run"``) or group (``by="group"``) alone, as ``gsf-infer fit --by``.
+
+    One result folder per subset inside ``out`` (each written atomically), then the combined
+    ``out/summary.csv`` and the figure of the exponents across subsets. A subset whose fit fails
+    is reported and the others are kept.
+
+    Parameters
+    ----------
+    data : path or Records
+        The records table.
+    by : str
+        ``run`` or ``group``.
+    out : str or Path
+        The folder of the subsets' folders.
+    options : FitOptions, optional
+        The model and sampler settings of every subset's fit; ``values`` replace fields (as
+        for :func:`fit`).
+    workers, scheduler : optional
+        Run the fits on a local Dask cluster of ``workers`` processes, or send them to a running
+        cluster at ``scheduler`` (``gsf-infer fit --workers/--scheduler``) [default: one fit
+        after the other in this process].
+    resume : bool
+        Keep the complete subset folders that match their records and the settings; fit the
+        others (``--resume``).
+    force : bool
+        Replace an existing non-empty ``out``.
+    notify : callable, optional
+        ``notify(line, important)`` with progress lines, failures and warnings.
+    command : str
+        How the fits were asked for, recorded in each DataTree's provenance.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The combined table (one row per subset: exponents with their intervals, convergence,
+        wall time), as written to ``out/summary.csv``.
+    """
+    settings = FitOptions.of(options, **values)
+    _configure(settings.chains)
+    keywords = dict(settings.keywords(), command=command or "gsf_infer.fit_by(...)")
+    return fit_subsets(data, by, out, executor=ExecutorSettings(workers, scheduler),
+                       resume=resume, force=force, notify=notify, **keywords)
 
 
 def load(folder: str | Path) -> Fit:
