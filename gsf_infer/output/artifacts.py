@@ -200,7 +200,6 @@ def refuse_existing_output(path: str | Path, force: bool) -> None:
             Problem(path=str(path), message="output folder exists and is not empty; pass --force")
         )
     # a folder that cannot be written is refused now, not after the work
-
     where = path if path.is_dir() else path.parent
     try:
         where.mkdir(parents=True, exist_ok=True)
