@@ -34,7 +34,7 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        from gsf_infer import api
+        from gsf_infer import api  # deferred: the top-level names resolve on first use
 
         return getattr(api, name)
     raise AttributeError(f"module 'gsf_infer' has no attribute {name!r}")
