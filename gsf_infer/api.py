@@ -224,12 +224,9 @@ def fit_by(
 
     Parameters
     ----------
-    data : path or Records
-        The records table.
-    by : str
-        ``run`` or ``group``.
-    out : str or Path
-        The folder of the subsets' folders.
+    data, by, out
+        The records table, ``run`` or ``group``, and the folder of the subsets' folders (as
+        for :func:`gsf_infer.executor.fit_subsets`).
     options : FitOptions, optional
         The model and sampler settings of every subset's fit; ``values`` replace fields (as
         for :func:`fit`).
