@@ -72,7 +72,7 @@ class Fit:
     excluded: dict[str, int] | None = None
 
     def summary(self) -> pd.DataFrame:
-        """The parameter table: one row per parameter (``null`` ones omitted)."""
+        """Return the parameter table: one row per parameter (``null`` ones omitted)."""
         rows = {
             name: entry
             for name, entry in self.summary_json["parameters"].items()
@@ -107,7 +107,7 @@ class Fit:
         return predict_records(self.datatree, records, ci_prob=ci_prob, seed=seed)
 
     def plot_ppc(self, kind: str):
-        """The posterior predictive figure of one kind (observed points over bands)."""
+        """Plot the posterior predictive figure of one kind (observed points over bands)."""
         from gsf_infer.output.plots import plot_ppc  # deferred: imports matplotlib
 
         return plot_ppc(self.datatree, kind)
@@ -282,7 +282,7 @@ def compare(data: str | Path, **options: Any) -> dict[str, Any]:
 
 
 def simulate_gsf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Records of the exact discrete forward model and their truth (``simulate gsf``).
+    """Simulate records of the exact discrete forward model and their truth (``simulate gsf``).
 
     ``settings`` are :class:`gsf_infer.simulate.gsf.GsfSimConfig`'s fields.
     """
@@ -290,7 +290,7 @@ def simulate_gsf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str
 
 
 def simulate_rf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Records of trained random-feature regressions and their truth (``simulate rf``).
+    """Simulate records of trained random-feature regressions and their truth (``simulate rf``).
 
     ``settings`` are :class:`gsf_infer.simulate.rf.RFSettings`' fields.
     """
@@ -300,5 +300,5 @@ def simulate_rf(seed: int = 0, **settings: Any) -> tuple[pd.DataFrame, dict[str,
 
 
 def ingest(name_or_path: str | Path, **options: Any):
-    """A published table converted to the records format (``gsf-infer ingest``)."""
+    """Convert a published table to the records format (``gsf-infer ingest``)."""
     return run_ingest(name_or_path, **options)

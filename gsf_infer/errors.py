@@ -60,7 +60,8 @@ class InputError(GsfInferError):
 
     def __init__(self, problems: list[Problem] | Problem | str, path: str | Path | None = None):
         if isinstance(problems, str):
-            problems = [Problem(path=str(path) if path is not None else "gsf-infer", message=problems)]
+            source = str(path) if path is not None else "gsf-infer"
+            problems = [Problem(path=source, message=problems)]
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems: list[Problem] = list(problems)

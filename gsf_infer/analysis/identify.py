@@ -264,7 +264,7 @@ def _closure(kinds: frozenset[str], several: bool, target_power: bool) -> set[st
 
 
 def soft_directions(curvature: list[dict[str, Any]], threshold: float = 0.2) -> list[str]:
-    """The principal directions at the optimum that the data barely curve, as sentences."""
+    """Describe the principal directions at the optimum that the data barely curve, in sentences."""
     lines = []
     for c in curvature:
         if c["likelihood_share"] < threshold and c["loadings"]:

@@ -1,4 +1,4 @@
-"""The invariant ``chi + gamma = rho``: when it can be tested, and the verdict on it.
+r"""The invariant ``chi + gamma = rho``: when it can be tested, and the verdict on it.
 
 This is the one place the verdict is decided: it turns the ``deviation`` model's posterior into a
 verdict (:func:`verdict`), after the testability rules stated with the model
@@ -18,8 +18,8 @@ each zero under the theory:
 
 Then ``delta = chi_L + gamma_Q - rho_F`` and
 
-.. math:: \\frac{\\delta}{\\rho_F} = \\left(1 + \\frac{\\delta_L + \\delta_Q}{b}\\right)
-          e^{-\\varepsilon_F} - 1 ,
+.. math:: \frac{\delta}{\rho_F} = \left(1 + \frac{\delta_L + \delta_Q}{b}\right)
+          e^{-\varepsilon_F} - 1 ,
 
 zero exactly when the invariant of Zhang, "A Generalized Spectral Framework to Explain Neural
 Scaling and Compression Dynamics", holds (``docs/theory.md`` gives the derivation).
@@ -62,7 +62,7 @@ def hdi(values: np.ndarray, prob: float) -> tuple[float, float]:
 
 
 def untestable(missing: Iterable[str], settings: InvariantSettings) -> dict[str, Any]:
-    """The invariant object when a needed kind is missing."""
+    """Return the invariant object when a needed kind is missing."""
     return {
         "status": "untestable",
         "delta": {"mean": None, "hdi_low": None, "hdi_high": None},
@@ -74,7 +74,7 @@ def untestable(missing: Iterable[str], settings: InvariantSettings) -> dict[str,
 
 
 def status_of(low: float, high: float, p_saturated: float, rope: float) -> str:
-    """The verdict's status from the HDI of ``delta/rho`` and ``P(1 + b - a <= 0)``."""
+    """Decide the verdict's status from the HDI of ``delta/rho`` and ``P(1 + b - a <= 0)``."""
     if p_saturated > 0.5:
         return "out_of_domain"
     if -rope <= low and high <= rope:
@@ -89,7 +89,7 @@ def verdict(
     settings: InvariantSettings,
     convergence_problems: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The invariant object (``summary.json``'s ``invariant``) from deviation-model draws.
+    """Build the invariant object (``summary.json``'s ``invariant``) from deviation-model draws.
 
     Parameters
     ----------
@@ -144,7 +144,7 @@ def prior_sensitivity(
     settings: InvariantSettings,
     factor: float = 2.0,
 ) -> dict[str, Any]:
-    """The verdict under deviation priors ``factor`` times as wide, by importance reweighting.
+    """Redo the verdict under deviation priors ``factor`` times as wide, by importance reweighting.
 
     The deviation parameters have independent ``Normal(0, s)`` priors; widening them to
     ``Normal(0, factor s)`` multiplies the posterior by the ratio of the priors, so the draws

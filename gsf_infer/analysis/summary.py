@@ -48,7 +48,7 @@ class IdentificationThresholds:
     prior: float = 0.1
 
     def label(self, contraction: float | None) -> str:
-        """``data``, ``weak`` or ``prior`` (``-`` when unknown)."""
+        """Label a contraction ``data``, ``weak`` or ``prior`` (``-`` when unknown)."""
         if contraction is None or not math.isfinite(contraction):
             return "-"
         if contraction >= self.data:
@@ -89,11 +89,11 @@ def _selection(dt: xr.DataTree, model: str) -> list[str]:
 
 
 def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[str, dict | None]:
-    """The ``parameters`` object of summary.json.
+    """Build the ``parameters`` object of summary.json.
 
-    Scalar variables appear under their name; variables with a ``group`` dimension appear once per coordinate as ``name[coord]``, and their bare names
-    are ``null``. The named exponents are always present (``null`` where the model has no such
-    quantity, e.g. ``chinchilla``).
+    Scalar variables appear under their name; variables with a ``group`` dimension appear once per
+    coordinate as ``name[coord]``, and their bare names are ``null``. The named exponents are always
+    present (``null`` where the model has no such quantity, e.g. ``chinchilla``).
     """
     names = _selection(dt, model)
     table: dict[str, dict | None] = {n: None for n in NAMED}
@@ -205,7 +205,9 @@ def diagnostics(
     }
 
 
-def convergence_problems(diag: dict[str, Any], thresholds: ConvergenceThresholds | None = None) -> list[str]:
+def convergence_problems(
+    diag: dict[str, Any], thresholds: ConvergenceThresholds | None = None
+) -> list[str]:
     """Human sentences for every failed convergence criterion (empty when converged)."""
     thresholds = thresholds or ConvergenceThresholds()
     out = []

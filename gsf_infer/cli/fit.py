@@ -153,7 +153,7 @@ def fit_each(
 
 
 def progress_bars():
-    """A ``progress(stage, done, total)`` callback drawing one bar per model on stderr."""
+    """Make a ``progress(stage, done, total)`` callback drawing one bar per model on stderr."""
     from tqdm import tqdm  # deferred: needed only on a terminal
 
     bars: dict[str, tqdm] = {}
@@ -173,7 +173,7 @@ def progress_bars():
 
 
 def report_extra(result, data: Path, failures: list[str], checks: dict | None = None):
-    """The ``extra`` callback of :func:`gsf_infer.output.artifacts.write_fit`.
+    """Make the ``extra`` callback of :func:`gsf_infer.output.artifacts.write_fit`.
 
     It writes the checks, plots and report.
 

@@ -34,7 +34,7 @@ Tier = Annotated[str, typer.Option(
 
 
 def _declared(flag: str, choices: str, key: str, writer: str, fallback: str) -> Any:
-    """An option whose default a records file may declare in its header (``# key: value``)."""
+    """Make an option whose default a records file may declare in its header (``# key: value``)."""
     return typer.Option(
         flag,
         help=f"{choices} [default: what the data file declares in its header, '# {key}: ...' "
@@ -103,7 +103,7 @@ Force = Annotated[bool, typer.Option(
 
 
 def command_line() -> str:
-    """The command as typed (``gsf-infer fit ...``), recorded in the results' provenance."""
+    """Return the command as typed (``gsf-infer fit ...``), recorded in the results' provenance."""
     return "gsf-infer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 

@@ -277,7 +277,7 @@ def _quant_units(sub: pd.DataFrame, units: list[str], fixed: bool, path: str) ->
 
 
 def _floors(kd: KindData | None, by: str, n: int) -> np.ndarray:
-    """The smallest observed value per group (``by="group"``) or run, NaN where none."""
+    """Return the smallest observed value per group (``by="group"``) or run, NaN where none."""
     floor = np.full(n, np.nan)
     if kd is None:
         return floor
@@ -307,7 +307,7 @@ def _check_known(records: Records, column: str, known: tuple[str, ...], rows: pd
 
 
 def compute_scales(table: pd.DataFrame) -> Scales:
-    """Reference values (geometric means) of a records table; see :class:`Scales`."""
+    """Compute the reference values (geometric means) of a records table; see :class:`Scales`."""
     uses_t = table["kind"].isin(["loss", "quantization", "pruning", "modes"])
     t_values = table.loc[uses_t, "t"].to_numpy(dtype=float)
     if not np.isfinite(t_values).any():

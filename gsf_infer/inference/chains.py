@@ -4,7 +4,8 @@
 chains in parallel on the host's devices; :class:`Chains` advances them segment by segment (so
 progress can be reported) and extends them from where they stopped. :func:`_adaptive_chains`
 reruns once at a higher target acceptance after divergences and extends chains whose R-hat or
-bulk ESS falls short, up to a budget of draws."""
+bulk ESS falls short, up to a budget of draws.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class ChainProgram:
 
     @classmethod
     def build(cls, fns: ModelFunctions, config: SamplerConfig) -> ChainProgram:
+        """Compile the chain programs of a model under ``config``'s sampler settings."""
 
         def potential_gen(inputs, z0, factor):
             return lambda u: fns.potential(z0 + factor @ u, inputs)
@@ -141,7 +143,6 @@ class Chains:
 
 def max_r_hat(flat: np.ndarray) -> float:
     """Largest rank-normalised split R-hat over the coordinates of ``(chain, draw, dim)``."""
-
     if flat.shape[0] < 2:
         return float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,7 +154,6 @@ def max_r_hat(flat: np.ndarray) -> float:
 
 def min_ess(flat: np.ndarray) -> float:
     """Smallest bulk ESS over the coordinates of ``(chain, draw, dim)``."""
-
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.asarray(array_stats.ess(flat, chain_axis=0, draw_axis=1), dtype=float)
     return float(np.nanmin(values)) if values.size else float("nan")
@@ -161,7 +161,6 @@ def min_ess(flat: np.ndarray) -> float:
 
 def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progress):
     """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says."""
-
     total = config.num_warmup + config.num_samples
     chains = Chains(fns, inputs, z_best, factor, inits, rng_key, config)
     chains.advance(total, progress)

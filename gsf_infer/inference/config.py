@@ -1,5 +1,8 @@
-"""The sampler's settings (:class:`SamplerConfig`): chains, warm-up, draws, target acceptance, the
-adaptive budget and the optimiser's starts."""
+"""The sampler's settings (:class:`SamplerConfig`).
+
+They cover the chains, warm-up, draws, target acceptance, the adaptive budget and the optimiser's
+starts.
+"""
 
 from __future__ import annotations
 

@@ -159,7 +159,7 @@ def build_datatree(
 
 
 def _kind_loglik(kind: str, kd, log_likelihood: dict[str, np.ndarray]) -> np.ndarray:
-    """A kind's pointwise log-likelihood; a spectrum record's includes its target power's."""
+    """Return a kind's pointwise log-likelihood; a spectrum record's includes its target power's."""
     ll = np.asarray(log_likelihood[kind], dtype=float)
     if kind == "spectrum" and "spectrum_target" in log_likelihood:
         rows = np.flatnonzero(np.isfinite(kd.x["target"]))
@@ -169,7 +169,7 @@ def _kind_loglik(kind: str, kd, log_likelihood: dict[str, np.ndarray]) -> np.nda
 
 
 def _constant_columns(kind: str, kd, data: ModelData) -> dict[str, np.ndarray]:
-    """A kind's covariates in the data's own units, with each record's run, group and line."""
+    """Return a kind's covariates in the data's own units, with each record's run, group, line."""
     out = {}
     for col in CONSTANT_COLUMNS:
         values = _original_units(kind, col, kd, data.scales, data)

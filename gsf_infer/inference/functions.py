@@ -1,8 +1,11 @@
-"""A model as functions of its flattened unconstrained vector: potential (negative log density),
-its gradient, the prior-only potential, the map to constrained values, and prior draws.
+"""A model as functions of its flattened unconstrained vector.
+
+The functions are the potential (negative log density), its gradient, the prior-only potential,
+the map to constrained values, and prior draws.
 
 Every compiled program takes the model's inputs as an argument, so models of equal shapes share
-them (:class:`ModelFunctions` keeps a cache of the programs built for one model)."""
+them (:class:`ModelFunctions` keeps a cache of the programs built for one model).
+"""
 
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ class ModelFunctions:
         return ravel_pytree(z)[0]
 
     def program(self, key: Any, build: Callable[[], Any]) -> Any:
-        """A compiled program of this model, built once per ``key`` and kept."""
+        """Return a compiled program of this model, built once per ``key`` and kept."""
         if key not in self.programs:
             self.programs[key] = build()
         return self.programs[key]
@@ -128,5 +131,5 @@ def draw_prior(
 
 
 def value_and_grad_of(fns: ModelFunctions) -> Callable:
-    """The compiled ``(z, inputs) -> (potential, gradient)`` of a model."""
+    """Return the compiled ``(z, inputs) -> (potential, gradient)`` of a model."""
     return fns.program("value_and_grad", lambda: jax.jit(jax.value_and_grad(fns.potential)))

@@ -4,7 +4,8 @@ Multi-start L-BFGS-B (:func:`find_optima`), the Hessian by forward-over-reverse 
 (:func:`hessian`), the Laplace factor ``L`` with ``L L^T = H^{-1}`` that whitens NUTS's
 coordinates (:func:`laplace_factor`), overdispersed chain starts, and the likelihood's share of
 the curvature along each principal direction of the Hessian (:func:`curvature_shares`): a
-direction whose curvature comes mostly from the prior is one the data do not identify."""
+direction whose curvature comes mostly from the prior is one the data do not identify.
+"""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def chain_starts(
     rng: np.random.Generator,
     comparable: float = 3.0,
 ) -> tuple[np.ndarray, str]:
-    """Starting points in whitened coordinates ``u`` (``z = z_best + L u``).
+    """Choose starting points in whitened coordinates ``u`` (``z = z_best + L u``).
 
     Around the best optimum with ``overdispersion`` times the Laplace spread, or, when other
     optima lie within ``comparable`` nats of the best, spread round-robin over them.

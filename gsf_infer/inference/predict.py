@@ -33,7 +33,7 @@ PREDICTION_COLUMNS = ("mean", "median", "hdi_low", "hdi_high", "covered")
 
 
 def settings_from_attrs(attrs: dict[str, Any]) -> ModelSettings:
-    """The :class:`ModelSettings` recorded in a fit's attributes."""
+    """Read the :class:`ModelSettings` recorded in a fit's attributes."""
     model = attrs["model_settings"]
     return ModelSettings(
         model=model["model"],
@@ -75,7 +75,7 @@ def posterior_parameters(
 def expected_draws(
     dt: xr.DataTree, data: ModelData, attrs: dict[str, Any] | None = None
 ) -> dict[str, np.ndarray]:
-    """Expected values (likelihood scale) of every record of ``data``, per posterior draw.
+    """Compute expected values (likelihood scale) of every record of ``data``, per posterior draw.
 
     Returns
     -------

@@ -69,7 +69,7 @@ MAP_BUDGET = 20_000
 
 
 def memory_maps() -> int:
-    """Number of memory maps of this process (0 where ``/proc`` does not exist)."""
+    """Count the memory maps of this process (0 where ``/proc`` does not exist)."""
     try:
         with open(f"/proc/{os.getpid()}/maps", "rb") as handle:
             return sum(1 for _ in handle)

@@ -1,5 +1,4 @@
-"""The model stage: the forward laws of the spectral framework, the priors, and the probabilistic
-models built from them.
+"""The model stage: the spectral framework's forward laws, priors and probabilistic models.
 
 ``forward`` computes every kind's expected value from the spectrum and the evolution function;
 ``priors`` reads and holds the prior settings; ``settings`` names the model's options; ``sites``

@@ -70,14 +70,14 @@ class BuiltModel:
     deviations: tuple[str, ...] = ()
 
     def replace_inputs(self, **changes: Any) -> BuiltModel:
-        """The same model on changed inputs (e.g. ``deviation_mask``, observations)."""
+        """Return the same model on changed inputs (e.g. ``deviation_mask``, observations)."""
         return replace(self, inputs={**self.inputs, **changes})
 
 
 def model_inputs(
     data: ModelData, deviations: tuple[str, ...], deviation_mask: float, deviation_scale: float
 ) -> dict[str, Any]:
-    """The model's arguments for these data (see :class:`BuiltModel`)."""
+    """Return the model's arguments for these data (see :class:`BuiltModel`)."""
     inputs: dict[str, Any] = {
         "x": {k: {n: jnp.asarray(v) for n, v in d.items()} for k, d in kind_inputs(data).items()},
         "obs": {},
@@ -106,7 +106,7 @@ def build_model(
     deviations: tuple[str, ...] | None = None,
     deviation_scale: float = DEVIATION_SCALE,
 ) -> BuiltModel:
-    """The numpyro model for these data and settings.
+    """Build the numpyro model for these data and settings.
 
     ``gsf`` and ``deviation`` are one program: the deviation parameters are sampled in both
     (one standard normal coordinate each) and multiplied by the input ``deviation_mask``, 0 for
@@ -132,7 +132,6 @@ def build_model(
         When the data cannot support the model (``chinchilla`` without loss records carrying
         ``params``).
     """
-
     settings.check()
     if deviations is None:
         deviations = deviations_for(data_kinds(data)) if settings.model != "chinchilla" else ()
@@ -146,7 +145,7 @@ def build_model(
     G = data.n_groups
 
     def model(inputs: dict[str, Any], predict: bool = False, likelihood: bool = True) -> None:
-        """The model; see :class:`BuiltModel`."""
+        """Run the model; see :class:`BuiltModel`."""
         shared = sample_spectral(data, settings, priors, frozenset(kinds))
         if deviations:
             z = numpyro.sample(
@@ -188,7 +187,7 @@ def build_model(
 
 
 def data_kinds(data: ModelData) -> dict[str, Any]:
-    """What the invariant's rules read of the data: kinds, loss sizes, target powers."""
+    """Collect what the invariant's rules read of the data: kinds, loss sizes, target powers."""
     sizes = 0
     if "loss" in data.kinds:
         x = data.kinds["loss"].x

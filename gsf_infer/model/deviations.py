@@ -1,4 +1,4 @@
-"""The deviation model's parameters: the ways the invariant ``chi + gamma = rho`` can break.
+r"""The deviation model's parameters: the ways the invariant ``chi + gamma = rho`` can break.
 
 The ``deviation`` model is ``gsf`` plus one parameter per way the invariant can break, each zero
 under the theory:
@@ -12,8 +12,8 @@ under the theory:
 
 Then ``delta = chi_L + gamma_Q - rho_F`` and
 
-.. math:: \\frac{\\delta}{\\rho_F} = \\left(1 + \\frac{\\delta_L + \\delta_Q}{b}\\right)
-          e^{-\\varepsilon_F} - 1 ,
+.. math:: \frac{\delta}{\rho_F} = \left(1 + \frac{\delta_L + \delta_Q}{b}\right)
+          e^{-\varepsilon_F} - 1 ,
 
 zero exactly when the invariant of Zhang, "A Generalized Spectral Framework to Explain Neural
 Scaling and Compression Dynamics", holds (``docs/theory.md`` gives the derivation). Which kinds
@@ -49,7 +49,7 @@ DEVIATIONS: dict[str, str] = {
 def missing_requirements(
     kinds: Iterable[str], loss_sizes: int = 1, target_power: bool = False
 ) -> tuple[str, ...]:
-    """The unmet requirements of a test of the invariant (empty when it is testable).
+    """List the unmet requirements of a test of the invariant (empty when it is testable).
 
     ``chi`` needs ``loss``, ``gamma`` needs ``quantization``, the frontier's rate ``rho/b``
     needs ``pruning`` or ``density``, and ``b`` needs ``spectrum`` or the pruning slope
@@ -71,7 +71,7 @@ def missing_requirements(
 
 
 def deviations_for(info: Mapping[str, Any]) -> tuple[str, ...]:
-    """The deviation parameters of the ``deviation`` model for data with these kinds.
+    """List the deviation parameters of the ``deviation`` model for data with these kinds.
 
     ``info`` holds ``kinds``, ``loss_sizes`` and ``target_power``
     (:func:`gsf_infer.model.build.data_kinds`). None where the invariant is untestable; otherwise
@@ -91,7 +91,7 @@ def deviations_for(info: Mapping[str, Any]) -> tuple[str, ...]:
 def with_deviations(
     kind: str, P: dict[str, Any], x: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The parameters and inputs of one kind's law under the deviation parameters in ``P``.
+    """Return the parameters and inputs of one kind's law under the deviation parameters in ``P``.
 
     - ``delta_L``: the loss's target power falls as ``k^-(a + delta_L)``;
     - ``delta_Q``: quantization weights mode ``k`` by ``k^(b - a + delta_Q)`` (the law's
@@ -112,13 +112,13 @@ def with_deviations(
 
 
 def delta_over_rho(P: dict[str, Any]) -> jax.Array:
-    """``(chi_L + gamma_Q - rho_F) / rho_F`` under the deviation parameters in ``P``.
+    r"""``(chi_L + gamma_Q - rho_F) / rho_F`` under the deviation parameters in ``P``.
 
     With ``chi_L = (a + delta_L - 1) rho/b``, ``gamma_Q = (1 + b - a + delta_Q) rho/b`` and
     ``rho_F = rho exp(eps_F)``:
 
-    .. math:: \\frac{\\delta}{\\rho} = \\left(1 + \\frac{\\delta_L + \\delta_Q}{b}\\right)
-              e^{-\\varepsilon_F} - 1 .
+    .. math:: \frac{\delta}{\rho} = \left(1 + \frac{\delta_L + \delta_Q}{b}\right)
+              e^{-\varepsilon_F} - 1 .
     """
     zero = jnp.zeros_like(jnp.asarray(P["b"], dtype=float))
     d_l = P.get("delta_L", zero)

@@ -247,7 +247,7 @@ def observation(kind: str, y: np.ndarray, stderr: np.ndarray) -> tuple[np.ndarra
 def noise_distribution(
     loc: jax.Array, sigma: jax.Array, meas: jax.Array, settings: ModelSettings
 ) -> dist.Distribution:
-    """The observation distribution on the log (logit) scale."""
+    """Return the observation distribution on the log (logit) scale."""
     scale = jnp.sqrt(sigma**2 + meas**2)
     if settings.likelihood == "student":
         return dist.StudentT(settings.student_df, loc, scale)

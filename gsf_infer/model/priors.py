@@ -65,7 +65,7 @@ class Prior:
         return self.dist == "Fixed"
 
     def numpyro(self):
-        """The numpyro distribution (``None`` for ``Fixed``)."""
+        """Return the numpyro distribution (``None`` for ``Fixed``)."""
         # deferred: reading and checking priors (validate, the CLI) must not import JAX
         import numpyro.distributions as dist
         from numpyro.distributions.transforms import AffineTransform
@@ -97,10 +97,16 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "m": Prior("LogNormal", {"loc": 0.0, "scale": 0.3}, 0.0, "spectral elasticity of g"),
     "n": Prior("LogNormal", {"loc": 0.0, "scale": 0.5}, 0.0, "temporal exponent of g"),
     "n_feature": Prior(
-        "LogNormal", {"loc": _ln(0.3), "scale": 0.8}, 1.0, "temporal exponent of g, feature family (n >= 1)"
+        "LogNormal",
+        {"loc": _ln(0.3), "scale": 0.8},
+        1.0,
+        "temporal exponent of g, feature family (n >= 1)",
     ),
     "tau": Prior(
-        "LogNormal", {"loc": 0.0, "scale": 2.0}, 0.0, "time scale of the log correction, units of t_ref"
+        "LogNormal",
+        {"loc": 0.0, "scale": 2.0},
+        0.0,
+        "time scale of the log correction, units of t_ref",
     ),
     "kap": Prior(
         "LogNormal",
@@ -109,10 +115,16 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "weight decay, units of the frontier eigenvalue at t_ref",
     ),
     "k_star": Prior(
-        "LogNormal", {"loc": _ln(30.0), "scale": 3.0}, 0.0, "frontier mode index at the reference time"
+        "LogNormal",
+        {"loc": _ln(30.0), "scale": 3.0},
+        0.0,
+        "frontier mode index at the reference time",
     ),
     "K": Prior(
-        "LogNormal", {"loc": _ln(1000.0), "scale": 3.0}, 0.0, "capacity in modes at the reference size"
+        "LogNormal",
+        {"loc": _ln(1000.0), "scale": 3.0},
+        0.0,
+        "capacity in modes at the reference size",
     ),
     "nu": Prior("Fixed", {"value": 1.0}, 0.0, "capacity exponent, K = kappa P^nu"),
     "sigma": Prior("HalfNormal", {"scale": 0.1}, 0.0, "noise scale on the log scale, per kind"),
@@ -141,7 +153,7 @@ class PriorSet:
 
 
 def fixed_priors(described: dict[str, str]) -> dict[str, str]:
-    """The parameters a fit fixed, from its priors as recorded (:meth:`PriorSet.as_attrs`).
+    """Return the parameters a fit fixed, from its priors as recorded (:meth:`PriorSet.as_attrs`).
 
     A fixed parameter is not sampled, so it has no posterior; reports say it was fixed (an
     assumption of the fit) rather than leave it blank.
@@ -175,7 +187,9 @@ def load_priors(path: str | Path | None) -> PriorSet:
         where = f"[{name}]"
         if name not in DEFAULT_PRIORS:
             problems.append(
-                Problem(str(path), f"{where}: unknown parameter; known: {', '.join(DEFAULT_PRIORS)}")
+                Problem(
+                    str(path), f"{where}: unknown parameter; known: {', '.join(DEFAULT_PRIORS)}"
+                )
             )
             continue
         if not isinstance(table, dict):

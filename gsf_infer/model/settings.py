@@ -79,7 +79,9 @@ class ModelSettings:
         ):
             if value not in allowed:
                 problems.append(
-                    Problem("gsf-infer", f"{label} must be one of {', '.join(allowed)}", value=value)
+                    Problem(
+                        "gsf-infer", f"{label} must be one of {', '.join(allowed)}", value=value
+                    )
                 )
         if problems:
             raise InputError(problems)

@@ -138,7 +138,7 @@ def _sample_m(name, prior: Prior, b: jax.Array) -> jax.Array:
 def sample_spectral(
     data: ModelData, settings: ModelSettings, priors: PriorSet, kinds: frozenset[str]
 ) -> dict[str, jax.Array]:
-    """The spectral parameters shared by every kind.
+    """Sample the spectral parameters shared by every kind.
 
     ``a`` and ``b`` (partially pooled across groups), ``bm`` given ``b`` and ``n`` (or the
     family's own shape parameters), the frontier scale ``k_star`` and the capacity ``K``.
@@ -172,7 +172,7 @@ def sample_spectral(
 def sample_scales(
     priors: PriorSet, kinds: frozenset[str], n_groups: int, name=lambda base: base
 ) -> dict[str, jax.Array]:
-    """The frontier scale ``k_star`` and the capacity ``K``, ``nu`` where ``kinds`` use them."""
+    """Sample the frontier scale ``k_star`` and capacity ``K``, ``nu`` where ``kinds`` use them."""
     P: dict[str, jax.Array] = {}
     if kinds & FRONTIER_KINDS:
         P["k_star"] = _sample_groups(name("k_star"), priors["k_star"], n_groups)
@@ -183,7 +183,7 @@ def sample_scales(
 
 
 def prior_constants(data: ModelData) -> dict[str, Any]:
-    """The numbers the amplitude priors take from the data, as arrays.
+    """Return the numbers the amplitude priors take from the data, as arrays.
 
     They are model arguments rather than constants of the program, so that one compiled
     program serves every data set of the same shapes.
@@ -224,7 +224,7 @@ def prior_constants(data: ModelData) -> dict[str, Any]:
 def sample_nuisance(
     kind: str, data: ModelData, priors: PriorSet, consts: dict[str, Any]
 ) -> dict[str, jax.Array]:
-    """The amplitudes of one kind (see the module docstring) and its noise scale.
+    """Sample the amplitudes of one kind (see the module docstring) and its noise scale.
 
     ``consts`` are the :func:`prior_constants` (traced model arguments).
     """

@@ -129,10 +129,11 @@ def write_text(text: str, path: str | Path, *, force: bool = False) -> Path:
 
 
 def safe_name(name: str) -> str:
-    """A folder name for a run or group name: characters other than letters, digits, ``.``,
-    ``-`` and ``_`` become ``_`` (and an empty or dot-only name becomes ``_``).
-    """
+    """Turn a run or group name into a folder name.
 
+    Characters other than letters, digits, ``.``, ``-`` and ``_`` become ``_`` (and an empty or
+    dot-only name becomes ``_``).
+    """
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(name))
     return cleaned if cleaned.strip(".") else "_"
 
@@ -144,7 +145,6 @@ def write_json(obj: Any, path: str | Path, *, force: bool = False) -> Path:
 
 def _json_safe(obj: Any) -> Any:
     """Replace non-finite floats by ``None`` and NumPy scalars by Python ones, recursively."""
-
     if isinstance(obj, Mapping):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -170,7 +170,6 @@ def output_folder(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     Path
         The temporary folder to write into.
     """
-
     path = Path(path)
     refuse_existing_output(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)

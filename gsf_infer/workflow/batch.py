@@ -16,7 +16,7 @@ BY_COLUMNS = ("a", "b", "rho", "chi", "gamma", "rho_over_b", "E", "alpha")
 
 
 def subsets(records: Records, by: str) -> list[tuple[str, Records]]:
-    """The records split by ``run`` or ``group``, in the order they first appear.
+    """Split the records by ``run`` or ``group``, in the order they first appear.
 
     Raises
     ------

@@ -390,7 +390,7 @@ class _InvariantRun:
 
 
 def _decide_invariant(dev: ModelRun, is_main: bool, settings: InvariantSettings) -> _InvariantRun:
-    """The verdict from a deviation-model fit, untrusted where that fit did not converge.
+    """Return the verdict from a deviation-model fit, untrusted where that fit did not converge.
 
     ``is_main``: the deviation model is the fit's own model (its DataTree is the main one, not
     a second one beside it).
@@ -419,7 +419,7 @@ def _summary_json(
     check: _InvariantRun,
     seconds: tuple[float, float],
 ) -> dict[str, Any]:
-    """The ``summary.json`` object (without ``holdout``)."""
+    """Build the ``summary.json`` object (without ``holdout``)."""
     return {
         "version": __version__,
         "data": {
@@ -498,7 +498,7 @@ def _holdout_summary(table: pd.DataFrame | None, held: Records, o: FitOptions) -
 
 
 def weak_directions(records: Records, threshold: float = 0.2) -> list[str]:
-    """The directions at the default ``gsf`` model's optimum that the data barely curve.
+    """Find the directions at the default ``gsf`` model's optimum that the data barely curve.
 
     Multi-start optimisation as in :func:`gsf_infer.inference.sampling.sample`, then the
     likelihood's share of the curvature along each principal direction of the Hessian

@@ -31,7 +31,7 @@ LIBRARY_SPELLINGS = {"priors_path": "priors", "check_invariant": "no_check"}
 
 
 def default_out(data_path: str | Path) -> Path:
-    """The default output folder of a fit: ``gsf-results/<data stem>``."""
+    """Return the default output folder of a fit: ``gsf-results/<data stem>``."""
     return Path("gsf-results") / Path(data_path).stem
 
 
@@ -152,7 +152,7 @@ class FitOptions:
 
     @classmethod
     def pick(cls, values: Mapping[str, Any]) -> FitOptions:
-        """The fields found in ``values``, the others at their defaults.
+        """Build the options from the fields found in ``values``, the others at their defaults.
 
         ``values`` may hold more: a command's parameters (``locals()``), named as the fields.
         """
@@ -160,7 +160,7 @@ class FitOptions:
         return cls(**{k: v for k, v in values.items() if k in names})
 
     def keywords(self) -> dict[str, Any]:
-        """The fields under the library's spellings.
+        """Return the fields under the library's spellings.
 
         ``priors_path`` for ``priors`` and ``check_invariant`` for ``not no_check``, as
         :func:`gsf_infer.workflow.check.run_check` and :mod:`gsf_infer.executor` take them.
@@ -175,7 +175,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def shows_fit_options(*, library: bool) -> Callable[[F], F]:
-    """A decorator showing :class:`FitOptions`' fields in a function's signature.
+    """Make a decorator showing :class:`FitOptions`' fields in a function's signature.
 
     The function takes them through ``**values``; its signature (``inspect.signature``,
     ``help``) lists each as a keyword-only parameter with its default, under the command line's

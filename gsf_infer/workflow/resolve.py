@@ -63,7 +63,7 @@ LIKELIHOOD_KEY = "likelihood"
 
 
 def resolve_likelihood(requested: str | None, records: Records) -> str:
-    """The likelihood of a fit: as requested, else as the data declare, else ``lognormal``.
+    """Choose the likelihood of a fit: as requested, else as the data declare, else ``lognormal``.
 
     A records file may state in its provenance header that its residuals need the outlier-robust
     likelihood (``# likelihood: student``: the digitised Chinchilla points, whose runs with fewer
@@ -108,7 +108,7 @@ def declared_notes(
 
 
 def resolve_pruning_metric(requested: str | None, records: Records) -> str:
-    """The pruning metric of a fit: as requested, else as the data declare, else ``seed``.
+    """Choose the pruning metric of a fit: as requested, else as the data declare, else ``seed``.
 
     A records file may state in its provenance header which metric its ``pruning`` records
     follow (``# pruning_metric: function``: ``simulate rf`` measures the function-space

@@ -53,7 +53,7 @@ class Exponents(NamedTuple):
 
 
 def exponents(spec: Spectrum, g: GParams, family: Family, t: Array | float = 1.0) -> Exponents:
-    """Derived exponents of the loss, quantization, frontier and pruning laws.
+    """Compute the derived exponents of the loss, quantization, frontier and pruning laws.
 
     Parameters
     ----------

@@ -1,4 +1,6 @@
-"""Sums over spectral modes, ``sum_{k_lo < k <= k_hi} f(k)``, in the ``exact`` and ``continuum`` tiers.
+"""Sums over spectral modes, ``sum_{k_lo < k <= k_hi} f(k)``.
+
+It provides them in the ``exact`` and ``continuum`` tiers.
 
 Bounds may be fractional (capacity ``K = kappa * P^nu`` is a real number). Mode ``k`` is read as
 the unit interval ``[k - 1/2, k + 1/2]`` and the range ``(k_lo, k_hi]`` as
