@@ -35,8 +35,9 @@ def parse_args(
     argv: Sequence[str] | None = None,
     extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.Namespace:
-    """Options every example takes: ``--quick``, ``--out``, ``--force``, ``--seed`` (and
-    ``extra(parser)`` adds an example's own).
+    """Parse the options every example takes: ``--quick``, ``--out``, ``--force``, ``--seed``.
+
+    ``extra(parser)``, when given, adds an example's own.
     """
     parser = argparse.ArgumentParser(prog=f"examples/{name}.py", description=description)
     parser.add_argument(
@@ -126,13 +127,13 @@ class Run:
         return json.loads((self.folder / fit_dir / "summary.json").read_text(encoding="utf-8"))
 
     def load(self, fit_dir: str):
-        """The DataTree of a fit folder (``posterior.nc``)."""
+        """Return the DataTree of a fit folder (``posterior.nc``)."""
         from gsf_infer.workflow.predict import load_fit
 
         return load_fit(self.folder / fit_dir)
 
     def commands_table(self) -> str:
-        """The commands run, with their wall times, as a markdown list."""
+        """Return the commands run, with their wall times, as a markdown list."""
         lines = [f"- `{cmd}` ({sec:.0f} s)" for cmd, sec in self.commands]
         return "\n".join(lines)
 
@@ -190,7 +191,7 @@ def main(
 
 
 def read_table(path: Path):
-    """A records file as ``(frame, provenance)``: the table as written, and its ``#`` lines."""
+    """Read a records file as ``(frame, provenance)``: the table as written, and its ``#`` lines."""
     import pandas as pd
 
     from gsf_infer.data.records import read_records
@@ -223,7 +224,7 @@ def regroup(run: Run, source: str, target: str, column: str, note: str) -> Path:
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits (``-`` for missing / non-finite)."""
+    """Format a number with ``digits`` significant digits (``-`` for missing / non-finite)."""
     if x is None or not math.isfinite(float(x)):
         return "-"
     return f"{float(x):.{digits}g}"
@@ -247,7 +248,7 @@ def covers(entry: dict[str, Any] | None, value: float) -> bool | None:
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A markdown table."""
+    """Format ``rows`` under ``header`` as a markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
-"""Chinchilla (Hoffmann et al. 2022, Fig. 4, digitised by Epoch AI): the ``chinchilla`` model
-against Epoch's re-fit, the ``gsf`` model on the same records, ELPD-LOO between them, and
-validation by extrapolation to the larger models (``--holdout "params>=1e9"``).
+"""Chinchilla (Hoffmann et al. 2022, Fig. 4, digitised by Epoch AI): ``chinchilla`` and ``gsf``.
+
+The ``chinchilla`` model against Epoch's re-fit, the ``gsf`` model on the same records, ELPD-LOO
+between them, and validation by extrapolation to the larger models (``--holdout "params>=1e9"``).
 
 Reference: Besiroglu, Erdil, Barnett, You, "Chinchilla Scaling: A replication attempt",
 arXiv:2404.10102 (2024): ``E = 1.817, alpha = 0.348, beta = 0.366`` (A ~ 482, B ~ 2085). Their
@@ -74,6 +75,7 @@ def epoch_exclusion(table_path: Path) -> tuple[str, int]:
 
 
 def chinchilla_row(run: Run, label: str, fit_dir: str) -> tuple[list[str], dict]:
+    """Compare one ``chinchilla`` fit with Epoch's estimates: its table row and its numbers."""
     s = run.summary(fit_dir)
     p = s["parameters"]
     cov = {k: covers(p[k], EPOCH[k]) for k in CHECKED}
@@ -95,6 +97,7 @@ def chinchilla_row(run: Run, label: str, fit_dir: str) -> tuple[list[str], dict]
 
 
 def body(run: Run) -> tuple[str, dict]:
+    """Run the Chinchilla analysis and return its markdown section and numbers."""
     from gsf_infer.analysis.comparison import loo_table, preference
 
     S = run.sampler

@@ -60,7 +60,8 @@ VARIANT = "hot"
 TARGET_ACCEPT = "0.99"
 #: Priors of the per-run fits (see the docstring): what one curve cannot identify, fixed or
 #: kept out of the few-mode regime; loc = ln 300.
-RUN_PRIORS = """# examples/gemstones.py: one loss curve identifies chi (and E + its capacity floor) only
+RUN_PRIORS = """\
+# examples/gemstones.py: one loss curve identifies chi (and E + its capacity floor) only
 [a]  # a - 1, at the default prior's median
 dist = "Fixed"
 value = 0.5
@@ -70,7 +71,7 @@ value = 0.5
 [K]  # capacity far beyond the frontier: E is the level the curve decays to (E + the floor)
 dist = "Fixed"
 value = 1e7
-[k_star]  # the frontier at the reference time in the spectrum's continuum, not among its first modes
+[k_star]  # the frontier at the reference time: in the spectrum's continuum, not its first modes
 dist = "LogNormal"
 loc = 5.70378
 scale = 1.0
@@ -78,12 +79,15 @@ scale = 1.0
 
 
 def short(run_name: str) -> str:
+    """Strip the ``PyGemma-`` prefix and the ``_pretrain`` suffix off a run name."""
     return run_name.removeprefix("PyGemma-").removesuffix("_pretrain")
 
 
 def least_squares_chi(t: np.ndarray, loss: np.ndarray) -> float:
-    """``chi`` of ``L = E + B t^-chi`` fitted by least squares on log loss (scipy), a reference
-    independent of the tool: the law the gsf loss approaches once many modes are learned.
+    """Fit ``chi`` of ``L = E + B t^-chi`` by least squares on log loss (scipy).
+
+    A reference independent of the tool: the law the gsf loss approaches once many modes are
+    learned.
     """
     from scipy.optimize import least_squares
 
@@ -101,6 +105,7 @@ def least_squares_chi(t: np.ndarray, loss: np.ndarray) -> float:
 
 
 def body(run: Run) -> tuple[str, dict]:
+    """Run the Gemstones analysis and return its markdown section and numbers."""
     from gsf_infer.output import artifacts
 
     run.gsf_infer("ingest", "gemstones_loss_curves", "--option", f"variant={VARIANT}",

@@ -61,7 +61,7 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _ratio(summary: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any] | None:
-    """The HDI of delta/rho, wherever the fit folder keeps it."""
+    """Read the HDI of delta/rho from wherever the fit folder keeps it."""
     for source in (summary.get("invariant") or {}, checks.get("invariant") or {}):
         entry = source.get("delta_over_rho")
         if entry:
@@ -162,6 +162,7 @@ def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def body(run: Run) -> tuple[str, dict[str, Any]]:
+    """Fit one simulated network per seed and return the markdown section and numbers."""
     count = run.options.seeds if run.options.seeds is not None else (1 if run.quick else 5)
     rows = [one_seed(run, seed) for seed in range(count)]
     verdicts, exponents, coverage = _tables(rows)

@@ -1,6 +1,7 @@
-"""Revisiting Neural Scaling Laws (Alabdulmohsin et al. 2022) benchmark: ``data_scaling`` fits,
-the redundancy-law exponent ``alpha`` per learning curve, and the source smoothness ``s`` it
-implies.
+"""Revisiting Neural Scaling Laws (Alabdulmohsin et al. 2022): ``data_scaling`` fits per curve.
+
+The benchmark's ``data_scaling`` fits, the redundancy-law exponent ``alpha`` per learning curve,
+and the source smoothness ``s`` it implies.
 
 The records (``gsf-infer ingest revisiting_scaling_benchmark``) are learning curves — loss or
 error against examples seen — with the authors' own split: ``training_split = 1`` rows are for
@@ -50,6 +51,7 @@ TARGET_ACCEPT = "0.99"
 
 
 def options(parser) -> None:
+    """Add this example's ``--subset`` option to ``parser``."""
     parser.add_argument("--subset", choices=("both", "lang", "vision"), default="both",
                         help="curves to fit (the adapter's subset option) [default: both]; "
                         "--quick fits the NMT curves of lang")
@@ -66,6 +68,7 @@ value = {B_FIXED - 1.0}
 
 
 def body(run: Run) -> tuple[str, dict]:
+    """Run the Revisiting analysis and return its markdown section and numbers."""
     import pandas as pd
 
     from gsf_infer.analysis.summary import contraction

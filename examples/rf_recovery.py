@@ -110,7 +110,7 @@ def plot(fit_dir: Path, rows: list[dict], title: str):
 
 
 def markdown(rows: list[dict], diagnostics: dict, seconds: dict) -> str:
-    """The comparison as a markdown table with the sampler diagnostics."""
+    """Format the comparison as a markdown table with the sampler diagnostics."""
     lines = [
         "| parameter | truth | mean | 94% HDI | covered | (mean - truth)/sd | R-hat | ESS |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -132,6 +132,7 @@ def markdown(rows: list[dict], diagnostics: dict, seconds: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Simulate, fit and compare with the truth as the command line asks; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="simulation seed [0]")
     parser.add_argument("--quick", action="store_true", help="2 chains x (300 + 300)")

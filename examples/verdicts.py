@@ -69,7 +69,7 @@ def true_ratio(world: str, base: GsfSimConfig) -> float | None:
 
 
 def worlds(seed: int) -> dict[str, pd.DataFrame]:
-    """The five data sets of one seed."""
+    """Simulate the five data sets of one seed."""
     base = GsfSimConfig()
     consistent, _ = simulate_gsf(base, np.random.default_rng(seed))
     other_q, _ = simulate_gsf(replace(base, a=A_QUANTIZATION), np.random.default_rng(seed + 1))
@@ -141,6 +141,7 @@ def table_rows(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Fit every world and seed the command line asks for; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 chains x (300 + 300)")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per world [10]")

@@ -1,5 +1,6 @@
-"""Wanda reproduction (Llama-2-7B, Llama-3.1-8B; magnitude vs Wanda pruning at 30/50/70%):
-what a pruning curve measured at a single training stage can and cannot identify.
+"""Wanda reproduction (Llama-2-7B, Llama-3.1-8B; magnitude vs Wanda pruning at 30/50/70%).
+
+What a pruning curve measured at a single training stage can and cannot identify.
 
 The records (``gsf-infer ingest wanda_repro_pruning``) are 11 loss increases, 2-3 sparsities per
 curve, every curve at one training stage (the released model). Pruning identifies
@@ -56,7 +57,7 @@ def _curve_files(run: Run) -> list[tuple[str, str, int]]:
 
 
 def derivatives(path: Path, rng: np.random.Generator) -> dict:
-    """Derivatives of the expected log loss increase of one curve's records.
+    """Compute the derivatives of the expected log loss increase of one curve's records.
 
     At ``N_DRAWS`` draws from the default priors: the largest ``|d log mu / d log n|`` relative
     to the largest derivative of all, and the numerical rank of the derivative matrix with and
@@ -139,6 +140,7 @@ def fit_contractions(run: Run, fit_dir: str) -> tuple[dict, dict]:
 
 
 def body(run: Run) -> tuple[str, dict]:
+    """Run the Wanda analysis and return its markdown section and numbers."""
     run.gsf_infer("ingest", "wanda_repro_pruning", "--out", "wanda.csv")
     validate = run.gsf_infer("validate", "wanda.csv").stdout
     curves = _curve_files(run)
