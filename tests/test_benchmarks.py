@@ -211,6 +211,7 @@ def test_quick_help_section_writes_a_report_that_renders_again(run, tmp_path):
     assert again.read_text() == text
 
 
+@pytest.mark.slow  # rendering or benchmark plumbing, not the statistical core
 def test_gradient_worker_times_every_row(workers):
     """The gradient section's worker on its quick settings, in this process (JAX loaded once).
 

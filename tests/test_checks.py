@@ -451,6 +451,7 @@ def test_check_dir_updates_the_folder(tmp_path, calibrated, deviation_consistent
     assert (folder / "posterior_deviation.nc").read_bytes() == saved_deviation
 
 
+@pytest.mark.slow  # rendering or benchmark plumbing, not the statistical core
 def test_check_dir_re_renders_an_existing_report(tmp_path):
     kinds = ("loss", "quantization", "pruning")
     dt = fake_fit(np.random.default_rng(18), kinds=kinds, draws=100)

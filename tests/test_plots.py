@@ -52,6 +52,7 @@ def test_write_plots_gsf(tmp_path, gsf_fit, deviation_fit):
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(names)
 
 
+@pytest.mark.slow  # rendering or benchmark plumbing, not the statistical core
 def test_write_plots_deviation_model(tmp_path, deviation_fit):
     paths = plots.write_plots(deviation_fit, tmp_path)
     names = {p.name for p in paths}

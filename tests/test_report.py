@@ -199,6 +199,7 @@ def test_html_is_self_contained_and_parses(rendered):
     assert style and "url(" not in style.group(1) and "@import" not in style.group(1)
 
 
+@pytest.mark.slow  # rendering or benchmark plumbing, not the statistical core
 def test_report_dir_re_renders_from_files(rendered):
     folder, _ = rendered
     before_md = (folder / "report.md").read_text()
