@@ -211,7 +211,7 @@ def prior_constants(data: ModelData) -> dict[str, Any]:
         kd = data.kinds["data_scaling"]
         floor = E_MARGIN * np.nan_to_num(data.ds_floor, nan=1.0)
         runs = set(np.unique(kd.run).tolist())
-        # runs without data_scaling records get inert placeholders
+        # a run without data_scaling records gets centre 0: no likelihood reads its E_ds, B_ds
         out["ds_floor"] = floor
         out["ds_typical"] = np.array([
             np.log(max(np.median(kd.y[kd.run == r]) - 0.5 * floor[r], 1e-12)) if r in runs
