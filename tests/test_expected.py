@@ -200,3 +200,24 @@ def test_expected_equals_the_forward_laws_in_data_units(world, kind):
         assert np.all(np.isfinite(value)), site
         np.testing.assert_allclose(np.asarray(got[site]), value, rtol=1e-9, atol=1e-10,
                                    err_msg=site)
+
+
+@pytest.mark.parametrize("kind", ("loss", "quantization", "pruning", "density", "modes"))
+def test_elastic_with_constant_rho_is_the_monomial_law(world, kind):
+    """``elastic`` with ``f = 0`` on its grid: the same laws as ``monomial``; with a drift, not."""
+    from gsf_infer.model.elastic import elastic_grid
+
+    tab, data, P = world
+    rows = tab[tab["kind"] == kind]
+    x = {k: jnp.asarray(v) for k, v in kind_inputs(data)[kind].items()}
+    grid = elastic_grid(data)
+    params = {k: jnp.asarray(v) for k, v in P.items() if k != "target_scale"}
+    params.update(tgrid=jnp.asarray(grid), elastic_f=jnp.zeros(grid.size))
+    settings = ModelSettings(g="elastic")
+    got = expected_jit(kind, params, x, settings, data.n_groups)
+    ref = reference(kind, rows, P, data)
+    np.testing.assert_allclose(np.asarray(got[kind]), ref[kind], rtol=1e-9, atol=1e-10)
+    # negative control: rho drifting by 30% over the grid changes every kind's values
+    params["elastic_f"] = jnp.asarray(0.3 * (grid - grid[0]) / (grid[-1] - grid[0]))
+    drifted = np.asarray(expected_jit(kind, params, x, settings, data.n_groups)[kind])
+    assert np.max(np.abs(drifted - ref[kind])) > 1e-3

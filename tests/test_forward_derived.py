@@ -35,7 +35,7 @@ import pytest
 from scipy.special import zeta
 
 from gsf_infer.model.forward import derived, laws
-from gsf_infer.model.forward.families import FAMILIES, GParams, get_family
+from gsf_infer.model.forward.families import FAMILIES, GParams, elastic_integral, get_family
 from gsf_infer.model.forward.laws import Spectrum
 
 C, LAM, AMP = 0.8, 1.3, 0.7
@@ -310,6 +310,11 @@ FAMILY_PARAMS = {
     "logcorr": GParams(c=0.8, m=0.8, n=1.3, tau=100.0),
     "ridge": GParams(c=0.8, kap=1e-5),
 }
+_TGRID = jnp.linspace(-2.0, 30.0, 64)
+_NGRID = 1.3 * jnp.exp(0.2 * jnp.sin(0.4 * _TGRID))
+FAMILY_PARAMS["elastic"] = GParams(
+    c=0.8, m=0.8, n=1.3, tgrid=_TGRID, ngrid=_NGRID, hgrid=elastic_integral(_TGRID, _NGRID)
+)
 
 
 @pytest.mark.parametrize("name", tuple(FAMILIES))

@@ -220,7 +220,7 @@ def test_rho_against_finite_differences_along_the_frontier(name: str, i: int) ->
 
 def test_effective_exponents_and_registry() -> None:
     p = GParams(c=2.0, m=0.6, n=1.7, tau=3.0, kap=0.1)
-    assert set(FAMILIES) == set(NAMES)
+    assert set(FAMILIES) == {*NAMES, "elastic"}  # elastic: tests/test_elastic.py
     expected = {
         "ntk": (1.0, 1.0),
         "feature": (1.0, 1.7),

@@ -46,6 +46,9 @@ def natural_scale(kind: str, values: np.ndarray) -> np.ndarray:
 RUN_SITES = frozenset({"E_ds", "E_ds_frac", "B_ds"})
 UNIT_SITES = frozenset({"quant_scale"})
 DEVIATION_SITES = frozenset({"deviation_z"})
+#: Curves on the ``elastic`` family's grid in ``tau = log(t/t_ref)``, and its HSGP weights.
+CURVE_SITES = frozenset({"rho_t", "chi_t", "gamma_t"})
+BASIS_SITES = frozenset({"elastic_z"})
 
 
 def _dims_for(name: str, value: np.ndarray, data: ModelData) -> list[str]:
@@ -58,6 +61,10 @@ def _dims_for(name: str, value: np.ndarray, data: ModelData) -> list[str]:
     extra = value.shape[2:]
     if not extra:
         return []
+    if name in CURVE_SITES:
+        return ["group", "tau"] if len(extra) == 2 else ["tau"]
+    if name in BASIS_SITES:
+        return ["basis"]
     if name in RUN_SITES:
         dim = "run"
     elif name in UNIT_SITES:
@@ -111,6 +118,11 @@ def build_datatree(
         coords["deviation"] = list(deviations)
     for name, value in posterior.items():
         dims[name] = _dims_for(name, value, data)
+    if CURVE_SITES & set(posterior):
+        # deferred: the grid's module imports JAX, which reading a DataTree does not need
+        from gsf_infer.model.elastic import elastic_grid
+
+        coords["tau"] = elastic_grid(data)
 
     observed: dict[str, np.ndarray] = {}
     constant: dict[str, np.ndarray] = {}

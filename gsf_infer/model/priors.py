@@ -131,6 +131,18 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "s": Prior("LogNormal", {"loc": 0.0, "scale": 1.0}, 0.0, "source smoothness (redundancy law)"),
     "alpha": Prior("LogNormal", {"loc": _ln(0.3), "scale": 0.6}, 0.0, "chinchilla size exponent"),
     "beta": Prior("LogNormal", {"loc": _ln(0.3), "scale": 0.6}, 0.0, "chinchilla data exponent"),
+    "elastic_amp": Prior(
+        "HalfNormal",
+        {"scale": 0.2},
+        0.0,
+        "amplitude of the drift of log rho(t) (elastic; 0 is the constant monomial rho)",
+    ),
+    "elastic_length": Prior(
+        "Fixed",
+        {"value": 0.5},
+        0.0,
+        "length scale of log rho(t) (elastic), in half-widths of its time grid",
+    ),
     "pool_sd": Prior(
         "HalfNormal", {"scale": 0.3}, 0.0, "spread of log(a-1), log(b-1) across groups"
     ),

@@ -17,8 +17,9 @@ Parametrisation (chosen so that NUTS sees weakly correlated, data-identified coo
   of that bound, so the bound may be an input and not a constant of the program).
 
 Derived quantities are deterministic sites: ``rho`` (at ``t_ref`` for families where it varies),
-``chi``, ``gamma``, ``rho_over_b``. Several groups share the exponents or pool them
-hierarchically, as the priors say.
+``chi``, ``gamma``, ``rho_over_b``; for ``elastic`` also the curves ``rho_t``, ``chi_t``,
+``gamma_t`` on its grid in ``tau = log(t/t_ref)`` (:mod:`gsf_infer.model.elastic`).
+Several groups share the exponents or pool them hierarchically, as the priors say.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import numpyro
 import numpyro.distributions as dist
 
 from gsf_infer.data.dataset import ModelData
-from gsf_infer.model.forward.families import Family, GParams, get_family
+from gsf_infer.model.elastic import curves, sample_elastic
+from gsf_infer.model.forward.families import Family, GParams, elastic_integral, get_family
 from gsf_infer.model.priors import Prior, PriorSet
 from gsf_infer.model.settings import (
     CAPACITY_KINDS,
@@ -82,11 +84,19 @@ def g_params(family: Family, k_star: jax.Array, b: jax.Array, P: dict[str, Any])
 
     With ``Lam = 1`` and ``t`` in units of ``t_ref``: for the ``g = c lambda^m t^n L(t)``
     families ``c = k_star^(b m) / L(1)``; for ``ridge`` ``c = k_star^b`` and ``kap`` is given in
-    units of ``lambda_{k_star}``.
+    units of ``lambda_{k_star}``; for ``elastic`` ``c = k_star^(b m)`` (``H(0) = 0``) and
+    ``n(tau_j) = n_0 e^{f_j}`` on the grid ``tgrid`` (scalar ``k_star`` and ``b`` only).
     """
     one = jnp.ones_like(k_star)
     if family.name == "ridge":
         return GParams(c=k_star**b, kap=P["kap"] * k_star ** (-b) * one)
+    if family.name == "elastic":
+        m, n = P["m"] * one, P["n"] * one
+        ngrid = n * jnp.exp(P["elastic_f"])
+        return GParams(
+            c=jnp.exp(b * m * jnp.log(k_star)), m=m, n=n, tgrid=P["tgrid"], ngrid=ngrid,
+            hgrid=elastic_integral(P["tgrid"], ngrid),
+        )
     m = P.get("m", 1.0) * one if family.name in ("monomial", "logcorr") else one
     n = P.get("n", 1.0) * one if family.name in ("monomial", "logcorr", "feature") else one
     tau = P.get("tau", 1.0) * one
@@ -99,8 +109,8 @@ def exponents_of(family: Family, P: dict[str, Any], n_groups: int) -> dict[str, 
     """``rho`` (at ``t_ref``), ``chi``, ``gamma``, ``rho_over_b`` from sampled parameters."""
     a = jnp.asarray(P["a"], dtype=float)
     b = jnp.asarray(P["b"], dtype=float)
-    if family.name in ("ntk", "feature", "monomial"):
-        m = P.get("m", 1.0) if family.name == "monomial" else 1.0
+    if family.name in ("ntk", "feature", "monomial", "elastic"):
+        m = P.get("m", 1.0) if family.name in ("monomial", "elastic") else 1.0
         n = P.get("n", 1.0) if family.name != "ntk" else 1.0
         rho = jnp.asarray(n, dtype=float) / m * jnp.ones_like(b)
     else:
@@ -153,9 +163,11 @@ def sample_spectral(
     P["a"] = _sample_pooled("a", priors["a"], G, priors["pool_sd"])
     P["b"] = _sample_pooled("b", priors["b"], G, priors["pool_sd"])
     if kinds & FRONTIER_KINDS:
-        if family.name in ("monomial", "logcorr"):
+        if family.name in ("monomial", "logcorr", "elastic"):
             P["m"] = _sample_m(lambda base: base, priors["m"], P["b"])
             P["n"] = _sample("n", priors["n"])
+        if family.name == "elastic":
+            P.update(sample_elastic(data, priors))
         elif family.name == "feature":
             P["n"] = _sample("n", priors["n_feature"])
         if family.name == "logcorr":
@@ -166,6 +178,9 @@ def sample_spectral(
     if kinds & FRONTIER_KINDS:
         for key, value in exponents_of(family, P, G).items():
             P[key] = numpyro.deterministic(key, value)
+        if family.name == "elastic":
+            for key, value in curves(P).items():
+                P[key] = numpyro.deterministic(key, value)
     return P
 
 

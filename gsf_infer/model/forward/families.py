@@ -15,9 +15,15 @@ where ``g = 1``.
 | ``monomial`` | ``c * lambda^m * t^n`` | ``m, n`` |
 | ``logcorr`` | ``c * lambda^m * t^n * log(e + t/tau)`` | ``m, n, tau`` |
 | ``ridge`` | ``phi = lambda/(lambda+kap) * (1 - exp(-(lambda+kap) c t))`` | ``kap`` |
+| ``elastic`` | ``c * lambda^m * exp(H(log t))``, ``H(tau) = int_0^tau n(s) ds`` | ``m, n(tau)`` |
 
 (``ridge`` is gradient flow with weight decay [RF]_; its ``g = -log(1 - phi)``. ``feature`` is
-the feature-learning regime of [BP]_, with ``n = max(1, 2/(1+beta))``.) Everything here is
+the feature-learning regime of [BP]_, with ``n = max(1, 2/(1+beta))``. ``elastic`` is the
+semi-parametric ``g`` of [GSF]_ Section 6 item 4: its temporal elasticity ``n(tau) = m rho(tau)``
+is a curve in ``tau = log t``, given by its values ``ngrid`` on a uniform grid ``tgrid`` and
+integrated once into ``hgrid`` (:func:`elastic_integral`); ``H`` between nodes is the cubic
+Hermite interpolant of ``(hgrid, ngrid)``, so ``E_t = dH/dtau`` equals ``n`` at every node,
+and ``H`` continues linearly, with the end slopes, outside the grid.) Everything here is
 jit/vmap/grad-safe and imports only JAX.
 
 References
@@ -61,6 +67,12 @@ class GParams(NamedTuple):
         Time scale of the logarithmic correction (``logcorr``), in units of ``t``.
     kap : float
         Weight-decay eigenvalue (``ridge``), in units of ``lambda``.
+    tgrid : array
+        Uniform grid of ``tau = log t`` (``elastic``), shape ``(J,)``, ``J >= 2``.
+    ngrid : array
+        Temporal elasticity ``n(tau) = E_t`` at the nodes (``elastic``), shape ``(J,)``.
+    hgrid : array
+        ``H(tau_j) = int_0^tau_j n(s) ds`` at the nodes (``elastic``; :func:`elastic_integral`).
     """
 
     c: Array | float = 1.0
@@ -68,6 +80,56 @@ class GParams(NamedTuple):
     n: Array | float = 1.0
     tau: Array | float = 1.0
     kap: Array | float = 0.0
+    tgrid: Array | float = 0.0
+    ngrid: Array | float = 0.0
+    hgrid: Array | float = 0.0
+
+
+def hermite(x: Array, grid: Array, values: Array, slopes: Array) -> Array:
+    """Cubic Hermite interpolant of ``(values, slopes)`` on a uniform ``grid``, at ``x``.
+
+    Between nodes ``tau_i`` and ``tau_i + h``, with ``s = (x - tau_i)/h``,
+
+    .. math::
+
+        H(x) = h_{00}(s) H_i + h h_{10}(s) n_i + h_{01}(s) H_{i+1} + h h_{11}(s) n_{i+1},
+
+    ``h_00 = 2s^3 - 3s^2 + 1``, ``h_10 = s^3 - 2s^2 + s``, ``h_01 = 3s^2 - 2s^3``,
+    ``h_11 = s^3 - s^2``: ``H`` is C^1, equals ``values`` at the nodes and has derivative
+    ``slopes`` there; it is exact for cubics. Outside the grid it continues linearly with the
+    end slopes. ``x`` may have any shape; ``grid``, ``values``, ``slopes`` are ``(J,)``.
+    """
+    x = jnp.asarray(x, dtype=float)
+    lo, hi = grid[0], grid[-1]
+    h = grid[1] - grid[0]
+    # where, not clip: at a node on the grid's edge the derivative is the inside one
+    xc = jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
+    u = (xc - lo) / h
+    i = jax.lax.stop_gradient(jnp.clip(jnp.floor(u), 0, grid.shape[-1] - 2).astype(jnp.int32))
+    s = u - i
+    s2, s3 = s * s, s * s * s
+    inside = (
+        (2.0 * s3 - 3.0 * s2 + 1.0) * values[i]
+        + h * (s3 - 2.0 * s2 + s) * slopes[i]
+        + (3.0 * s2 - 2.0 * s3) * values[i + 1]
+        + h * (s3 - s2) * slopes[i + 1]
+    )
+    below = jnp.where(x < lo, slopes[0] * (x - lo), 0.0)
+    above = jnp.where(x > hi, slopes[-1] * (x - hi), 0.0)
+    return inside + below + above
+
+
+def elastic_integral(grid: Array, slopes: Array) -> Array:
+    """``H(tau_j) = int_0^tau_j n(s) ds`` at the nodes of a uniform grid (cumulative quadrature).
+
+    The cumulative trapezoid rule from the first node, ``C_j = sum_{i<j} h (n_i + n_{i+1})/2``
+    (error ``-(h^2/12) int n''``, exact for ``n`` linear), less its Hermite interpolant at
+    ``tau = 0`` so that ``H(0) = 0`` (the amplitude ``c`` of ``g`` is fixed at ``t_ref``).
+    """
+    h = grid[1] - grid[0]
+    steps = 0.5 * h * (slopes[1:] + slopes[:-1])
+    cum = jnp.concatenate([jnp.zeros((1,), dtype=steps.dtype), jnp.cumsum(steps)])
+    return cum - hermite(0.0, grid, cum, slopes)
 
 
 @dataclass(frozen=True)
@@ -77,7 +139,7 @@ class Family:
     Attributes
     ----------
     name : str
-        ``ntk``, ``feature``, ``monomial``, ``logcorr`` or ``ridge``.
+        ``ntk``, ``feature``, ``monomial``, ``logcorr``, ``ridge`` or ``elastic``.
     shape : tuple of str
         Names of the free shape parameters (fields of :class:`GParams` besides ``c``).
     source : str
@@ -104,6 +166,8 @@ class Family:
             lam, t = jnp.exp(log_lam), jnp.exp(log_t)
             return jnp.log(-jnp.log(self._ridge_resid(lam, t, p)))
         m, n = self.effective(p)
+        if self.name == "elastic":
+            return jnp.log(p.c) + m * log_lam + hermite(log_t, p.tgrid, p.hgrid, p.ngrid)
         out = jnp.log(p.c) + m * log_lam + n * log_t
         if self.name == "logcorr":
             out = out + jnp.log(jnp.log(jnp.e + jnp.exp(log_t) / p.tau))
@@ -159,6 +223,9 @@ class Family:
         ``lambda/(lambda + kap) < 1 - 1/e`` never reach ``g = 1``; there the returned value is
         the limit ``lambda = kap (e - 1)`` that no later time crosses.
         """
+        if self.name == "elastic":
+            m, _ = self.effective(p)
+            return -(jnp.log(p.c) + hermite(log_t, p.tgrid, p.hgrid, p.ngrid)) / m
         if self.name != "ridge":
             m, n = self.effective(p)
             rest = jnp.log(p.c) + n * log_t
@@ -194,7 +261,8 @@ class Family:
         """Elasticity ratio ``rho(t) = E_t / E_lambda`` at the frontier ``lambda_*(t)``.
 
         Constant (``n/m``) for ``ntk``, ``feature``, ``monomial``; a function of ``t`` for
-        ``logcorr`` and ``ridge``.
+        ``logcorr``, ``ridge`` and ``elastic`` (there ``dH/dtau / m``, which is
+        ``n(tau_j)/m`` at the nodes).
         """
         log_t = jnp.asarray(log_t, dtype=float)
         if self.name in ("ntk", "feature", "monomial"):
@@ -217,6 +285,9 @@ FAMILIES: dict[str, Family] = {
         "logcorr", ("m", "n", "tau"), "[GSF] Section 6 item 3 (logarithmic correction)"
     ),
     "ridge": Family("ridge", ("kap",), "[RF], gradient flow with weight decay"),
+    "elastic": Family(
+        "elastic", ("m", "n"), "[GSF] Section 6 item 4 (elasticity rho(t) learned as a curve)"
+    ),
 }
 
 

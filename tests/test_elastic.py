@@ -1,0 +1,105 @@
+"""The ``elastic`` family: ``g = c lambda^m exp(int_0^tau n)``, ``rho(tau) = n(tau)/m`` on a grid.
+
+References: the closed form of ``monomial`` (``n`` constant: ``H = n tau`` exactly, the
+trapezoid rule and the Hermite interpolant being exact for linear functions), the closed-form
+integral of ``n_0 e^{k s}`` with the trapezoid rule's error bound ``h^2/12 |tau| max|n''|``,
+SciPy's adaptive quadrature, and central finite differences of ``log g`` for the elasticities.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from gsf_infer.model.forward import laws
+from gsf_infer.model.forward.families import GParams, elastic_integral, get_family, hermite
+
+ELASTIC, MONOMIAL = get_family("elastic"), get_family("monomial")
+GRID = np.linspace(-4.3, 5.1, 48)
+
+
+def elastic_params(c, m, n0, f, grid=GRID) -> GParams:
+    """``GParams`` of ``elastic`` with ``n(tau_j) = n0 exp(f(tau_j))``."""
+    ngrid = n0 * np.exp(f(grid))
+    return GParams(c=c, m=m, n=n0, tgrid=jnp.asarray(grid), ngrid=jnp.asarray(ngrid),
+                   hgrid=elastic_integral(jnp.asarray(grid), jnp.asarray(ngrid)))
+
+
+def test_constant_elasticity_is_the_monomial_family_exactly():
+    c, m, n0 = 2.5, 0.8, 1.3
+    el = elastic_params(c, m, n0, lambda s: 0.0 * s)
+    mono = GParams(c=c, m=m, n=n0)
+    log_lam = jnp.linspace(-6.0, 2.0, 9)[:, None]
+    # inside the grid, on its nodes, and beyond both ends (linear continuation)
+    log_t = jnp.asarray(np.concatenate([np.linspace(-8.0, 9.0, 41), GRID]))
+    np.testing.assert_allclose(ELASTIC.log_g(log_lam, log_t, el),
+                               MONOMIAL.log_g(log_lam, log_t, mono), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ELASTIC.log_lambda_star(log_t, el),
+                               MONOMIAL.log_lambda_star(log_t, mono), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ELASTIC.rho(log_t, el), n0 / m, rtol=1e-12)
+    # every kind's sum through the same laws
+    spec = laws.Spectrum(1.7, 1.35, 0.8, 1.3)
+    t = jnp.asarray(np.geomspace(0.05, 50.0, 7))
+    for law in (
+        lambda g, fam: laws.loss(t, 300.0, spec, g, 0.4, fam),
+        lambda g, fam: laws.quantization(t, 300.0, 0.01, spec, g, fam),
+        lambda g, fam: laws.pruning(t, 300.0, 0.7, spec, g, fam),
+        lambda g, fam: laws.log_k_star(t, spec, g, fam),
+    ):
+        np.testing.assert_allclose(law(el, ELASTIC), law(mono, MONOMIAL), rtol=1e-11)
+
+
+def test_cumulative_quadrature_against_the_exact_integral():
+    n0, k = 1.2, 0.3
+    errors = []
+    for points in (24, 48, 96):
+        grid = np.linspace(-4.3, 5.1, points)
+        h = grid[1] - grid[0]
+        H = np.asarray(elastic_integral(jnp.asarray(grid), jnp.asarray(n0 * np.exp(k * grid))))
+        exact = n0 * np.expm1(k * grid) / k
+        # trapezoid error <= h^2/12 |tau| max|n''| (and the anchoring at 0 is of higher order)
+        bound = h**2 / 12 * np.abs(grid) * n0 * k**2 * np.exp(k * np.maximum(grid, 0)) + 1e-12
+        err = np.abs(H - exact)
+        assert np.all(err <= 1.05 * bound + h**4), (points, np.max(err / bound))
+        errors.append(np.max(err))
+    # second order: halving h quarters the error
+    assert 3.5 < errors[0] / errors[1] < 4.5 and 3.5 < errors[1] / errors[2] < 4.5
+    # a drift that is not exponential, against adaptive quadrature; H(0) = 0 exactly
+    f = lambda s: 0.25 * np.sin(0.9 * s) - 0.1 * s  # noqa: E731
+    p = elastic_params(1.0, 1.0, n0, f)
+    taus = np.array([-3.7, -1.0, 0.0, 0.37, 2.2, 4.9])
+    want = [quad(lambda s: n0 * np.exp(f(s)), 0.0, x)[0] for x in taus]
+    got = np.asarray(hermite(jnp.asarray(taus), p.tgrid, p.hgrid, p.ngrid))
+    fine = np.linspace(GRID[0], GRID[-1], 20001)
+    n2 = np.max(np.abs(np.gradient(np.gradient(n0 * np.exp(f(fine)), fine), fine)))
+    h = GRID[1] - GRID[0]
+    assert np.all(np.abs(got - want) <= h**2 / 12 * np.abs(taus) * n2 + h**4)
+    assert float(hermite(0.0, p.tgrid, p.hgrid, p.ngrid)) == pytest.approx(0.0, abs=1e-14)
+
+
+def test_rho_from_finite_differences_of_log_g():
+    m, n0 = 0.8, 1.1
+    f = lambda s: 0.3 * np.tanh(s - 1.0) + 0.05 * s  # noqa: E731
+    p = elastic_params(1.7, m, n0, f)
+    h = 1e-5
+
+    def log_g(ll, lt):
+        return np.asarray(ELASTIC.log_g(jnp.asarray(ll), jnp.asarray(lt), p))
+
+    for log_t in (GRID[5:-5:7], np.array([-2.33, 0.41, 3.07])):
+        log_lam = np.asarray(ELASTIC.log_lambda_star(jnp.asarray(log_t), p))
+        e_t = (log_g(log_lam, log_t + h) - log_g(log_lam, log_t - h)) / (2 * h)
+        e_lam = (log_g(log_lam + h, log_t) - log_g(log_lam - h, log_t)) / (2 * h)
+        np.testing.assert_allclose(e_lam, m, rtol=1e-8)
+        # at the nodes E_t is n(tau_j) up to the FD error; between them, up to O(h_grid^2)
+        on_nodes = np.isin(log_t, GRID)
+        tol = 1e-6 if on_nodes.all() else 5e-3
+        np.testing.assert_allclose(e_t / e_lam, n0 * np.exp(f(log_t)) / m, rtol=tol)
+        np.testing.assert_allclose(np.asarray(ELASTIC.rho(jnp.asarray(log_t), p)), e_t / e_lam,
+                                   rtol=1e-6)
+    # g increases in lambda and t where n, m > 0
+    ll, lt = np.meshgrid(np.linspace(-5, 2, 15), np.linspace(-8, 9, 40))
+    g = log_g(ll, lt)
+    assert np.all(np.diff(g, axis=0) > 0) and np.all(np.diff(g, axis=1) > 0)
