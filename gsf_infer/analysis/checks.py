@@ -27,6 +27,7 @@ from scipy.stats import rankdata
 
 from gsf_infer.analysis import invariant as inv
 from gsf_infer.analysis.comparison import loo_table, preference
+from gsf_infer.analysis.elastic import elasticity_curve
 from gsf_infer.analysis.identify import identify_kinds
 from gsf_infer.analysis.ppc import CheckThresholds, posterior_predictive_checks
 from gsf_infer.analysis.summary import (
@@ -316,7 +317,8 @@ def build_checks(
         ``identifiability`` (sentences), ``loo`` (``{"gsf_vs_deviation": ...}`` when both fits
         exist), ``diagnostics`` (with ``problems``), ``diagnostics_deviation`` (with a
         deviation fit), ``data`` (:func:`data_summary`), ``rules`` (the flagging rules in
-        words) and ``warnings`` (the fit's, then one per flagged check).
+        words) and ``warnings`` (the fit's, then one per flagged check); for an ``elastic``
+        fit also ``elasticity`` (:func:`gsf_infer.analysis.elastic.elasticity_curve`).
     """
     thresholds = thresholds or CheckThresholds()
     attrs = read_attrs(dt)
@@ -344,6 +346,9 @@ def build_checks(
         "rules": thresholds.rules() | {"thresholds": asdict(thresholds)},
         "warnings": out_warnings,
     }
+    curve = elasticity_curve(dt, ci_prob)
+    if curve is not None:
+        checks["elasticity"] = curve
     if deviation_dt is not None:
         model = attrs.get("model_settings", {}).get("model", "gsf")
         _add_deviation_checks(checks, dt, deviation_dt, compare_loo=model == "gsf")

@@ -31,7 +31,7 @@ from gsf_infer.errors import InputError, Problem
 ROW_KEYS = ("name", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo", "pareto_k_bad")
 #: What ``compare`` fits without options: every model and every ``g`` family.
 DEFAULT_MODELS = ("gsf", "deviation", "chinchilla")
-DEFAULT_FAMILIES = ("ntk", "feature", "monomial", "logcorr", "ridge")
+DEFAULT_FAMILIES = ("ntk", "feature", "monomial", "logcorr", "ridge", "elastic")
 #: ``|elpd_diff|`` must exceed both this and ``DSE_FACTOR * dse`` for a preference to be stated.
 MIN_ELPD_DIFF = 4.0
 DSE_FACTOR = 2.0

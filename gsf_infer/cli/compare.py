@@ -32,7 +32,7 @@ def compare(
     g: Annotated[str, typer.Option(
         "--g",
         help="Comma-separated g families to compare (each fitted with every spectral model).",
-    )] = "ntk,feature,monomial,logcorr,ridge",
+    )] = "ntk,feature,monomial,logcorr,ridge,elastic",
     models: Annotated[str, typer.Option(
         "--models",
         help="Comma-separated models: gsf, deviation, chinchilla (fitted once: it has no g).",

@@ -24,7 +24,8 @@ Model = Annotated[str, typer.Option(
     "chi + gamma = rho can break) or chinchilla (E + A/P^alpha + B/D^beta on loss records).",
 )]
 G = Annotated[str, typer.Option(
-    "--g", help="Evolution function g: ntk, feature, monomial, logcorr or ridge.",
+    "--g", help="Evolution function g: ntk, feature, monomial, logcorr, ridge or elastic "
+    "(rho(t) learned as a smooth curve).",
 )]
 Tier = Annotated[str, typer.Option(
     "--tier",

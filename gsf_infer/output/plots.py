@@ -28,9 +28,12 @@ import numpy as np
 import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
+from gsf_infer.analysis.elastic import elasticity_curve  # noqa: E402
 from gsf_infer.analysis.ppc import kind_tree, ppc_variables  # noqa: E402
 from gsf_infer.inference.datatree import read_attrs  # noqa: E402
 from gsf_infer.output import artifacts  # noqa: E402
+from gsf_infer.output.elastic_plot import CAPTION as RHO_T_CAPTION  # noqa: E402
+from gsf_infer.output.elastic_plot import plot_rho_t  # noqa: E402
 
 #: Per observed variable: constant-data covariate on the x axis and its label.
 X_AXIS = {
@@ -108,6 +111,8 @@ def caption(stem: str, invariant: dict[str, Any] | None = None, ci_prob: float =
     if stem == "invariant_delta":
         rope = (invariant or {}).get("rope", 0.1)
         return CAPTIONS["invariant_delta"].format(rope=rope, ci=ci_prob)
+    if stem == "rho_t":
+        return RHO_T_CAPTION.format(ci=ci_prob, extra="").strip()
     return CAPTIONS.get(stem, stem)
 
 
@@ -529,6 +534,7 @@ def figures(
     out["trace"] = plot_trace(dt)
     out["rank"] = plot_ranks(dt)
     out.update(plot_pairs(dt))
+    out["rho_t"] = plot_rho_t(elasticity_curve(dt, ci_prob))
     model = attrs.get("model_settings", {}).get("model")
     source = dt if model == "deviation" else deviation_dt
     if source is not None:

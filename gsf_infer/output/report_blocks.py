@@ -80,12 +80,14 @@ def report_blocks(
 
     headline = [p for p in figures if Path(p).stem.startswith("ppc_")]
     delta = [p for p in figures if Path(p).stem == "invariant_delta"]
-    rest = [p for p in figures if p not in headline and p not in delta]
+    rho_t = [p for p in figures if Path(p).stem == "rho_t"]
+    rest = [p for p in figures if p not in headline and p not in delta and p not in rho_t]
 
     blocks = [Block("h1", f"gsf-infer report: {data.get('path', attrs.get('input_path', ''))}")]
     blocks += _verdict_blocks(summary, checks)
     blocks += [figure(p) for p in delta]
     blocks += _loo_blocks(checks)
+    blocks += _elasticity_blocks(checks, [figure(p) for p in rho_t])
     blocks += _parameter_blocks(summary, checks, attrs)
     blocks += _ppc_blocks(summary, checks, [figure(p) for p in headline])
     warnings = checks.get("warnings") or []
@@ -147,6 +149,18 @@ def _verdict_blocks(summary: dict[str, Any], checks: dict[str, Any]) -> list[Blo
             )
         )
     return blocks
+
+
+def _elasticity_blocks(checks: dict[str, Any], figures: list[Block]) -> list[Block]:
+    """Which ``g``: the sentence on ``rho(t)`` of an ``elastic`` fit, and its figure."""
+    curve = checks.get("elasticity")
+    if not curve:
+        return []
+    groups = curve.get("groups") or {}
+    lines = [(f"{name}: " if len(groups) > 1 else "") + g.get("sentence", "")
+             for name, g in groups.items()]
+    return [Block("h2", "The elasticity rho(t)"), *(Block("p", line) for line in lines),
+            *figures]
 
 
 def _loo_blocks(checks: dict[str, Any]) -> list[Block]:

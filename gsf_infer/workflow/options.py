@@ -76,7 +76,7 @@ class FitOptions:
         ``gsf``, ``deviation`` or ``chinchilla``.
     g : str
         The evolution function family: ``ntk``, ``feature``, ``monomial``, ``logcorr``,
-        ``ridge``.
+        ``ridge``, ``elastic``.
     tier : str
         ``continuum``, ``asymptotic`` or ``exact``.
     likelihood, pruning_metric : str or None
