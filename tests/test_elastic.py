@@ -103,3 +103,49 @@ def test_rho_from_finite_differences_of_log_g():
     ll, lt = np.meshgrid(np.linspace(-5, 2, 15), np.linspace(-8, 9, 40))
     g = log_g(ll, lt)
     assert np.all(np.diff(g, axis=0) > 0) and np.all(np.diff(g, axis=1) > 0)
+
+
+def test_elastic_model_without_drift_is_the_monomial_model_plus_its_own_prior():
+    """Log joint of ``elastic`` at ``amp -> 0`` (``f = 0``): ``monomial``'s + its new priors.
+
+    Independent reference: SciPy's normal and half-normal densities of the HSGP weights and
+    amplitude; everything else must cancel exactly against the ``monomial`` model.
+    """
+    from numpyro.infer.util import log_density
+    from scipy import stats
+
+    from gsf_infer.data.dataset import build_model_data
+    from gsf_infer.data.records import records_from_frame
+    from gsf_infer.model.build import build_model
+    from gsf_infer.model.elastic import BASIS
+    from gsf_infer.model.priors import PriorSet
+    from gsf_infer.model.settings import ModelSettings
+    from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
+
+    config = GsfSimConfig(family="logcorr", tau=100.0, n=1.0, sizes=(1e6, 1e7), loss_points=6,
+                          quantization_points=4, bits=(3, 5), pruning_times=(1e2, 1e4),
+                          sparsity_points=4, density_points=4, spectrum_points=6)
+    frame, _ = simulate_gsf(config, np.random.default_rng(3))
+    data = build_model_data(records_from_frame(frame, path="simulated.csv"))
+    priors = PriorSet()
+    mono = build_model(data, ModelSettings(model="gsf"), priors)
+    elastic = build_model(data, ModelSettings(model="gsf", g="elastic"), priors)
+    z = np.random.default_rng(0).standard_normal(BASIS)
+    values = {"a": 1.6, "b": 1.4, "bm": 1.5, "n": 1.2, "k_star": 40.0, "K": 900.0,
+              "E_frac": 0.5, "loss_scale": 2.0, "quant_scale": 0.01, "pruning_scale": 1e-3,
+              "density_scale": 1e-4, "spectrum_scale": 0.3, "target_scale": 0.2,
+              "sigma_loss": 0.05, "sigma_quantization": 0.05, "sigma_pruning": 0.05,
+              "sigma_density": 0.05, "sigma_spectrum": 0.05,
+              "deviation_z": jnp.zeros(len(mono.deviations))}
+    values = {k: jnp.asarray(v) for k, v in values.items()}
+    base, _ = log_density(mono.fn, (mono.inputs,), {}, values)
+    extra = {"elastic_amp": jnp.asarray(1e-200), "elastic_z": jnp.asarray(z)}  # f = 0 exactly
+    got, trace = log_density(elastic.fn, (elastic.inputs,), {}, {**values, **extra})
+    want = stats.norm.logpdf(z).sum() + stats.halfnorm.logpdf(1e-200, scale=0.2)
+    assert float(got) - float(base) == pytest.approx(want, abs=1e-8)
+    assert trace["rho_t"]["value"].shape == (elastic.inputs["consts"]["elastic_grid"].size,)
+    np.testing.assert_allclose(trace["rho_t"]["value"], 1.2 / (1.5 / 1.4), rtol=1e-12)
+    # a drift (amp > 0) changes the likelihood: the records see rho(t)
+    drift, _ = log_density(elastic.fn, (elastic.inputs,), {},
+                           {**values, **extra, "elastic_amp": jnp.asarray(0.2)})
+    assert abs(float(drift) - float(got)) > 1.0

@@ -146,7 +146,7 @@ def build_model(
 
     def model(inputs: dict[str, Any], predict: bool = False, likelihood: bool = True) -> None:
         """Run the model; see :class:`BuiltModel`."""
-        shared = sample_spectral(data, settings, priors, frozenset(kinds))
+        shared = sample_spectral(data, settings, priors, frozenset(kinds), inputs["consts"])
         if deviations:
             z = numpyro.sample(
                 "deviation_z", dist.Normal(0.0, 1.0).expand((len(deviations),)).to_event(1)

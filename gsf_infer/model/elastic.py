@@ -83,11 +83,12 @@ def elastic_grid(data: ModelData) -> np.ndarray:
     return np.linspace(min(lo, 0.0) - margin, max(hi, 0.0) + margin, GRID_POINTS)
 
 
-def basis(grid: np.ndarray) -> jax.Array:
+def basis(grid: Any) -> jax.Array:
     """HSGP eigenfunctions at the grid's nodes and at ``tau = 0`` (last row), ``(J + 1, M)``."""
+    grid = jnp.asarray(grid)
     centre = 0.5 * (grid[0] + grid[-1])
     half = 0.5 * (grid[-1] - grid[0])
-    u = (np.append(grid, 0.0) - centre) / half
+    u = (jnp.append(grid, 0.0) - centre) / half
     return eigenfunctions(u, BOUNDARY, BASIS)
 
 
@@ -98,9 +99,12 @@ def drift(amp: Any, length: Any, z: Any, phi: Any) -> jax.Array:
     return f[:-1] - f[-1]
 
 
-def sample_elastic(data: ModelData, priors: PriorSet) -> dict[str, jax.Array]:
-    """Sample the drift of ``log rho`` and return the grid ``tgrid`` and ``elastic_f`` on it."""
-    grid = elastic_grid(data)
+def sample_elastic(grid: Any, priors: PriorSet) -> dict[str, jax.Array]:
+    """Sample the drift of ``log rho`` on ``grid``; return ``tgrid`` and ``elastic_f`` on it.
+
+    ``grid`` is :func:`elastic_grid` of the data, passed as a model input (one compiled program
+    serves data sets of equal shapes).
+    """
 
     def site(name: str) -> jax.Array:
         prior = priors[name]

@@ -33,7 +33,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from gsf_infer.data.dataset import ModelData
-from gsf_infer.model.elastic import curves, sample_elastic
+from gsf_infer.model.elastic import curves, elastic_grid, sample_elastic
 from gsf_infer.model.forward.families import Family, GParams, elastic_integral, get_family
 from gsf_infer.model.priors import Prior, PriorSet
 from gsf_infer.model.settings import (
@@ -146,7 +146,11 @@ def _sample_m(name, prior: Prior, b: jax.Array) -> jax.Array:
 
 
 def sample_spectral(
-    data: ModelData, settings: ModelSettings, priors: PriorSet, kinds: frozenset[str]
+    data: ModelData,
+    settings: ModelSettings,
+    priors: PriorSet,
+    kinds: frozenset[str],
+    consts: dict[str, Any] | None = None,
 ) -> dict[str, jax.Array]:
     """Sample the spectral parameters shared by every kind.
 
@@ -155,7 +159,8 @@ def sample_spectral(
     Parameters that no kind present reads are not sampled: the shape of ``g`` and ``k_star``
     only with a kind that involves the learning frontier, ``K`` and ``nu`` only with one that
     involves capacity. The derived exponents ``rho``, ``chi``, ``gamma``, ``rho_over_b`` are
-    recorded where ``g`` is in the model.
+    recorded where ``g`` is in the model. ``consts`` are the :func:`prior_constants` (traced
+    model arguments; the ``elastic`` grid is read from them, else computed from ``data``).
     """
     family = get_family(settings.g)
     G = data.n_groups
@@ -167,7 +172,8 @@ def sample_spectral(
             P["m"] = _sample_m(lambda base: base, priors["m"], P["b"])
             P["n"] = _sample("n", priors["n"])
         if family.name == "elastic":
-            P.update(sample_elastic(data, priors))
+            grid = elastic_grid(data) if consts is None else consts["elastic_grid"]
+            P.update(sample_elastic(grid, priors))
         elif family.name == "feature":
             P["n"] = _sample("n", priors["n_feature"])
         if family.name == "logcorr":
@@ -208,9 +214,10 @@ def prior_constants(data: ModelData) -> dict[str, Any]:
     - ``loss_typical``: centre of the ``loss_scale`` prior, the median loss less half the
       smallest;
     - ``center_<kind>``: log of a typical observed value of each kind (amplitude priors);
-    - ``ds_floor``, ``ds_typical`` (per run): the same for ``data_scaling`` records.
+    - ``ds_floor``, ``ds_typical`` (per run): the same for ``data_scaling`` records;
+    - ``elastic_grid``: the grid in ``log(t/t_ref)`` of the ``elastic`` family's ``rho(t)``.
     """
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"elastic_grid": elastic_grid(data)}
     for kind in data.kinds:
         out[f"center_{kind}"] = np.float64(data.centers.get(kind, 0.0))
     if "spectrum_target" in data.centers:
