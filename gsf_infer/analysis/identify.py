@@ -274,3 +274,29 @@ def soft_directions(curvature: list[dict[str, Any]], threshold: float = 0.2) -> 
                    f"no curvature from the data (likelihood share {share:.0%})")
             lines.append(f"{how} along {names}: the prior decides it")
     return lines
+
+
+def held_sentences(held: dict[str, Any]) -> list[str]:
+    """Say which unidentified directions the sampler held at the optimum, and which it kept free.
+
+    ``held`` is :class:`gsf_infer.inference.sampling.SamplingResult`'s ``fixed``: each held
+    direction is an assumption (the data are silent along it), with the quantities it decides;
+    each unidentified direction left free names the quantity that depends on it.
+    """
+    def along(entry: dict[str, Any]) -> str:
+        names = ", ".join(f"{n} ({w:+.2f})" for n, w in entry["loadings"])
+        return f"{names} (likelihood share {entry['likelihood_share']:.0%})"
+
+    lines = []
+    decided = sorted(q for q, v in held.get("quantities", {}).items() if v["share"] >= 0.5)
+    for entry in held.get("directions", []):
+        lines.append(f"held at the optimum, the data being silent along it: {along(entry)}; "
+                     "an assumption, not a finding")
+    if decided:
+        lines.append("held directions decide " + ", ".join(decided)
+                     + ": labelled HELD, their intervals are not findings")
+    for entry in held.get("coupled", []):
+        carries = ", ".join(f"{q} ({c:.0%} of its variance)" for q, c in entry["carries"].items())
+        lines.append(f"left free although the prior decides it: {along(entry)}; {carries} "
+                     "depend(s) on it")
+    return lines

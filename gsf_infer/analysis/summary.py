@@ -16,6 +16,8 @@ import numpy as np
 import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
+from gsf_infer.inference.datatree import read_attrs
+
 #: The named exponents every summary.json carries (null where the fit cannot speak to them).
 NAMED = ("a", "b", "rho", "chi", "gamma", "rho_over_b")
 #: Further parameters reported when the model has them.
@@ -28,7 +30,11 @@ CHINCHILLA = ("E", "A", "B", "alpha", "beta")
 #: decades: on the natural scale their prior variance is dominated by the far tail).
 LOG_SCALE = frozenset({"k_star", "K", "tau", "kap", "s", "A", "B", "A_std", "B_std"})
 #: Keys of one parameter entry in summary.json.
-ENTRY_KEYS = ("mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk", "ess_tail", "contraction")
+ENTRY_KEYS = ("mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk", "ess_tail", "contraction",
+              "held_share")
+#: A parameter whose Laplace variance lies at least this much along directions held at the
+#: optimum (the data silent there) is labelled HELD: its interval is not a finding.
+HELD_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[
     # a parameter constant over draws (gamma where quantization saturates) has no R-hat
     with np.errstate(invalid="ignore", divide="ignore"):
         summ = az.summary(dt, var_names=names, ci_kind="hdi", ci_prob=ci_prob, round_to="none")
+    held = read_attrs(dt).get("held", {}).get("quantities", {})
     low_col = next(c for c in summ.columns if c.endswith("_lb"))
     high_col = next(c for c in summ.columns if c.endswith("_ub"))
     post, prior = dt["posterior"], dt["prior"] if "prior" in dt.children else None
@@ -128,6 +135,8 @@ def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[
                 if prior_values is not None
                 else None
             ),
+            # share of its Laplace variance along directions held at the optimum
+            "held_share": _finite(held[base]["share"]) if base in held else None,
         }
         table[label] = entry
         if label != base:

@@ -83,6 +83,7 @@ def fit(
         "the other options); the others are fitted (again), and each refit says why.",
     )] = False,
     max_draws: opt.MaxDraws = FitOptions.max_draws,
+    fix_unidentified: opt.FixUnidentified = FitOptions.fix_unidentified,
     ci_prob: opt.CiProb = FitOptions.ci_prob,
     rope: opt.Rope = FitOptions.rope,
     no_check: opt.NoCheck = FitOptions.no_check,

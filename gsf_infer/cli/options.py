@@ -88,6 +88,15 @@ Rope = Annotated[float, typer.Option(
     "--rope",
     help="Region of practical equivalence for the invariant: |delta/rho| <= ROPE.",
 )]
+FixUnidentified = Annotated[bool, typer.Option(
+    "--fix-unidentified/--sample-unidentified",
+    help="Before sampling, find the directions at the optimum whose curvature comes less than "
+    "20% from the data (the prior decides them) and hold them at the optimum, unless a "
+    "quantity the data identify depends on them (then they stay free). Held directions are "
+    "printed, recorded in summary.json as assumptions with each quantity's sensitivity to "
+    "them, and parameters they decide are labelled HELD, never data. "
+    "--sample-unidentified samples every direction.",
+)]
 NoCheck = Annotated[bool, typer.Option(
     "--no-check",
     help="Skip the deviation-model fit behind the invariant verdict (then reported untestable).",

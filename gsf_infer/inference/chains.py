@@ -141,8 +141,18 @@ class Chains:
         return flat, out
 
 
+def _varying(flat: np.ndarray) -> np.ndarray:
+    """Keep the coordinates of ``(chain, draw, dim)`` that vary (a held one has no R-hat)."""
+    scale = np.maximum(np.abs(flat).max(axis=(0, 1)), 1.0)
+    return flat[..., np.ptp(flat, axis=(0, 1)) > 1e-10 * scale]
+
+
 def max_r_hat(flat: np.ndarray) -> float:
-    """Largest rank-normalised split R-hat over the coordinates of ``(chain, draw, dim)``."""
+    """Largest rank-normalised split R-hat over the coordinates of ``(chain, draw, dim)``.
+
+    Coordinates constant over every chain and draw (held at the optimum) are left out.
+    """
+    flat = _varying(flat)
     if flat.shape[0] < 2:
         return float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,7 +163,8 @@ def max_r_hat(flat: np.ndarray) -> float:
 
 
 def min_ess(flat: np.ndarray) -> float:
-    """Smallest bulk ESS over the coordinates of ``(chain, draw, dim)``."""
+    """Smallest bulk ESS over the varying coordinates of ``(chain, draw, dim)``."""
+    flat = _varying(flat)
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.asarray(array_stats.ess(flat, chain_axis=0, draw_axis=1), dtype=float)
     return float(np.nanmin(values)) if values.size else float("nan")

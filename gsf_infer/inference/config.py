@@ -45,6 +45,12 @@ class SamplerConfig:
         Target acceptance of the rerun after divergences.
     min_ess : float
         Bulk ESS the extension aims at.
+    fix_unidentified : bool
+        With ``adaptive``: fix at the optimum the principal directions of the Hessian whose
+        curvature comes less than ``identified_share`` from the likelihood (the data are silent
+        there), and sample the others (:func:`gsf_infer.inference.optimize.soft_subspace`).
+    identified_share : float
+        The likelihood share of the curvature below which a direction counts as unidentified.
     """
 
     num_chains: int = 4
@@ -62,6 +68,8 @@ class SamplerConfig:
     max_draws: int = 3000
     retry_target_accept: float = 0.97
     min_ess: float = 400.0
+    fix_unidentified: bool = True
+    identified_share: float = 0.2
 
     def as_attrs(self) -> dict[str, Any]:
         """As a flat dict (DataTree attributes, summary.json)."""
@@ -72,4 +80,5 @@ class SamplerConfig:
             "seed": self.seed,
             "target_accept_prob": self.target_accept_prob,
             "max_tree_depth": self.max_tree_depth,
+            "fix_unidentified": int(self.adaptive and self.fix_unidentified),
         }

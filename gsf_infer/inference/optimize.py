@@ -10,7 +10,7 @@ direction whose curvature comes mostly from the prior is one the data do not ide
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -115,8 +115,10 @@ def chain_starts(
     """
     best = optima[0]
     modes = [o for o in optima if o.potential - best.potential < comparable]
-    centres = [np.linalg.solve(factor, o.z - best.z) for o in modes]
-    d = factor.shape[0]
+    # a factor with fewer columns than rows samples a subspace (soft_subspace): the other
+    # optima are projected onto it
+    centres = [np.linalg.lstsq(factor, o.z - best.z, rcond=None)[0] for o in modes]
+    d = factor.shape[1]
     starts = [centres[c % len(centres)] + overdispersion * rng.standard_normal(d)
               for c in range(num_chains)]
     how = (
@@ -145,6 +147,14 @@ def finite_start(
     return u
 
 
+def _prior_hessian(fns: ModelFunctions, inputs: dict[str, Any], z: np.ndarray) -> np.ndarray:
+    """Compute the prior potential's Hessian at ``z`` exactly (forward over reverse)."""
+    prior_hessian = fns.program(
+        "prior_hessian", lambda: jax.jit(jax.hessian(fns.prior_potential))
+    )
+    return np.asarray(prior_hessian(jnp.asarray(z), inputs))
+
+
 def curvature_shares(
     fns: ModelFunctions, inputs: dict[str, Any], z: np.ndarray, hess: np.ndarray
 ) -> list[dict[str, Any]]:
@@ -161,10 +171,7 @@ def curvature_shares(
         One entry per direction, softest first: ``curvature``, ``likelihood_share`` and
         ``loadings`` (the coordinates with the largest weights, as ``(name, weight)``).
     """
-    prior_hessian = fns.program(
-        "prior_hessian", lambda: jax.jit(jax.hessian(fns.prior_potential))
-    )
-    h_prior = np.asarray(prior_hessian(jnp.asarray(z), inputs))
+    h_prior = _prior_hessian(fns, inputs, z)
     if not (np.all(np.isfinite(hess)) and np.all(np.isfinite(h_prior))):
         return []
     vals, vecs = np.linalg.eigh(hess)
@@ -177,3 +184,124 @@ def curvature_shares(
         loadings = [(fns.names[i], float(v[i])) for i in order[:3] if abs(v[i]) >= 0.2]
         out.append({"curvature": total, "likelihood_share": share, "loadings": loadings})
     return out
+
+
+@dataclass
+class SoftSubspace:
+    """Principal directions at the optimum that the data leave to the prior, held fixed.
+
+    Attributes
+    ----------
+    fixed : np.ndarray
+        Unit vectors of the fixed directions, ``(dim, k)`` (``k`` may be 0).
+    free : np.ndarray
+        An orthonormal basis of the sampled complement, ``(dim, dim - k)``.
+    directions : list of dict
+        For each fixed direction: ``likelihood_share``, ``loadings`` (as in
+        :func:`curvature_shares`) and ``prior_sd`` (its standard deviation under the Laplace
+        approximation, nearly the prior's, since the prior gives the curvature).
+    coupled : list of dict
+        Unidentified directions left free because a reported quantity depends on them: the
+        same keys, and ``carries`` (quantity: share of its Laplace variance along it).
+    """
+
+    fixed: np.ndarray
+    free: np.ndarray
+    directions: list[dict[str, Any]]
+    coupled: list[dict[str, Any]] = field(default_factory=list)
+
+    def factor(self, hess: np.ndarray) -> np.ndarray:
+        """Whiten the free subspace: ``z = z_best + factor @ u``, ``factor`` ``(dim, dim - k)``."""
+        return self.free @ laplace_factor(self.free.T @ hess @ self.free)
+
+    def sensitivity(self, gradients: dict[str, np.ndarray], hess: np.ndarray) -> dict[str, dict]:
+        """Say how much of each scalar's Laplace variance the fixed directions carry.
+
+        For a quantity ``q`` with gradient ``g`` at the optimum and the Hessian's eigenpairs
+        ``(lambda_j, v_j)``, the Laplace variance ``g' H^-1 g = sum_j (g . v_j)^2 / lambda_j``
+        splits by direction; the fixed directions' part is what holding them removes from
+        ``q``'s posterior.
+
+        Returns
+        -------
+        dict
+            ``{name: {"share": removed / total, "sd": sqrt(removed)}}``: ``sd`` is how far ``q``
+            moves per Laplace (about prior) standard deviation of the fixed directions.
+        """
+        vals, vecs = np.linalg.eigh(hess)
+        vals = np.clip(vals, 1e-8 * max(vals.max(), 1.0), None)
+        out = {}
+        for name, g in gradients.items():
+            g = np.asarray(g, dtype=float)
+            if g.shape != (hess.shape[0],) or not np.all(np.isfinite(g)):
+                continue
+            total = float(np.sum((vecs.T @ g) ** 2 / vals))
+            removed = float(sum((g @ v) ** 2 / max(float(v @ hess @ v), float(vals.min()))
+                                for v in self.fixed.T))
+            if total > 0:
+                out[name] = {"share": min(removed / total, 1.0), "sd": float(np.sqrt(removed))}
+        return out
+
+
+def soft_subspace(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    z: np.ndarray,
+    hess: np.ndarray,
+    threshold: float = 0.2,
+    protect: tuple[str, ...] = ("deviation_z",),
+    reported: dict[str, np.ndarray] | None = None,
+    coupling: float = 0.1,
+) -> SoftSubspace:
+    """Find the directions to hold at the optimum: likelihood share below ``threshold``.
+
+    A direction along which the likelihood gives less than ``threshold`` of the curvature
+    (:func:`curvature_shares`) is decided by the prior; sampling it adds nothing the data say
+    and, where the likelihood still bends it far from the optimum, costs the sampler its
+    geometry. A direction with a weight of 0.2 or more on a coordinate whose name starts with
+    one of ``protect`` is never fixed (the deviations behind the verdict must stay free, so
+    that a silent deviation reads as its prior, not as zero). Nor is a direction that carries
+    ``coupling`` or more of the Laplace variance of a quantity in ``reported`` (its gradient at
+    ``z``): holding it would narrow what the data are asked about to a value the prior chose;
+    such a direction stays free and is listed in ``coupled``. At least one direction is left
+    free.
+    """
+    d = hess.shape[0]
+    h_prior = _prior_hessian(fns, inputs, z)
+    if not (np.all(np.isfinite(hess)) and np.all(np.isfinite(h_prior))):
+        return SoftSubspace(fixed=np.zeros((d, 0)), free=np.eye(d), directions=[], coupled=[])
+    protected = np.array([n.startswith(protect) for n in fns.names])
+    vals, vecs = np.linalg.eigh(hess)
+    picked, directions, coupled = [], [], []
+    for j in np.argsort(vals):
+        v = vecs[:, j]
+        total = float(v @ hess @ v)
+        if total <= 0 or len(picked) >= d - 1 or np.any(np.abs(v[protected]) >= 0.2):
+            continue
+        share = float(v @ (hess - h_prior) @ v) / total
+        if share >= threshold:
+            continue
+        order = np.argsort(-np.abs(v))
+        entry = {"likelihood_share": share,
+                 "loadings": [(fns.names[i], float(v[i])) for i in order[:3] if abs(v[i]) >= 0.2],
+                 "prior_sd": float(1.0 / np.sqrt(total))}
+        carried = {q: _variance_share(g, v, total, vals, vecs) for q, g in (reported or {}).items()}
+        carried = {q: c for q, c in carried.items() if c >= coupling}
+        if carried:
+            coupled.append({**entry, "carries": carried})
+            continue
+        picked.append(j)
+        directions.append(entry)
+    keep = [j for j in range(d) if j not in picked]
+    return SoftSubspace(fixed=vecs[:, picked], free=vecs[:, keep], directions=directions,
+                        coupled=coupled)
+
+
+def _variance_share(g: np.ndarray, v: np.ndarray, curvature: float, vals: np.ndarray,
+                    vecs: np.ndarray) -> float:
+    """Share of a quantity's Laplace variance ``g' H^-1 g`` along the eigenvector ``v``."""
+    g = np.asarray(g, dtype=float)
+    total = float(np.sum((vecs.T @ g) ** 2 / np.clip(vals, 1e-8 * max(vals.max(), 1.0), None)))
+    if not (total > 0 and np.all(np.isfinite(g))):
+        return 0.0
+    return float((g @ v) ** 2 / curvature / total)

@@ -8,6 +8,9 @@ scales span many orders of magnitude), so, in order:
 2. several starts — the prior median and prior draws pulled half-way towards it — each
    optimised by L-BFGS-B on the compiled potential and gradient;
 3. a Laplace approximation at the best optimum: NUTS runs in the coordinates it whitens;
+   principal directions whose curvature the data barely give (likelihood share below 0.2 of
+   the Hessian's) are held at the optimum and NUTS samples the rest, unless switched off
+   (``fix_unidentified``): the result is then conditional on them, and says so;
 4. chains started from the Laplace approximation with doubled spread (overdispersed, so that
    R-hat still means something), or from distinct optima of comparable height when the
    optimiser found several (so that a multimodal posterior shows up in R-hat instead of being
@@ -54,6 +57,7 @@ from gsf_infer.inference.optimize import (
     finite_start,
     hessian,
     laplace_factor,
+    soft_subspace,
 )
 
 
@@ -89,6 +93,13 @@ class SamplingResult:
         What the sampler did by itself (chains extended, target acceptance raised), in words.
     target_accept_prob : float
         The target acceptance of the chains kept (raised when divergences made them rerun).
+    fixed : dict
+        Directions held at the optimum because the data are silent along them
+        (:func:`gsf_infer.inference.optimize.soft_subspace`): ``directions`` (likelihood share,
+        loadings, Laplace standard deviation) and ``quantities`` (for each scalar site, the
+        share of its Laplace variance they carry and the standard deviation it would move by);
+        ``coupled``: unidentified directions left free because a reported site depends on
+        them. Empty when there was neither.
     """
 
     posterior: dict[str, np.ndarray]
@@ -104,6 +115,7 @@ class SamplingResult:
     unconstrained: np.ndarray | None = None
     actions: list[str] = field(default_factory=list)
     target_accept_prob: float | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
 
 
 def sample(
@@ -112,6 +124,7 @@ def sample(
     config: SamplerConfig,
     progress: Callable[[int, int], None] | None = None,
     starts: np.ndarray | None = None,
+    reported: tuple[str, ...] = (),
 ) -> SamplingResult:
     """Run the whole sampling procedure of the module docstring.
 
@@ -130,6 +143,9 @@ def sample(
         Starting points of the optimiser (flat unconstrained, one per row), e.g. the optimum
         of a nested model; by default the prior median and prior draws pulled half-way
         towards it.
+    reported : tuple of str
+        Sites the data are asked about: an unidentified direction that carries a tenth or more
+        of one's Laplace variance is sampled, never held (``fix_unidentified``).
 
     Returns
     -------
@@ -165,10 +181,18 @@ def sample(
         )
     z_best = optima[0].z
     hess = hessian(value_and_grad, z_best)
+    soft, gradients, coupled = None, {}, []
+    if config.adaptive and config.fix_unidentified and np.all(np.isfinite(hess)):
+        gradients = _gradients(fns, inputs, z_best)
+        soft = soft_subspace(fns, inputs, z_best, hess, config.identified_share,
+                             reported={q: gradients[q] for q in reported if q in gradients})
+        coupled = soft.coupled
+        soft = soft if soft.directions else None
     try:
-        factor = laplace_factor(hess)
+        factor = soft.factor(hess) if soft is not None else laplace_factor(hess)
     except FloatingPointError as err:
         factor = np.diag(np.std(z_prior, axis=0))
+        soft = None
         notes.append(f"{err}: chains whitened by the prior's spread instead")
     inits, how = chain_starts(optima, factor, config.num_chains, config.overdispersion, rng)
     inits = np.stack([finite_start(value_and_grad, z_best, factor, u) for u in inits])
@@ -192,6 +216,12 @@ def sample(
     map_values = {
         k: np.asarray(v)[0] for k, v in constrain(jnp.asarray(z_best)[None], inputs).items()
     }
+    fixed = {}
+    if soft is not None:
+        fixed = {"directions": soft.directions,
+                 "quantities": soft.sensitivity(gradients, hess)}
+    if coupled:
+        fixed["coupled"] = coupled
     seconds["postprocess"] = time.perf_counter() - tic
     return SamplingResult(
         posterior=posterior,
@@ -207,7 +237,17 @@ def sample(
         unconstrained=flat,
         actions=actions,
         target_accept_prob=used.target_accept_prob,
+        fixed=fixed,
     )
+
+
+def _gradients(fns: ModelFunctions, inputs: dict[str, Any], z: np.ndarray) -> dict:
+    """Gradient of every scalar site (latent and derived) in the unconstrained coordinates."""
+    jacobian = fns.program(
+        "constrain_jacobian", lambda: jax.jit(jax.jacfwd(fns.constrain, argnums=0))
+    )
+    return {k: np.asarray(v) for k, v in jacobian(jnp.asarray(z), inputs).items()
+            if np.ndim(v) == 1}
 
 
 def pointwise(

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from gsf_infer.analysis.checks import unidentified
-from gsf_infer.analysis.summary import NAMED, IdentificationThresholds
+from gsf_infer.analysis.summary import HELD_SHARE, NAMED, IdentificationThresholds
 from gsf_infer.inference.datatree import read_attrs
 from gsf_infer.model.priors import fixed_priors
 
@@ -75,6 +75,8 @@ def parameter_lines(
         how = {"data": "data", "weak": "data (weakly)", "prior": "PRIOR"}.get(label, "-")
         if name in unidentified and label in ("data", "weak"):
             how = "PRIOR, narrowed via identities"
+        if (entry.get("held_share") or 0.0) >= HELD_SHARE:
+            how = "HELD at the optimum (data silent), not a finding"
         if contraction is not None:
             how += f" (contraction {contraction:.2f})"
         lines.append(

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gsf_infer.analysis.summary import NAMED, IdentificationThresholds, convergence_problems
+from gsf_infer.analysis.summary import (
+    HELD_SHARE,
+    NAMED,
+    IdentificationThresholds,
+    convergence_problems,
+)
 from gsf_infer.model.priors import fixed_priors
 from gsf_infer.output.console import invariant_lines, number, percent
 
@@ -199,6 +204,8 @@ def _parameter_blocks(
         decided = {"data": "data", "weak": "data (weakly)", "prior": "PRIOR"}.get(label, "-")
         if name in unidentified and label in ("data", "weak"):
             decided = "PRIOR, narrowed via identities"
+        if (entry.get("held_share") or 0.0) >= HELD_SHARE:
+            decided = "HELD at the optimum (data silent), not a finding"
         rows.append(
             (
                 name,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gsf_infer import __version__
-from gsf_infer.analysis.identify import identify, soft_directions
+from gsf_infer.analysis.identify import held_sentences, identify, soft_directions
 from gsf_infer.analysis.invariant import (
     VERDICT_VARIABLES,
     InvariantSettings,
@@ -46,6 +46,7 @@ from gsf_infer.model.settings import ModelSettings
 from gsf_infer.workflow.options import FitOptions, shows_fit_options
 from gsf_infer.workflow.resolve import (
     declared_notes,
+    hold_capacity,
     resolve_likelihood,
     resolve_pruning_metric,
     split_holdout,
@@ -160,14 +161,22 @@ class Sampler:
     the first.
     """
 
-    def __init__(self, records: Records, settings: Any, priors: Any):
+    def __init__(self, records: Records, settings: Any, priors: Any,
+                 assumptions: list[str] | None = None):
         self.records = records
+        #: what the fit assumed before sampling (:func:`gsf_infer.workflow.resolve.hold_capacity`)
+        self.assumptions = list(assumptions or [])
         self.settings = settings
         self.priors = priors
         self.data = build_model_data(records)
         self.built = build_model(self.data, settings, priors)
         self.fns = model_functions(self.built)
         self.optima: list[Any] = []
+        ident = identify(records)
+        #: the quantities the records identify: no direction they depend on is held
+        self.reported = tuple(
+            name for name, kinds in {**ident.constrained, **ident.others}.items() if kinds
+        )
 
     @property
     def deviations(self) -> tuple[str, ...]:
@@ -207,7 +216,8 @@ class Sampler:
             for i, name in enumerate(self.fns.names):
                 if name.startswith("deviation_z"):
                     starts[:, i] = 0.0
-        result = sample(self.fns, inputs, config, progress, starts=starts)
+        reported = self.reported + (("delta_over_rho",) if model == "deviation" else ())
+        result = sample(self.fns, inputs, config, progress, starts=starts, reported=reported)
         if model != "deviation":
             self.optima = result.optima
         tic = time.perf_counter()
@@ -225,7 +235,8 @@ class Sampler:
             "chain_starts": result.chain_starts,
             "optima_potential": [o.potential for o in result.optima[:10]],
             "notes": result.notes,
-            "actions": result.actions,
+            "actions": self.assumptions + result.actions + held_sentences(result.fixed),
+            "held": result.fixed,
         }
         extra = dict(info)
         extra["deviations"] = list(self.deviations) if model == "deviation" else []
@@ -312,14 +323,17 @@ def fit(
         pruning_metric=resolve_pruning_metric(o.pruning_metric, records),
     )
     settings.check()
-    priors = load_priors(o.priors)
+    priors, assumed = load_priors(o.priors), []
+    if o.fix_unidentified and settings.model != "chinchilla":
+        priors, assumed = hold_capacity(fit_records, priors)
     config = SamplerConfig(
         num_chains=o.chains, num_warmup=o.warmup, num_samples=o.draws, seed=o.seed,
         target_accept_prob=o.target_accept, max_draws=max(int(o.max_draws), o.draws),
+        fix_unidentified=o.fix_unidentified,
     )
     identification = identify(fit_records)
     tic = time.perf_counter()
-    sampler = Sampler(fit_records, settings, priors)
+    sampler = Sampler(fit_records, settings, priors, assumed)
 
     def stage(name):
         return None if progress is None else (lambda done, total: progress(name, done, total))
@@ -387,6 +401,7 @@ class _InvariantRun:
     seconds: dict[str, float] = field(default_factory=dict)
     actions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    held: dict[str, Any] = field(default_factory=dict)
 
 
 def _decide_invariant(dev: ModelRun, is_main: bool, settings: InvariantSettings) -> _InvariantRun:
@@ -406,7 +421,7 @@ def _decide_invariant(dev: ModelRun, is_main: bool, settings: InvariantSettings)
     if is_main:
         return _InvariantRun(invariant, None, dev.curvature, warnings=warnings)
     return _InvariantRun(invariant, dev.dt, dev.curvature, dev.info["seconds"],
-                         dev.info["actions"], warnings)
+                         dev.info["actions"], warnings, dev.info.get("held", {}))
 
 
 def _summary_json(
@@ -448,6 +463,9 @@ def _summary_json(
         "identification": {
             "weak_directions": soft_directions(main.curvature),
             "weak_directions_deviation": soft_directions(check.curvature),
+            # directions held at the optimum (assumptions) and unidentified ones left free
+            "held": main.info.get("held", {}),
+            "held_deviation": check.held,
         },
     }
 

@@ -93,6 +93,9 @@ class FitOptions:
         NUTS target acceptance probability, in (0, 1).
     max_draws : int
         Budget of draws per chain when the fit extends its chains by itself.
+    fix_unidentified : bool
+        Hold at the optimum the directions the data leave to the prior, unless a reported
+        quantity depends on them (:func:`gsf_infer.inference.optimize.soft_subspace`).
     ci_prob : float
         Probability of the highest-density intervals, in (0, 1).
     rope : float
@@ -119,6 +122,7 @@ class FitOptions:
     seed: int = _SAMPLER.seed
     target_accept: float = _SAMPLER.target_accept_prob
     max_draws: int = _SAMPLER.max_draws
+    fix_unidentified: bool = _SAMPLER.fix_unidentified
     ci_prob: float = 0.94
     rope: float = 0.1
     no_check: bool = False

@@ -13,7 +13,13 @@ import pandas as pd
 
 from gsf_infer.data.records import Records
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.model.settings import LIKELIHOODS
+from gsf_infer.model.priors import DEFAULT_PRIORS, PriorSet
+from gsf_infer.model.settings import CAPACITY_KINDS, LIKELIHOODS
+
+#: Where the capacity is held when the records cannot tell it from the floor ``E``: far beyond
+#: any frontier the default priors reach over the data (``k_star``'s 99.9% prior quantile is
+#: about 3e5 modes), so that the capacity floor vanishes from the law.
+HELD_CAPACITY = 1e7
 
 
 def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records | None]:
@@ -147,3 +153,39 @@ def parse_at(specs: list[str]) -> pd.DataFrame:
     if problems:
         raise InputError(problems)
     return pd.DataFrame(rows)
+
+
+def hold_capacity(records: Records, priors: PriorSet) -> tuple[PriorSet, list[str]]:
+    """Hold the capacity ``K`` beyond the frontier where the records cannot tell it from ``E``.
+
+    The loss law is ``E + loss_scale S(t, K)``; ``S`` keeps a floor from the modes beyond ``K``
+    and stops decaying when the frontier reaches ``K``. Loss curves at one model size, and no
+    other kind that sees the capacity, cannot tell that floor from the irreducible ``E``, nor a
+    curve that flattens because the frontier nears ``K`` from one that flattens towards ``E``:
+    the posterior then has a wall where the frontier meets ``K``, which NUTS crosses badly.
+    There ``K`` is held at :data:`HELD_CAPACITY` modes, so ``E`` is the level the curve decays
+    to (irreducible loss plus any capacity floor) and saturation within the data is assumed
+    absent. A ``K`` prior the user set is kept.
+
+    Returns
+    -------
+    tuple
+        The priors to fit with, and the sentence saying what was assumed (empty if nothing).
+    """
+    kinds = set(records.counts()) & CAPACITY_KINDS
+    if kinds != {"loss"} or priors.priors.get("K") != DEFAULT_PRIORS["K"]:
+        return priors, []
+    loss = records.of_kind("loss")
+    sizes = loss.groupby("group")["params"].nunique(dropna=True) if "group" in loss else None
+    if sizes is None or sizes.max() > 1:
+        return priors, []
+    table = dict(priors.priors)
+    table["K"] = replace(table["K"], dist="Fixed", args={"value": HELD_CAPACITY}, shift=0.0)
+    held = PriorSet(priors=table, source=f"{priors.source}; K held at {HELD_CAPACITY:.0e}")
+    return held, [
+        f"capacity K held at {HELD_CAPACITY:.0e} modes: loss at one model size cannot tell "
+        "the capacity floor from E, nor a curve flattening as the frontier reaches K from one "
+        "flattening towards E; E is the level the curve decays to, and no saturation within "
+        "the data is assumed (an assumption, not a finding; a priors file setting K overrides "
+        "it)"
+    ]
