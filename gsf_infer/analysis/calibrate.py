@@ -46,9 +46,11 @@ Imports NumPy, pandas, JAX, numpyro and ArviZ (for R-hat and ESS); writes nothin
 from __future__ import annotations
 
 import math
+import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,7 @@ from gsf_infer.analysis.sbc_settings import CalibrationSettings
 from gsf_infer.data.dataset import build_model_data
 from gsf_infer.data.records import Records, read_records, records_from_frame
 from gsf_infer.errors import InputError, Problem
+from gsf_infer.inference.batch import prepare_batch, sample_prepared, with_observations
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import model_functions
 from gsf_infer.inference.runtime import release_compiled
@@ -188,11 +191,27 @@ class _Fitter:
 
     def fit(self, ys: dict[str, Any], seed: int) -> dict[str, Any]:
         """Posterior draws of the ranked parameters (``(chain, draw)``) and diagnostics."""
-        obs = dict(self.built.inputs["obs"])
-        for name, value in ys.items():
-            obs[name] = (jnp.asarray(value), obs[name][1])
-        inputs = {**self.built.inputs, "obs": obs}
-        result = sample(self.fns, inputs, self.config(seed))
+        ys = {name: jnp.asarray(value) for name, value in ys.items()}
+        result = sample(self.fns, with_observations(self.built.inputs, ys), self.config(seed))
+        return self._outcome(result)
+
+    def prepare_batch(self, ys: list[dict[str, Any]], seeds: list[int]) -> list[Any]:
+        """Optimise several simulations together (:func:`prepare_batch`): their states."""
+        return prepare_batch(self.fns, self.built.inputs, ys, [self.config(s) for s in seeds])
+
+    def sample_prepared(self, ys: list[dict[str, Any]], seeds: list[int], prepared: list[Any],
+                        threads: int = 1) -> list[dict[str, Any] | BaseException]:
+        """Run the chains of prepared simulations (:func:`sample_prepared`); their fits."""
+        results = sample_prepared(self.fns, self.built.inputs, ys, prepared,
+                                  [self.config(s) for s in seeds], threads=threads)
+        return [r if isinstance(r, BaseException) else self._outcome(r) for r in results]
+
+    def fit_batch(self, ys: list[dict[str, Any]], seeds: list[int],
+                  threads: int = 1) -> list[dict[str, Any] | BaseException]:
+        """:meth:`fit` of several simulations, optimised together, chains ``threads`` at once."""
+        return self.sample_prepared(ys, seeds, self.prepare_batch(ys, seeds), threads)
+
+    def _outcome(self, result) -> dict[str, Any]:
         stats = result.sample_stats
         return {
             "posterior": {p: result.posterior[p] for p in self.parameters},
@@ -244,26 +263,66 @@ def _ranked_row(fit: dict[str, Any], truth: dict[str, float], parameters: tuple[
     return row
 
 
-def _simulation(i: int, joint: dict[str, np.ndarray], observed: list[str], fitter: _Fitter,
-                settings: CalibrationSettings) -> dict[str, Any]:
-    """Fit simulation ``i`` of ``joint`` and rank its truths: its row of ``ranks.csv``."""
-    parameters = fitter.parameters
+def _truth_row(i: int, joint: dict[str, np.ndarray], parameters: tuple[str, ...]):
+    """Return the start of simulation ``i``'s row (its truths) and the truths."""
     truth = {p: float(joint[p][i]) for p in parameters}
     row: dict[str, Any] = {"simulation": i}
     row.update({f"true_{p}": truth[p] for p in parameters})
     row["out_of_domain"] = bool(1.0 + truth["b"] - truth["a"] <= 0)
-    ys = {name: joint[name][i] for name in observed}
-    tic = time.perf_counter()
-    if not all(np.all(np.isfinite(v)) for v in ys.values()):
-        row.update(status="error: non-finite simulated values", flagged=True)
-    else:
+    return row, truth
+
+
+@dataclass
+class _Batch:
+    """Simulations fitted together: their rows so far, truths and what is left to fit."""
+
+    indices: list[int]
+    rows: dict[int, dict[str, Any]]
+    truths: dict[int, dict[str, float]]
+    ys: list[dict[str, Any]]
+    seeds: list[int]
+    tic: float
+
+
+def _start(indices: list[int], joint: dict[str, np.ndarray], observed: list[str],
+           fitter: _Fitter, settings: CalibrationSettings) -> _Batch:
+    """Lay out a batch: truths, and the simulated values of those that can be fitted."""
+    batch = _Batch(list(indices), {}, {}, [], [], time.perf_counter())
+    for i in indices:
+        batch.rows[i], batch.truths[i] = _truth_row(i, joint, fitter.parameters)
+        ys = {name: joint[name][i] for name in observed}
+        if all(np.all(np.isfinite(v)) for v in ys.values()):
+            batch.ys.append(ys)
+            batch.seeds.append(settings.seed * 100_003 + i)
+        else:
+            batch.rows[i].update(status="error: non-finite simulated values", flagged=True)
+    return batch
+
+
+def _finish(batch: _Batch, fits: list[Any], fitter: _Fitter,
+            settings: CalibrationSettings) -> list[dict[str, Any]]:
+    """Rank each fit of a batch (an exception becomes its error status): the batch's rows."""
+    fitted = [i for i in batch.indices if "status" not in batch.rows[i]]
+    for i, fit in zip(fitted, fits, strict=True):
+        if isinstance(fit, BaseException):
+            batch.rows[i].update(status=f"error: {type(fit).__name__}: {fit}", flagged=True)
+            continue
         try:
-            fit = fitter.fit(ys, settings.seed * 100_003 + i)
-            row.update(_ranked_row(fit, truth, parameters, settings))
+            batch.rows[i].update(_ranked_row(fit, batch.truths[i], fitter.parameters, settings))
         except Exception as err:  # one bad world must not cost the others; it is counted
-            row.update(status=f"error: {type(err).__name__}: {err}", flagged=True)
-    row["seconds"] = time.perf_counter() - tic
-    return row
+            batch.rows[i].update(status=f"error: {type(err).__name__}: {err}", flagged=True)
+    seconds = (time.perf_counter() - batch.tic) / max(len(batch.indices), 1)
+    for row in batch.rows.values():
+        row["seconds"] = seconds
+    return [batch.rows[i] for i in batch.indices]
+
+
+def _fit_one(fitter: _Fitter, ys: dict[str, Any], seed: int) -> Any:
+    """:meth:`_Fitter.fit`, an exception returned rather than raised."""
+    try:
+        return fitter.fit(ys, seed)
+    except Exception as err:  # one bad world must not cost the others; it is counted
+        return err
 
 
 # ----------------------------------------------------------------------------------- driver
@@ -333,42 +392,101 @@ def _draw_joint(generator, settings: CalibrationSettings) -> dict[str, np.ndarra
     return {k: np.asarray(v) for k, v in joint.items()}
 
 
-def calibrate(
+@dataclass
+class CalibrationRun:
+    """A calibration laid out: the models built, the joint drawn, the fits to run.
+
+    :func:`prepare_calibration` builds it; :meth:`rows` fits some simulations (in any process
+    that built the same run: the joint is drawn from ``settings.seed``), :meth:`result`
+    assembles the rows of every simulation.
+    """
+
+    design: Records
+    settings: CalibrationSettings
+    context: dict[str, Any]
+    fitter: _Fitter
+    joint: dict[str, np.ndarray]
+    observed: list[str]
+    setup_seconds: float
+
+    def chunks(self) -> list[list[int]]:
+        """List the simulations in batches of ``settings.batch``, in order."""
+        n, size = self.settings.simulations, self.settings.batch
+        return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+    def rows(self, indices: list[int], threads: int = 1) -> list[dict[str, Any]]:
+        """Fit simulations ``indices`` together; their rows of ``ranks.csv``.
+
+        One simulation with ``settings.batch == 1`` is fitted by
+        :func:`~gsf_infer.inference.sampling.sample`; otherwise the batch's optimisers share
+        their gradient evaluations (:func:`~gsf_infer.inference.batch.prepare_batch`) and
+        their chains run ``threads`` simulations at a time.
+        """
+        batch = _start(indices, self.joint, self.observed, self.fitter, self.settings)
+        if self.settings.batch == 1 and len(batch.ys) == 1:
+            fits = [_fit_one(self.fitter, batch.ys[0], batch.seeds[0])]
+        else:
+            fits = self.fitter.fit_batch(batch.ys, batch.seeds, threads) if batch.ys else []
+        return self._done(batch, fits)
+
+    def rows_overlapped(self, threads: int = 1) -> Iterator[list[dict[str, Any]]]:
+        """Every batch's rows, each batch optimised while the previous one samples.
+
+        The optimisers of batch ``k + 1`` run in threads while the chains of batch ``k`` run
+        (``threads`` simulations at a time): both stages keep cores busy. The numbers are
+        those of :meth:`rows` batch by batch.
+        """
+        chunks = [_start(c, self.joint, self.observed, self.fitter, self.settings)
+                  for c in self.chunks()]
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            future = ahead.submit(self.fitter.prepare_batch, chunks[0].ys, chunks[0].seeds)
+            for k, batch in enumerate(chunks):
+                prepared = future.result()
+                if k + 1 < len(chunks):
+                    nxt = chunks[k + 1]
+                    future = ahead.submit(self.fitter.prepare_batch, nxt.ys, nxt.seeds)
+                fits = self.fitter.sample_prepared(batch.ys, batch.seeds, prepared, threads)
+                yield self._done(batch, fits)
+
+    def _done(self, batch: _Batch, fits: list[Any]) -> list[dict[str, Any]]:
+        rows = _finish(batch, fits, self.fitter, self.settings)
+        # a long run must stay below Linux's limit of memory maps (compiled programs)
+        if release_compiled():
+            self.fitter.fns.programs.clear()
+        return rows
+
+    def failed_rows(self, indices: list[int], error: str) -> list[dict[str, Any]]:
+        """Rows of simulations whose batch was lost (``error`` says why): truths, no ranks."""
+        rows = []
+        for i in indices:
+            row, _ = _truth_row(i, self.joint, self.fitter.parameters)
+            rows.append({**row, "status": f"error: {error}", "flagged": True})
+        return rows
+
+    def result(self, rows: list[dict[str, Any]], seconds: float) -> CalibrationResult:
+        """Rank table, uniformity tests and ``calibration.json`` summary of every row."""
+        table = _rank_table(sorted(rows, key=lambda r: r["simulation"]), self.fitter.parameters)
+        ranked, tests = rank_tests(table, self.fitter.parameters, self.settings)
+        summary = _summary(table, ranked, tests, self.context)
+        summary["seconds"] = {
+            "total": seconds,
+            "setup": self.setup_seconds,
+            "per_simulation_median": float(table["seconds"].median()),
+        }
+        return CalibrationResult(ranks=table, tests=tests, summary=summary)
+
+
+def prepare_calibration(
     design: Records,
     settings: CalibrationSettings | None = None,
     *,
     priors: PriorSet | None = None,
     fit_priors: PriorSet | None = None,
     model_settings: ModelSettings | None = None,
-    on_simulation: Callable[[int, dict[str, Any]], None] | None = None,
-) -> CalibrationResult:
-    """Run simulation-based calibration of the ``gsf`` model's fit on a design.
+) -> CalibrationRun:
+    """Check the settings, build both models and draw the joint: :func:`calibrate`'s set-up.
 
-    Parameters
-    ----------
-    design : Records
-        Covariates of the simulated records, and the values that centre the model's
-        data-dependent priors (:func:`design_records`).
-    settings : CalibrationSettings, optional
-    priors : PriorSet, optional
-        Priors of the generating model (default: the default priors).
-    fit_priors : PriorSet, optional
-        Priors of the fitting model; by default the generating ones. Anything else is a
-        deliberately mis-specified fit (a negative control): its ranks need not be uniform.
-    model_settings : ModelSettings, optional
-        The model (``gsf`` or ``deviation``, with a family whose ``rho`` exists); default
-        ``ModelSettings(model="deviation")``.
-    on_simulation : callable, optional
-        Called as ``on_simulation(i, row)`` after each simulation (progress display).
-
-    Returns
-    -------
-    CalibrationResult
-
-    Notes
-    -----
-    JAX must have been configured (:func:`gsf_infer.inference.runtime.configure`); float64 is
-    expected.
+    Parameters are those of :func:`calibrate`.
     """
     settings = settings or CalibrationSettings()
     settings.check()
@@ -378,8 +496,6 @@ def calibrate(
                                  value=model_settings.model))
     priors = priors or PriorSet()
     fit_priors = fit_priors or priors
-    tic_total = time.perf_counter()
-
     data = build_model_data(design)
     generator = build_model(data, model_settings, priors)
     fitted = build_model(data, model_settings, fit_priors)
@@ -392,24 +508,66 @@ def calibrate(
         raise InputError(Problem("gsf-infer calibrate", "the model has no site(s) "
                                  + ", ".join(missing) + " to calibrate"))
     observed = [name for name in gen_fns.observed if name in joint]
-    setup_seconds = time.perf_counter() - tic
-
-    rows = []
-    for i in range(settings.simulations):
-        rows.append(_simulation(i, joint, observed, fitter, settings))
-        # a long run must stay below Linux's limit of memory maps (compiled programs)
-        if release_compiled():
-            fitter.fns.programs.clear()
-        if on_simulation is not None:
-            on_simulation(i, rows[-1])
-
-    table = _rank_table(rows, fitter.parameters)
-    ranked, tests = rank_tests(table, fitter.parameters, settings)
     context = _context(design, model_settings, priors, fit_priors, settings)
-    summary = _summary(table, ranked, tests, context)
-    summary["seconds"] = {
-        "total": time.perf_counter() - tic_total,
-        "setup": setup_seconds,
-        "per_simulation_median": float(table["seconds"].median()),
-    }
-    return CalibrationResult(ranks=table, tests=tests, summary=summary)
+    return CalibrationRun(design=design, settings=settings, context=context, fitter=fitter,
+                          joint=joint, observed=observed,
+                          setup_seconds=time.perf_counter() - tic)
+
+
+def calibrate(
+    design: Records,
+    settings: CalibrationSettings | None = None,
+    *,
+    priors: PriorSet | None = None,
+    fit_priors: PriorSet | None = None,
+    model_settings: ModelSettings | None = None,
+    on_simulation: Callable[[int, dict[str, Any]], None] | None = None,
+    threads: int | None = None,
+) -> CalibrationResult:
+    """Run simulation-based calibration of the ``gsf`` model's fit on a design.
+
+    Parameters
+    ----------
+    design : Records
+        Covariates of the simulated records, and the values that centre the model's
+        data-dependent priors (:func:`design_records`).
+    settings : CalibrationSettings, optional
+        Among them ``batch``: how many simulations are fitted together
+        (:func:`gsf_infer.inference.batch.sample_batch`; 1 fits one after the other).
+    priors : PriorSet, optional
+        Priors of the generating model (default: the default priors).
+    fit_priors : PriorSet, optional
+        Priors of the fitting model; by default the generating ones. Anything else is a
+        deliberately mis-specified fit (a negative control): its ranks need not be uniform.
+    model_settings : ModelSettings, optional
+        The model (``gsf`` or ``deviation``, with a family whose ``rho`` exists); default
+        ``ModelSettings(model="deviation")``.
+    on_simulation : callable, optional
+        Called as ``on_simulation(i, row)`` after each simulation (progress display).
+    threads : int, optional
+        With ``batch > 1``: simulations whose chains run at once, while the next batch is
+        optimised (:meth:`CalibrationRun.rows_overlapped`); default: the machine's cores. The
+        numbers do not depend on it.
+
+    Returns
+    -------
+    CalibrationResult
+
+    Notes
+    -----
+    JAX must have been configured (:func:`gsf_infer.inference.runtime.configure`); float64 is
+    expected. :mod:`gsf_infer.executor.calibrate` runs the batches on a Dask cluster.
+    """
+    tic_total = time.perf_counter()
+    run = prepare_calibration(design, settings, priors=priors, fit_priors=fit_priors,
+                              model_settings=model_settings)
+    rows: list[dict[str, Any]] = []
+    threads = threads or os.cpu_count() or 1
+    batches = (run.rows_overlapped(threads) if run.settings.batch > 1
+               else (run.rows(chunk) for chunk in run.chunks()))
+    for batch in batches:
+        for row in batch:
+            rows.append(row)
+            if on_simulation is not None:
+                on_simulation(row["simulation"], row)
+    return run.result(rows, time.perf_counter() - tic_total)

@@ -45,6 +45,9 @@ class CalibrationSettings:
         chains make 1.01 too strict a bar here.
     bins : int or None
         Bins of the chi-square test (must divide ``ranks + 1``); ``None`` picks them.
+    batch : int
+        Simulations fitted together (their optimisers' gradients evaluated in one vectorised
+        call, their chains advanced by one compiled program); 1 fits them one after the other.
     """
 
     simulations: int = 100
@@ -61,6 +64,7 @@ class CalibrationSettings:
     overdispersion: float = 2.0
     max_r_hat: float = 1.05
     bins: int | None = None
+    batch: int = 1
 
     def check(self) -> None:
         """Raise :class:`InputError` listing every invalid setting."""
@@ -71,7 +75,7 @@ class CalibrationSettings:
                 problems.append(Problem("gsf-infer calibrate", f"{option} {message}", value=value))
 
         for name in ("simulations", "chains", "warmup", "draws", "ranks", "num_starts",
-                     "prior_draws", "max_iter"):
+                     "prior_draws", "max_iter", "batch"):
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 1, "--" + name.replace("_", "-"),
                  "must be an integer >= 1", value)

@@ -76,6 +76,27 @@ def calibrate(
         "uniform.",
         show_default=False,
     )] = None,
+    batch: Annotated[int, typer.Option(
+        "--batch",
+        help="Simulations fitted together: their optimisers run side by side with the "
+        "gradients evaluated in one vectorised call, and their chains advance in one compiled "
+        "program. 1 fits one simulation after the other.",
+    )] = CalibrationSettings.batch,
+    workers: Annotated[int | None, typer.Option(
+        "--workers",
+        help="Fit the batches on a local Dask cluster of N worker processes (one thread each), "
+        "N batches at a time. A batch that raises or whose worker dies is run once more, then "
+        "reported; its simulations stay in ranks.csv as errors and every other batch is kept. "
+        "Same seeds, same numbers as in process. [default: in this process, without Dask]",
+        show_default=False,
+    )] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler",
+        help="Send the batches to a running Dask cluster at this address (tcp://host:8786), "
+        "e.g. one started with dask-jobqueue (see the README); its workers need gsf-infer "
+        "installed.",
+        show_default=False,
+    )] = None,
     force: opt.Force = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", help="No progress bar and no table; errors and warnings only.",
@@ -96,12 +117,17 @@ def calibrate(
         bins=bins,
         num_starts=starts,
         seed=seed,
+        batch=batch,
     )
     settings.check()
+    from gsf_infer.executor.tasks import ExecutorSettings  # deferred: keeps --help fast
+
+    executor = ExecutorSettings(workers, scheduler)
+    executor.check()
     runtime.configure(host_devices=1)
     # deferred, after the JAX settings: these import JAX
-    from gsf_infer.analysis.calibrate import calibrate as run
     from gsf_infer.analysis.calibrate import design_records
+    from gsf_infer.executor.calibrate import calibrate_on
     from gsf_infer.model.priors import load_priors
     from gsf_infer.output.calibration import write_calibration
 
@@ -120,8 +146,9 @@ def calibrate(
             bar.set_postfix_str(str(row.get("status", ""))[:30])
 
     try:
-        result = run(
-            records, settings, priors=gen_priors, fit_priors=fitting, on_simulation=progress
+        result = calibrate_on(
+            records, settings, executor, priors=gen_priors, fit_priors=fitting,
+            on_simulation=progress, notify=lambda line, important: typer.echo(line, err=True),
         )
     finally:
         if bar is not None:

@@ -56,17 +56,36 @@ def compare(
     seed: opt.Seed = FitOptions.seed,
     target_accept: opt.TargetAccept = FitOptions.target_accept,
     ci_prob: opt.CiProb = FitOptions.ci_prob,
+    workers: Annotated[int | None, typer.Option(
+        "--workers",
+        help="Run the fits on a local Dask cluster of N worker processes (one thread each), N "
+        "fits at a time. A fit that raises or whose worker dies is run once more, then left out "
+        "of the table with a warning. Same seeds, same numbers as in process. [default: one fit "
+        "after the other in this process, without Dask]",
+        show_default=False,
+    )] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler",
+        help="Send the fits to a running Dask cluster at this address (tcp://host:8786), e.g. "
+        "one started with dask-jobqueue (see the README); its workers need gsf-infer installed "
+        "and must see DATA and --priors at the same path.",
+        show_default=False,
+    )] = None,
     force: opt.Force = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Fit several models and compare them by ELPD-LOO."""
+    """Fit several models and compare them by ELPD-LOO.
+
+    Long because typer reads the options from the signature: one parameter per option.
+    """
     from gsf_infer.analysis.comparison import (  # deferred: imports numpy (--help stays fast)
         DEFAULT_FAMILIES,
         DEFAULT_MODELS,
         format_table,
         parse_list,
     )
-    from gsf_infer.workflow.compare import compare_models  # deferred: imports JAX
+    from gsf_infer.executor.compare import compare_on  # deferred: imports the executor
+    from gsf_infer.executor.tasks import ExecutorSettings
 
     target = (out or default_out(data)) / "compare.json"
     opt.refuse_existing_file(target, force)
@@ -77,12 +96,19 @@ def compare(
         if pruning_metrics is not None
         else None
     )
+    executor = ExecutorSettings(workers, scheduler)
+    executor.check()
     runtime.configure(host_devices=max(chains, 1))
-    result = compare_models(
-        data, models=model_list, gs=g_list, pruning_metrics=metric_list, tier=tier,
-        likelihood=likelihood, priors_path=priors, chains=chains, warmup=warmup, draws=draws,
-        seed=seed, target_accept=target_accept, ci_prob=ci_prob, progress=interactive(quiet),
-        command=opt.command_line(),
+
+    def notify(line: str, important: bool) -> None:
+        if important or not quiet:
+            typer.echo(line, err=True)
+
+    result = compare_on(
+        data, executor, notify, models=model_list, gs=g_list, pruning_metrics=metric_list,
+        tier=tier, likelihood=likelihood, priors_path=priors, chains=chains, warmup=warmup,
+        draws=draws, seed=seed, target_accept=target_accept, ci_prob=ci_prob,
+        progress=interactive(quiet), command=opt.command_line(),
     )
     artifacts.write_json(result, target, force=force)
     typer.echo(format_table(result))

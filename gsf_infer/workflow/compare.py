@@ -10,7 +10,8 @@ stage): the caller configures it first (:func:`gsf_infer.inference.runtime.confi
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ def compare_models(
     ci_prob: float = FitOptions.ci_prob,
     progress: bool = False,
     command: str = "",
+    runner: Callable[[Sequence[CandidateFit]], list[tuple[Any, float, str]]] | None = None,
 ) -> dict[str, Any]:
     """Fit every combination and compare them by ELPD-LOO (``gsf-infer compare``).
 
@@ -74,6 +76,11 @@ def compare_models(
     progress, command
         As for ``gsf-infer fit`` (same defaults; ``likelihood=None`` takes what the data
         declare).
+    runner : callable, optional
+        Fits the candidates: called with the list of :class:`CandidateFit`, returns per
+        candidate ``(dt, seconds, error)`` (``dt`` ``None`` and the error's text when its fit
+        failed; the candidate is then left out with a warning). By default
+        :func:`fit_in_process`; :mod:`gsf_infer.executor.compare` runs them on a Dask cluster.
 
     Returns
     -------
@@ -120,7 +127,12 @@ def compare_models(
         records, likelihood=(likelihood, used_likelihood),
         pruning_metric=None if show_metric else (None, metrics[0]),
     ) + skipped
-    dts, rows = _fit_candidates(records, todo, settings, priors, config, ci_prob, command, notes)
+    fits = [CandidateFit(c.name, records, settings[c.name], priors, config, ci_prob, command)
+            for c in todo]
+    dts, rows = _collect(fits, (runner or fit_in_process)(fits), notes)
+    if len(dts) < 2:
+        raise InputError(Problem("gsf-infer compare", "fewer than two models could be fitted: "
+                                 + "; ".join(notes)))
     table = loo_table(dts)
     for row in table["models"]:
         row.update(rows[row["name"]])
@@ -134,29 +146,49 @@ def compare_models(
     }
 
 
-def _fit_candidates(records, todo, settings, priors, config, ci_prob, command, notes):
-    """Fit each candidate; a non-converged one gets a note (its ELPD is not trusted)."""
+@dataclass(frozen=True)
+class CandidateFit:
+    """One candidate's fit: what :func:`fit_candidate` needs, picklable for a cluster."""
+
+    name: str
+    records: Records
+    settings: ModelSettings
+    priors: Any
+    config: SamplerConfig
+    ci_prob: float
+    command: str = ""
+
+
+def fit_candidate(task: CandidateFit) -> tuple[Any, float]:
+    """Fit one candidate (:func:`gsf_infer.workflow.fit.run_model`); its DataTree and seconds."""
+    tic = time.perf_counter()
+    dt, _ = run_model(task.records, settings=task.settings, priors=task.priors,
+                      config=task.config, ci_prob=task.ci_prob, command=task.command)
+    # many fits in one process: keep XLA's memory maps below the kernel's limit
+    release_compiled()
+    return dt, round(time.perf_counter() - tic, 2)
+
+
+def fit_in_process(fits: Sequence[CandidateFit]) -> list[tuple[Any, float, str]]:
+    """Fit the candidates one after the other in this process (an error propagates)."""
+    return [(*fit_candidate(task), "") for task in fits]
+
+
+def _collect(fits, results, notes):
+    """DataTrees and table rows of the fitted candidates; a note for each failed or unconverged."""
     dts, rows = {}, {}
-    for cand in todo:
-        tic = time.perf_counter()
-        dts[cand.name], _ = run_model(
-            records,
-            settings=settings[cand.name],
-            priors=priors,
-            config=config,
-            ci_prob=ci_prob,
-            command=command,
-        )
-        seconds = round(time.perf_counter() - tic, 2)
-        diag = diagnostics(dts[cand.name])
-        rows[cand.name] = {"converged": bool(diag["converged"]), "seconds": seconds}
+    for task, (dt, seconds, error) in zip(fits, results, strict=True):
+        if dt is None:
+            notes.append(f"{task.name} failed ({error}): left out of the comparison")
+            continue
+        dts[task.name] = dt
+        diag = diagnostics(dt)
+        rows[task.name] = {"converged": bool(diag["converged"]), "seconds": seconds}
         problems = convergence_problems(diag)
         if problems:
             notes.append(
-                f"{cand.name} did not converge ({'; '.join(problems)}): its ELPD is not trusted"
+                f"{task.name} did not converge ({'; '.join(problems)}): its ELPD is not trusted"
             )
-        # many fits in one process: keep XLA's memory maps below the kernel's limit
-        release_compiled()
     return dts, rows
 
 

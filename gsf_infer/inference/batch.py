@@ -1,0 +1,486 @@
+"""Many fits of one model on data sets of the same shapes, sampled together.
+
+Simulation-based calibration fits one model to many simulated data sets that differ only in
+their observed values. :func:`sample_batch` runs, for each of them, exactly the procedure of
+:func:`gsf_infer.inference.sampling.sample` without its automatic reruns and extensions — prior
+draws, multi-start L-BFGS-B, Laplace whitening at the best optimum, overdispersed chain starts,
+NUTS with warm-up — with the same random keys and generators, but shares the work:
+
+- *Optimisation.* Every data set's optimiser runs in a thread of its own (SciPy's L-BFGS-B,
+  unchanged); their requests for the potential and its gradient are gathered by a
+  :class:`GradientPool` and evaluated together, one :func:`jax.vmap` call for every data set
+  still optimising. A round waits for every data set, so which requests are evaluated together
+  does not depend on timing.
+- *Sampling.* Each data set's chains run in the sequential sampler's compiled program
+  (:class:`gsf_infer.inference.chains.Chains`, the same draws as ``sample`` from the same
+  state), several data sets at once in threads (a compiled program releases Python's lock).
+  Alternatively :class:`BatchedChainProgram` vectorises numpyro's ``hmc`` kernel over data sets
+  as well as over chains: the observed values, the optimum ``z0`` and the whitening factor
+  ``L`` are per data set, the other inputs shared, so one compiled program advances every data
+  set's chains. Under :func:`jax.vmap` NUTS's tree-building loop runs until the deepest tree of
+  the batch is built (the other members' work is discarded), so one data set that needs deep
+  trees slows its whole batch; ``benchmarks/RESULTS.md`` says when that pays.
+
+Each data set's chains keep their own step size and mass matrix adaptation (Hoffman and Gelman
+2014; numpyro's windowed adaptation), so the draws have the distribution of the sequential
+procedure's.
+
+References
+----------
+Hoffman, M. D. and Gelman, A. (2014). The No-U-Turn sampler: adaptively setting path lengths in
+Hamiltonian Monte Carlo. JMLR 15, 1593-1623.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer.hmc import hmc
+
+from gsf_infer.inference.chains import SEGMENT, STAT_NAMES, ChainProgram, Chains
+from gsf_infer.inference.config import SamplerConfig
+from gsf_infer.inference.functions import ModelFunctions, draw_prior
+from gsf_infer.inference.optimize import (
+    Optimum,
+    chain_starts,
+    find_optima,
+    finite_start,
+    hessian,
+    laplace_factor,
+)
+from gsf_infer.inference.sampling import SamplingResult
+
+__all__ = ["BatchedChainProgram", "GradientPool", "Prepared", "prepare", "prepare_batch",
+           "run_batched_chains", "sample_batch", "sample_prepared", "with_observations"]
+
+
+def with_observations(inputs: dict[str, Any], ys: dict[str, Any]) -> dict[str, Any]:
+    """Return the model's inputs with the observed values of the sites in ``ys`` replaced."""
+    obs = dict(inputs["obs"])
+    for name, value in ys.items():
+        obs[name] = (value, obs[name][1])
+    return {**inputs, "obs": obs}
+
+
+def _width(n: int) -> int:
+    """Return the padded batch width: the next power of two (few compiled shapes)."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _stack(items: Sequence[Any], width: int) -> Any:
+    """Stack pytrees along a new leading axis, padded to ``width`` with copies of the first."""
+    items = list(items) + [items[0]] * (width - len(items))
+    return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *items)
+
+
+class GradientPool:
+    """The potential and its gradient for many data sets, evaluated together.
+
+    Each member (a thread optimising one data set) calls :meth:`function` to get its own
+    ``value_and_grad(z)``; a call blocks until every member still active has asked for a
+    value, then all are evaluated in one vectorised call of the compiled
+    ``jax.vmap(jax.value_and_grad(potential))`` (padded to a power of two). A member leaves
+    with :meth:`leave` when it has no more requests.
+
+    Parameters
+    ----------
+    fns : ModelFunctions
+    inputs : dict
+        The model's inputs shared by every data set (their observed values are replaced).
+    members : int
+        How many members will call.
+    """
+
+    def __init__(self, fns: ModelFunctions, inputs: dict[str, Any], members: int):
+        def potential(z, ys, inputs):
+            return fns.potential(z, with_observations(inputs, ys))
+
+        self._compiled = fns.program(
+            "batch_value_and_grad",
+            lambda: jax.jit(jax.vmap(jax.value_and_grad(potential), in_axes=(0, 0, None))),
+        )
+        self._inputs = inputs
+        self._cond = threading.Condition()
+        self._active = members
+        self._pending: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
+        self._results: dict[int, Any] = {}
+        self.rounds = 0
+
+    def function(self, member: int, ys: dict[str, Any]) -> Callable:
+        """``value_and_grad(z)`` of member ``member`` whose observed values are ``ys``."""
+
+        def value_and_grad(z):
+            with self._cond:
+                self._pending[member] = (np.asarray(z, dtype=float), ys)
+                self._run_if_complete()
+                while member not in self._results:
+                    self._cond.wait()
+                out = self._results.pop(member)
+            if isinstance(out, BaseException):
+                raise out
+            return out
+
+        return value_and_grad
+
+    def leave(self) -> None:
+        """Withdraw a member (it has finished, or failed)."""
+        with self._cond:
+            self._active -= 1
+            self._run_if_complete()
+
+    def _run_if_complete(self) -> None:
+        """Evaluate the pending requests once every active member has one (lock held)."""
+        if not self._pending or len(self._pending) < self._active:
+            return
+        members = sorted(self._pending)
+        width = _width(len(members))
+        try:
+            z = _stack([self._pending[m][0] for m in members], width)
+            ys = _stack([self._pending[m][1] for m in members], width)
+            values, grads = self._compiled(jnp.asarray(z), ys, self._inputs)
+            values, grads = np.asarray(values), np.asarray(grads)
+            for j, m in enumerate(members):
+                self._results[m] = (values[j], grads[j])
+        except Exception as err:  # every waiting member must learn of it, not hang
+            for m in members:
+                self._results[m] = err
+        self._pending.clear()
+        self.rounds += 1
+        self._cond.notify_all()
+
+
+@dataclass
+class Prepared:
+    """One data set's state before NUTS: as :func:`~gsf_infer.inference.sampling.sample`."""
+
+    prior: dict[str, np.ndarray]
+    prior_predictive: dict[str, np.ndarray]
+    optima: list[Optimum]
+    hessian: np.ndarray
+    factor: np.ndarray
+    inits: np.ndarray
+    key_nuts: jax.Array
+    chain_starts: str
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def z_best(self) -> np.ndarray:
+        """The best optimum (the whitening's centre)."""
+        return self.optima[0].z
+
+
+def prepare(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    config: SamplerConfig,
+    value_and_grad: Callable,
+) -> Prepared:
+    """Run steps 1-4 of :func:`gsf_infer.inference.sampling.sample` for one data set.
+
+    Prior draws, the optimiser's starts (prior median and prior draws pulled half-way towards
+    it), multi-start L-BFGS-B, the Hessian and Laplace factor at the best optimum and the
+    chains' overdispersed starts, from the same keys and generator as ``sample`` (seeded by
+    ``config.seed``); ``value_and_grad`` may be a :class:`GradientPool` member's.
+    """
+    tic = time.perf_counter()
+    notes: list[str] = []
+    key_prior, key_nuts = jax.random.split(jax.random.key(config.seed))
+    rng = np.random.default_rng(config.seed)
+    prior, prior_predictive = draw_prior(fns, inputs, key_prior, config.prior_draws)
+    latent = {name: jnp.asarray(prior[name]) for name in fns.supports}
+    z_prior = np.asarray(jax.vmap(fns.unconstrain)(latent))
+    z_median = np.median(z_prior, axis=0)
+    n_random = max(config.num_starts - 1, 0)
+    picks = rng.choice(z_prior.shape[0], size=n_random, replace=False)
+    starts = np.vstack([z_median[None], z_median + 0.5 * (z_prior[picks] - z_median)])
+    optima = find_optima(value_and_grad, starts, max_iter=config.max_iter)
+    if not optima:
+        raise FloatingPointError(
+            "the posterior density is not finite at any starting point (prior median and "
+            f"{n_random} prior draws): the model cannot be evaluated on these data"
+        )
+    z_best = optima[0].z
+    hess = hessian(value_and_grad, z_best)
+    try:
+        factor = laplace_factor(hess)
+    except FloatingPointError as err:
+        factor = np.diag(np.std(z_prior, axis=0))
+        notes.append(f"{err}: chains whitened by the prior's spread instead")
+    inits, how = chain_starts(optima, factor, config.num_chains, config.overdispersion, rng)
+    inits = np.stack([finite_start(value_and_grad, z_best, factor, u) for u in inits])
+    return Prepared(prior=prior, prior_predictive=prior_predictive, optima=optima, hessian=hess,
+                    factor=factor, inits=inits, key_nuts=key_nuts, chain_starts=how,
+                    notes=notes, seconds=time.perf_counter() - tic)
+
+
+@dataclass
+class BatchedChainProgram:
+    """NUTS chains of many data sets in one compiled program.
+
+    ``init(u0, keys, ys, inputs, z0, factor)`` starts the chains: ``u0`` is ``(set, chain,
+    dim)``, ``keys`` ``(set, chain)``, every leaf of ``ys`` (observed values) has a leading
+    data-set axis, as do ``z0`` ``(set, dim)`` and ``factor`` ``(set, dim, dim)``; ``inputs``
+    is shared. ``segment(state, ys, inputs, z0, factor)`` advances every chain by
+    :data:`~gsf_infer.inference.chains.SEGMENT` iterations. The kernel and its settings are
+    those of :class:`gsf_infer.inference.chains.ChainProgram`.
+    """
+
+    init: Callable
+    segment: Callable
+
+    @classmethod
+    def build(cls, fns: ModelFunctions, config: SamplerConfig) -> BatchedChainProgram:
+        """Compile the batched chain programs of a model under ``config``'s settings."""
+
+        def potential_gen(ys, inputs, z0, factor):
+            data = with_observations(inputs, ys)
+            return lambda u: fns.potential(z0 + factor @ u, data)
+
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+
+        def init_one(u0, key, ys, inputs, z0, factor):
+            return init_kernel(
+                u0, config.num_warmup, dense_mass=True,
+                target_accept_prob=config.target_accept_prob,
+                max_tree_depth=config.max_tree_depth,
+                model_args=(ys, inputs, z0, factor), rng_key=key,
+            )
+
+        def segment_one(state, ys, inputs, z0, factor):
+            def body(state, _):
+                state = sample_kernel(state, model_args=(ys, inputs, z0, factor))
+                stats = (state.diverging, state.energy, state.num_steps, state.accept_prob,
+                         state.adapt_state.step_size, state.potential_energy)
+                return state, (state.z, stats)
+
+            return jax.lax.scan(body, state, None, length=SEGMENT)
+
+        chains_init = jax.vmap(init_one, in_axes=(0, 0, None, None, None, None))
+        chains_segment = jax.vmap(segment_one, in_axes=(0, None, None, None, None))
+        return cls(
+            init=jax.jit(jax.vmap(chains_init, in_axes=(0, 0, 0, None, 0, 0))),
+            segment=jax.jit(jax.vmap(chains_segment, in_axes=(0, 0, None, 0, 0))),
+        )
+
+
+def run_batched_chains(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    ys: Sequence[dict[str, Any]],
+    prepared: Sequence[Prepared],
+    config: SamplerConfig,
+    width: int | None = None,
+) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Run every data set's chains together; each one's draws after warm-up and statistics.
+
+    As :class:`gsf_infer.inference.chains.Chains` does for one data set: the chains' keys split
+    from each data set's NUTS key, whole segments until ``num_warmup + num_samples``
+    iterations, warm-up dropped. The batch is padded to ``width`` (default: its size) with
+    copies of its first data set.
+
+    Returns
+    -------
+    list of tuple
+        Per data set, ``(flat, stats)``: unconstrained draws ``(chain, draw, dim)`` and the
+        statistics of :data:`~gsf_infer.inference.chains.STAT_NAMES` (``lp`` as log density).
+    """
+    width = width or len(prepared)
+    key = ("batched chains", config.num_warmup, config.target_accept_prob,
+           config.max_tree_depth, config.num_chains)
+    program = fns.program(key, lambda: BatchedChainProgram.build(fns, config))
+    keys = [jax.random.split(p.key_nuts, config.num_chains) for p in prepared]
+    keys = keys + [keys[0]] * (width - len(keys))
+    z0 = _stack([p.z_best for p in prepared], width)
+    factor = _stack([p.factor for p in prepared], width)
+    ys_b = _stack(list(ys), width)
+    state = program.init(jnp.asarray(_stack([p.inits for p in prepared], width)),
+                         jnp.stack(keys), ys_b, inputs, jnp.asarray(z0), jnp.asarray(factor))
+    us, stats = [], []
+    done, total = 0, config.num_warmup + config.num_samples
+    while done < total:
+        state, (u, st) = program.segment(state, ys_b, inputs, jnp.asarray(z0),
+                                         jnp.asarray(factor))
+        us.append(np.asarray(u))
+        stats.append([np.asarray(v) for v in st])
+        done += SEGMENT
+    u_all = np.concatenate(us, axis=2)[:, :, config.num_warmup:]
+    out = []
+    for i in range(len(prepared)):
+        flat = z0[i][None, None, :] + u_all[i] @ factor[i].T
+        st = {name: np.concatenate([s[j][i] for s in stats], axis=1)[:, config.num_warmup:]
+              for j, name in enumerate(STAT_NAMES)}
+        st["lp"] = -st["lp"]
+        out.append((flat, st))
+    return out
+
+
+def prepare_batch(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    ys: Sequence[dict[str, Any]],
+    configs: Sequence[SamplerConfig],
+) -> list[Prepared | BaseException]:
+    """:func:`prepare` every data set in a thread of its own, their gradients pooled.
+
+    Returns
+    -------
+    list
+        Per data set, its :class:`Prepared` state or the exception its preparation raised.
+    """
+    pool = GradientPool(fns, inputs, len(ys))
+    out: list[Prepared | BaseException | None] = [None] * len(ys)
+
+    def work(i: int) -> None:
+        try:
+            out[i] = prepare(fns, with_observations(inputs, ys[i]), configs[i],
+                             pool.function(i, ys[i]))
+        except Exception as err:  # one data set's failure is its own
+            out[i] = err
+        finally:
+            pool.leave()
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(ys))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out  # type: ignore[return-value]
+
+
+def _chains_each(fns, inputs, ys, prepared, config, threads):
+    """Every data set's chains by the sequential program, ``threads`` data sets at a time."""
+    # build the shared compiled program once, before threads ask for it
+    key = ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
+           config.num_chains)
+    fns.program(key, lambda: ChainProgram.build(fns, config))
+
+    def run(i: int):
+        p = prepared[i]
+        chains = Chains(fns, with_observations(inputs, ys[i]), p.z_best, p.factor, p.inits,
+                        p.key_nuts, config)
+        chains.advance(config.num_warmup + config.num_samples)
+        return chains.draws()
+
+    with ThreadPoolExecutor(max_workers=max(int(threads), 1)) as pool:
+        return list(pool.map(run, range(len(prepared))))
+
+
+def sample_prepared(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    ys: Sequence[dict[str, Any]],
+    prepared: Sequence[Prepared | BaseException],
+    configs: Sequence[SamplerConfig],
+    *,
+    vectorise: bool = False,
+    threads: int = 1,
+    width: int | None = None,
+) -> list[SamplingResult | BaseException]:
+    """Run the chains of data sets :func:`prepare_batch` prepared; their results.
+
+    Parameters
+    ----------
+    fns, inputs, ys, configs
+        As for :func:`sample_batch`.
+    prepared : sequence
+        :func:`prepare_batch`'s output (an exception is passed through).
+    vectorise : bool
+        Advance every data set's chains in one :class:`BatchedChainProgram` (padded to
+        ``width``); otherwise each data set's chains run in the sequential sampler's program
+        (:class:`gsf_infer.inference.chains.Chains`), ``threads`` data sets at a time (compiled
+        programs release Python's lock, so threads use several cores).
+    threads : int
+        Data sets sampled at once when not vectorised.
+    width : int, optional
+        Padded batch width when vectorised.
+    """
+    good = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
+    out: list[SamplingResult | BaseException] = list(prepared)  # type: ignore[arg-type]
+    if not good:
+        return out
+    config = configs[good[0]]
+    tic = time.perf_counter()
+    sub_ys, sub_prepared = [ys[i] for i in good], [prepared[i] for i in good]
+    if vectorise:
+        chains = run_batched_chains(fns, inputs, sub_ys, sub_prepared, config,
+                                    max(width or 0, len(good)))
+    else:
+        chains = _chains_each(fns, inputs, sub_ys, sub_prepared, config, threads)
+    share = (time.perf_counter() - tic) / len(good)
+    constrain = fns.program(
+        "constrain", lambda: jax.jit(jax.vmap(fns.constrain, in_axes=(0, None)))
+    )
+    for i, (flat, stats) in zip(good, chains, strict=True):
+        out[i] = _result(prepared[i], flat, stats, constrain,  # type: ignore[arg-type]
+                         with_observations(inputs, ys[i]), share, configs[i])
+    return out
+
+
+def sample_batch(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    ys: Sequence[dict[str, Any]],
+    configs: Sequence[SamplerConfig],
+    *,
+    vectorise: bool = False,
+    threads: int = 1,
+    width: int | None = None,
+) -> list[SamplingResult | BaseException]:
+    """Fit one model to several data sets of the same shapes, sharing the work.
+
+    Parameters
+    ----------
+    fns : ModelFunctions
+    inputs : dict
+        The model's inputs; each data set replaces the observed values named in its ``ys``.
+    ys : sequence of dict
+        Per data set, observed site name to values (the shapes of ``inputs``'s).
+    configs : sequence of SamplerConfig
+        Per data set; they may differ in ``seed`` only (``adaptive`` is ignored: no reruns or
+        extensions, as every data set runs the same number of iterations).
+    vectorise, threads, width
+        How the chains run (:func:`sample_prepared`).
+
+    Returns
+    -------
+    list
+        Per data set, its :class:`~gsf_infer.inference.sampling.SamplingResult` (constrained
+        posterior, statistics, prior draws, optima, wall times; ``optimize`` is the data set's
+        own preparation, waits for the pool included, ``sampling`` the batch's divided among
+        its data sets) or the exception its fit raised.
+    """
+    if not ys:
+        return []
+    prepared = prepare_batch(fns, inputs, list(ys), list(configs))
+    return sample_prepared(fns, inputs, list(ys), prepared, list(configs), vectorise=vectorise,
+                           threads=threads, width=width)
+
+
+def _result(prep: Prepared, flat, stats, constrain, inputs, share, config) -> SamplingResult:
+    """Constrain one data set's draws and assemble its :class:`SamplingResult`."""
+    tic = time.perf_counter()
+    chains, draws = flat.shape[:2]
+    constrained = constrain(jnp.asarray(flat.reshape(chains * draws, -1)), inputs)
+    posterior = {k: np.asarray(v).reshape((chains, draws) + v.shape[1:])
+                 for k, v in constrained.items()}
+    map_values = {k: np.asarray(v)[0]
+                  for k, v in constrain(jnp.asarray(prep.z_best)[None], inputs).items()}
+    seconds = {"optimize": prep.seconds, "sampling": share,
+               "postprocess": time.perf_counter() - tic}
+    return SamplingResult(
+        posterior=posterior, sample_stats=stats,
+        prior={k: v[None] for k, v in prep.prior.items()},
+        prior_predictive={k: v[None] for k, v in prep.prior_predictive.items()},
+        optima=prep.optima, map_values=map_values, seconds=seconds,
+        chain_starts=prep.chain_starts, hessian=prep.hessian, notes=prep.notes,
+        unconstrained=flat, actions=[], target_accept_prob=config.target_accept_prob,
+    )
