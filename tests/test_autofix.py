@@ -142,3 +142,34 @@ def test_capacity_is_held_for_loss_at_one_size_only():
                             "K": replace(PriorSet()["K"], args={"loc": 5.0, "scale": 1.0})})
     kept, said = hold_capacity(_records((1e7,)), mine)
     assert kept is mine and said == []
+
+
+@pytest.mark.slow
+def test_a_single_loss_curve_says_what_it_held(tmp_path):
+    """One loss curve at one size: K held, silent directions held, HELD in every output."""
+    import gsf_infer as gsf
+    from gsf_infer.output.console import fit_report
+
+    frame, _ = gsf.simulate_gsf(seed=4, kinds=("loss",), sizes=(1e7,), loss_points=12)
+    fit = gsf.fit(frame, chains=2, warmup=300, draws=300, seed=2)
+    summary = fit.summary_json
+    actions = summary["automatic_actions"]["gsf"]
+    assert any(a.startswith("capacity K held") for a in actions), actions
+    held = summary["identification"]["held"]
+    assert held["directions"], held
+    assert any("held at the optimum" in a for a in actions)
+    labelled = [n for n, e in summary["parameters"].items()
+                if e and (e.get("held_share") or 0) >= 0.5]
+    # a single curve identifies chi: it is never decided by a held direction
+    assert labelled and "chi" not in labelled
+    assert summary["parameters"]["chi"]["held_share"] < 0.5
+    text = fit_report(fit.result, 0.94)
+    for name in labelled:
+        line = next(line for line in text.splitlines() if line.startswith(f"{name} "))
+        assert "HELD" in line, line
+    fit.save(tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "HELD at the optimum" in report and "capacity K held" in report
+    without = gsf.fit(frame, chains=2, warmup=300, draws=300, seed=2, fix_unidentified=False)
+    assert not without.summary_json["identification"]["held"]
+    assert not any("held" in a for a in without.summary_json["automatic_actions"]["gsf"])
