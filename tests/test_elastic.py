@@ -149,3 +149,95 @@ def test_elastic_model_without_drift_is_the_monomial_model_plus_its_own_prior():
     drift, _ = log_density(elastic.fn, (elastic.inputs,), {},
                            {**values, **extra, "elastic_amp": jnp.asarray(0.2)})
     assert abs(float(drift) - float(got)) > 1.0
+
+
+def _curve_tree(rho_draws, prior_draws, t_ref=100.0, t_range=(10.0, 1000.0)):
+    """A DataTree shaped like an elastic fit's: rho_t on a grid, rho at t_ref, records' times."""
+    import json
+
+    import xarray as xr
+
+    tau = np.linspace(np.log(t_range[0] / t_ref) - 1.0, np.log(t_range[1] / t_ref) + 1.0, 48)
+
+    def group(draws):
+        draws = np.asarray(draws, float)
+        at_ref = np.array([np.interp(0.0, tau, d) for d in draws.reshape(-1, tau.size)])
+        return xr.Dataset(
+            {"rho_t": (("chain", "draw", "tau"), draws),
+             "rho": (("chain", "draw"), at_ref.reshape(draws.shape[:2]))},
+            coords={"tau": tau},
+        )
+
+    const = xr.Dataset({"loss_t": ("loss_obs", np.geomspace(*t_range, 30))})
+    dt = xr.DataTree.from_dict({"posterior": group(rho_draws), "prior": group(prior_draws),
+                                "constant_data": const})
+    dt.attrs["scales"] = json.dumps({"t_ref": t_ref})
+    return dt, t_ref * np.exp(tau)
+
+
+def test_elasticity_curve_constant_drifting_and_prior_range():
+    """Known bands: a constant, a 30% drift, and a band that returns to the prior's width."""
+    from gsf_infer.analysis.elastic import elasticity_curve
+    from gsf_infer.output.elastic_plot import plot_rho_t
+
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((2, 500, 1))
+    wide = 1.2 * np.exp(0.3 * rng.standard_normal((2, 500, 48)))  # the prior: +-30% everywhere
+    # a constant 1.2 known to +-1%: one value (1.2) lies in every band
+    dt, t = _curve_tree(1.2 * (1 + 0.01 * noise) * np.ones((1, 1, 48)), wide)
+    curve = elasticity_curve(dt)
+    g = curve["groups"]["all"]
+    inside = (t >= 10.0) & (t <= 1000.0)
+    assert np.array_equal(np.asarray(g["identified"]), inside)
+    assert g["constant"] is True and "constant within" in g["sentence"]
+    assert np.all(np.asarray(g["low"]) < 1.2) and np.all(np.asarray(g["high"]) > 1.2)
+    # rho rising linearly in log t by 30% over the records' range, known to +-1%: no constant
+    ramp = 1.0 + 0.3 * np.clip(np.log(t / 10.0) / np.log(100.0), 0, 1)
+    dt, t = _curve_tree(ramp * (1 + 0.01 * rng.standard_normal((2, 500, 48))), wide)
+    g = elasticity_curve(dt)["groups"]["all"]
+    assert g["constant"] is False and "drifts" in g["sentence"]
+    assert g["drift"] == pytest.approx(0.3, abs=0.02)
+    # the band as wide as the prior's above t = 300: those nodes are left to the prior
+    draws = 1.2 * (1 + 0.01 * rng.standard_normal((2, 500, 48)))
+    late = t > 300.0
+    draws[:, :, late] = wide[:, :, late]
+    dt, t = _curve_tree(draws, wide)
+    g = elasticity_curve(dt)["groups"]["all"]
+    assert np.array_equal(np.asarray(g["identified"]), inside & ~late)
+    fig = plot_rho_t(elasticity_curve(dt), {"monomial": {"t": t, "median": np.full(t.size, 1.2)}})
+    assert len(fig.axes[0].patches) >= 2  # the two prior-only spans
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+@pytest.mark.slow
+def test_elastic_fit_covers_the_local_elasticity_of_a_logcorr_world():
+    """NUTS on a simulated logcorr world whose rho(t) drifts by about 28% over the records.
+
+    Reference: ``rho(t) = (n + x/((e + x) log(e + x)))/m``, ``x = t/tau``, the local elasticity
+    of ``g = c lambda^m t^n log(e + t/tau)`` written out here (not taken from the package).
+    """
+    from gsf_infer.analysis.elastic import elasticity_curve
+    from gsf_infer.data.records import records_from_frame
+    from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
+    from gsf_infer.workflow.fit import fit
+
+    m, n, tau = 1.0, 1.0, 100.0
+    config = GsfSimConfig(family="logcorr", m=m, n=n, tau=tau, loss_points=20)
+    frame, _ = simulate_gsf(config, np.random.default_rng(0))
+    records = records_from_frame(frame, path="logcorr.csv")
+    found = fit(records, g="elastic", chains=2, warmup=300, draws=300, seed=0,
+                check_invariant=False)
+    assert found.summary["diagnostics"]["divergences"] <= 2
+    curve = elasticity_curve(found.dt)
+    g = curve["groups"]["all"]
+    t = np.asarray(curve["t"])
+    x = t / tau
+    truth = (n + x / ((np.e + x) * np.log(np.e + x))) / m
+    inside = np.asarray(g["identified"])
+    assert inside.sum() >= 20  # most of the records' 4 decades
+    assert truth[inside].max() / truth[inside].min() > 1.2
+    covered = (np.asarray(g["low"]) <= truth) & (truth <= np.asarray(g["high"]))
+    assert covered[inside].mean() >= 0.9
+    assert g["constant"] is False  # the band excludes every constant
