@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,3 +290,24 @@ def test_notebook_runs_as_a_script_to_its_last_cell(tmp_path):
     for name in ("trace.png", "ppc_loss.png"):
         png = tmp_path / "notebook-output" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
+
+
+def test_elastic_quick_recovers_a_drifting_rho(tmp_path):
+    """``examples/elastic.py --quick``: one logcorr world fitted with ``--g elastic``.
+
+    Reference: the local elasticity of ``g = c lambda^m t^n log(e + t/tau)``,
+    ``(n + x/((e + x) log(e + x)))/m`` with ``x = t/tau``, written out here from the parameters
+    in the world's truth file, over the identified range the script reports.
+    """
+    out = tmp_path / "elastic"
+    proc = run_example("elastic", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    row = results(out)["drift"][0]
+    params = json.loads((out / "drift_0_truth.json").read_text())["parameters"]
+    lo, hi = row["identified_t"]
+    x = np.geomspace(lo, hi, 400) / params["tau"]
+    rho = (params["n"] + x / ((np.e + x) * np.log(np.e + x))) / params["m"]
+    assert rho.max() / rho.min() - 1 == pytest.approx(row["true_drift"], abs=0.01)
+    assert row["true_drift"] >= 0.2
+    assert row["coverage"] >= 0.9 and row["excludes_constants"] is True
+    assert (out / "drift_0_elastic" / "plots" / "rho_t.png").stat().st_size > 10_000
