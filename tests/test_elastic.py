@@ -241,3 +241,44 @@ def test_elastic_fit_covers_the_local_elasticity_of_a_logcorr_world():
     covered = (np.asarray(g["low"]) <= truth) & (truth <= np.asarray(g["high"]))
     assert covered[inside].mean() >= 0.9
     assert g["constant"] is False  # the band excludes every constant
+
+
+def test_parametric_rho_curves_for_the_overlay():
+    """``rho(t)`` of monomial and logcorr fits from their draws, against the closed forms."""
+    import json
+
+    import xarray as xr
+
+    from gsf_infer.analysis.elastic import elasticity_comparison, family_rho_curve
+
+    rng = np.random.default_rng(2)
+    shape = (2, 300)
+    m = 1.0 + 0.05 * rng.standard_normal(shape)
+    n = 1.1 + 0.05 * rng.standard_normal(shape)
+    tau = np.exp(0.1 * rng.standard_normal(shape))  # in units of t_ref
+    b = 1.4 + 0.01 * rng.standard_normal(shape)
+    post = xr.Dataset({k: (("chain", "draw"), v) for k, v in
+                       {"m": m, "n": n, "tau": tau, "b": b, "k_star": np.full(shape, 30.0),
+                        "rho": n / m}.items()})
+    t_ref = 100.0
+    t = np.geomspace(1.0, 1e5, 25)
+    trees = {}
+    for g in ("monomial", "logcorr"):
+        dt = xr.DataTree.from_dict({"posterior": post})
+        dt.attrs.update(scales=json.dumps({"t_ref": t_ref}),
+                        model_settings=json.dumps({"g": g}))
+        trees[g] = dt
+    mono = family_rho_curve(trees["monomial"], t)
+    np.testing.assert_allclose(mono["median"], np.median(n / m), rtol=5e-3)  # thinned draws
+    assert np.ptp(mono["median"]) == 0.0  # constant in t
+    lc = family_rho_curve(trees["logcorr"], t)
+    x = t[None, :] / (t_ref * tau.reshape(-1)[:, None])
+    ref = (n.reshape(-1)[:, None] + x / ((np.e + x) * np.log(np.e + x))) / m.reshape(-1)[:, None]
+    # the overlay thins to 400 of the 600 draws: medians agree to the thinning's noise
+    np.testing.assert_allclose(lc["median"], np.median(ref, axis=0), rtol=5e-3)
+    assert np.all(np.asarray(lc["low"]) < np.asarray(lc["median"]))
+    # compare's bundle: the elastic curve on its grid with both overlays on the same times
+    elastic, grid_t = _curve_tree(1.2 * np.ones((2, 50, 48)), 1.2 * np.ones((2, 50, 48)))
+    bundle = elasticity_comparison(elastic, trees)
+    assert set(bundle["families"]) == {"monomial", "logcorr"}
+    np.testing.assert_allclose(bundle["families"]["logcorr"]["t"], grid_t)

@@ -138,3 +138,73 @@ def _describe(t, median, band, identified, prob) -> dict[str, Any]:
             f"highest {med[i_max]:.3g} at t = {ts[i_max]:.3g} ({drift:.0%} above the lowest)."
         )
     return out
+
+
+#: Draws of a parametric fit used for its rho(t) (thinned evenly).
+OVERLAY_DRAWS = 400
+
+
+def family_rho_curve(dt: xr.DataTree, t: np.ndarray, ci_prob: float = 0.94,
+                     group: int = 0) -> dict[str, Any] | None:
+    """``rho(t)`` of a parametric ``gsf`` fit at times ``t`` (data units): median and HDI.
+
+    ``ntk``, ``feature``, ``monomial``: the constant ``n/m``; ``logcorr`` and ``ridge``:
+    ``E_t/E_lambda`` at the frontier, from each draw's parameters
+    (:meth:`gsf_infer.model.forward.families.Family.rho`). ``None`` for ``elastic`` fits (their
+    curve is :func:`elasticity_curve`) and for fits without ``g``.
+    """
+    # deferred: the families are JAX functions, which reading a summary does not need
+    import jax
+    import jax.numpy as jnp
+
+    from gsf_infer.model.forward.families import get_family
+    from gsf_infer.model.sites import g_params
+
+    attrs = read_attrs(dt)
+    name = attrs.get("model_settings", {}).get("g")
+    post = dt["posterior"]
+    if name in (None, "elastic") or "rho" not in post.data_vars:
+        return None
+    family = get_family(name)
+    t_ref = float(attrs.get("scales", {}).get("t_ref", 1.0))
+    log_t = jnp.log(jnp.asarray(t, float) / t_ref)
+
+    def draws(var: str) -> np.ndarray:
+        v = post[var]
+        v = v.isel(group=group) if "group" in v.dims else v
+        flat = np.asarray(v.values, float).reshape(-1)
+        return flat[np.linspace(0, flat.size - 1, min(OVERLAY_DRAWS, flat.size)).astype(int)]
+
+    if name in ("ntk", "feature", "monomial"):
+        values = np.repeat(draws("rho")[:, None], len(t), axis=1)
+    else:
+        params = {k: jnp.asarray(draws(k)) for k in ("b", "k_star", "m", "n", "tau", "kap")
+                  if k in post.data_vars}
+
+        def one(P):
+            return family.rho(log_t, g_params(family, P["k_star"], P["b"], P))
+
+        values = np.asarray(jax.vmap(one)(params))
+    band = _band(values, ci_prob)
+    return {"t": np.asarray(t, float).tolist(), "median": np.median(values, axis=0).tolist(),
+            "low": band[0].tolist(), "high": band[1].tolist()}
+
+
+def elasticity_comparison(elastic: xr.DataTree, others: dict[str, xr.DataTree],
+                          ci_prob: float = 0.94) -> dict[str, Any] | None:
+    """Put the ``elastic`` fit's ``rho(t)`` beside the parametric fits' on its grid.
+
+    Returns ``curve`` (:func:`elasticity_curve`), ``families`` (name to
+    :func:`family_rho_curve`) and ``sentence`` (the elastic curve's, first group).
+    """
+    curve = elasticity_curve(elastic, ci_prob)
+    if curve is None:
+        return None
+    t = np.asarray(curve["t"], float)
+    families = {}
+    for name, dt in others.items():
+        found = family_rho_curve(dt, t, ci_prob)
+        if found is not None:
+            families[name] = found
+    first = next(iter(curve["groups"].values()))
+    return {"curve": curve, "families": families, "sentence": first["sentence"]}

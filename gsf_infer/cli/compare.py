@@ -91,6 +91,8 @@ def compare(
     opt.refuse_existing_file(target, force)
     model_list = parse_list(models, DEFAULT_MODELS, "--models")
     g_list = parse_list(g, DEFAULT_FAMILIES, "--g")
+    if "elastic" in g_list:  # the figure of rho(t) goes beside compare.json
+        opt.refuse_existing_file(target.with_name("rho_t.png"), force)
     metric_list = (
         parse_list(pruning_metrics, ("seed", "function"), "--pruning-metrics")
         if pruning_metrics is not None
@@ -111,7 +113,13 @@ def compare(
         progress=interactive(quiet), command=opt.command_line(),
     )
     artifacts.write_json(result, target, force=force)
+    if result.get("elasticity"):
+        from gsf_infer.output.elastic_plot import write_rho_t  # deferred: imports matplotlib
+
+        write_rho_t(result["elasticity"], target.with_name("rho_t.png"), force=force)
     typer.echo(format_table(result))
+    if result.get("elasticity"):
+        typer.echo(f"\nrho(t): {result['elasticity']['sentence']}")
     typer.echo(f"\ncomparison written to {target}")
     for warning in result["warnings"]:
         typer.echo(f"warning: {warning}", err=True)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from gsf_infer.output import artifacts
+
 CAPTION = (
     "The elasticity ratio rho(t) = E_t/E_lambda of the elastic g: posterior median (line) and "
     "{ci:.0%} HDI band against training time; grey: times where no record constrains rho(t) "
@@ -80,3 +82,17 @@ def plot_rho_t(curve: dict[str, Any], overlays: dict[str, Any] | None = None):
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def write_rho_t(comparison: dict[str, Any], path, force: bool = False) -> Any:
+    """Draw ``compare``'s ``rho(t)`` (the elastic band, the parametric fits overlaid) to ``path``.
+
+    ``comparison`` is :func:`gsf_infer.analysis.elastic.elasticity_comparison`.
+    """
+    import matplotlib.pyplot as plt  # deferred: imports matplotlib
+
+    fig = plot_rho_t(comparison["curve"], comparison.get("families"))
+    try:
+        return artifacts.write_figure(fig, path, force=force)
+    finally:
+        plt.close(fig)

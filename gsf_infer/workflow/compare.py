@@ -24,6 +24,7 @@ from gsf_infer.analysis.comparison import (
     parse_list,
     preference,
 )
+from gsf_infer.analysis.elastic import elasticity_comparison
 from gsf_infer.analysis.identify import identify
 from gsf_infer.analysis.summary import convergence_problems, diagnostics
 from gsf_infer.data.records import Records, read_records
@@ -88,7 +89,9 @@ def compare_models(
         The ``compare.json`` object: ``models`` (rows of
         :data:`~gsf_infer.analysis.comparison.ROW_KEYS` plus ``converged`` and ``seconds``,
         best first), ``compared_on``, ``preferred`` and ``preference`` (a sentence),
-        ``warnings``.
+        ``warnings``; with a ``gsf`` fit of the ``elastic`` family also ``elasticity``: its
+        ``rho(t)`` band and the other ``gsf`` fits' ``rho(t)`` on its grid
+        (:func:`gsf_infer.analysis.elastic.elasticity_comparison`).
 
     Raises
     ------
@@ -137,13 +140,19 @@ def compare_models(
     for row in table["models"]:
         row.update(rows[row["name"]])
     preferred, sentence = preference(table)
-    return {
+    out = {
         "models": table["models"],
         "compared_on": table["compared_on"],
         "preferred": preferred,
         "preference": sentence,
         "warnings": notes + table["warnings"],
     }
+    spectral = {n: dt for n, dt in dts.items() if settings[n].model == "gsf"}
+    elastic = [n for n in spectral if settings[n].g == "elastic"]
+    if elastic:
+        others = {n: dt for n, dt in spectral.items() if n not in elastic}
+        out["elasticity"] = elasticity_comparison(spectral[elastic[0]], others, ci_prob)
+    return out
 
 
 @dataclass(frozen=True)
