@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from gsf_infer.analysis.checks import unidentified
+from gsf_infer.analysis.elastic import elasticity_curve
 from gsf_infer.analysis.summary import HELD_SHARE, NAMED, IdentificationThresholds
 from gsf_infer.inference.datatree import read_attrs
 from gsf_infer.model.priors import fixed_priors
@@ -195,6 +196,9 @@ def fit_report(result: Any, ci_prob: float) -> str:
     lines += [""] + diagnostic_lines(result.diagnostics)
     lines += action_lines(s)
     lines += invariant_lines(result.invariant_detail)
+    curve = elasticity_curve(result.dt, ci_prob)
+    for name, g in (curve or {}).get("groups", {}).items():
+        lines.append(("" if name == "all" else f"{name}: ") + g["sentence"])
     if "holdout" in s:
         h = s["holdout"]
         cov = "-" if h["coverage"] is None else f"{h['coverage']:.0%}"
