@@ -13,6 +13,8 @@ import statistics
 #: Targets of the summary: wall of the default fit, convergence of both models.
 TARGET_COLD_S, TARGET_WARM_S = 60.0, 30.0
 TARGET_R_HAT, TARGET_ESS = 1.01, 400.0
+#: Speed-up of many fits (``calibrate`` batched or on workers) over one after the other.
+TARGET_MANY = 3.0
 #: What the summary calls linear (gradient against records) and flat (against K).
 LINEAR_SLOPE, FLAT_RATIO = 1.2, 1.25
 
@@ -208,6 +210,12 @@ def summary(res: dict) -> list[str]:
                      met(s <= LINEAR_SLOPE) if math.isfinite(s) else "—"])
         rows.append(["gradient cost against K (max / min)", f"flat (≤ {FLAT_RATIO})",
                      num(ratio), met(ratio <= FLAT_RATIO)])
+    walls = {r["name"]: r["process"]["wall"] for r in sec.get("many", {}).get("runs", [])}
+    for name, label in (("batched", "batched"), ("cluster2", "on 2 workers")):
+        if "sequential" in walls and name in walls:
+            ratio = walls["sequential"] / walls[name]
+            rows.append([f"`calibrate` {label} against one after the other (fits/hour)",
+                         f"≥ {TARGET_MANY:g}x", f"{num(ratio)}x", met(ratio >= TARGET_MANY)])
     return ["## Summary", "", *table(["item", "target", "measured", ""], rows)]
 
 
@@ -375,6 +383,26 @@ def section_rss(sec: dict) -> list[str]:
             *table(["process", "peak RSS (MB)"], rows)]
 
 
+def section_many(many: dict) -> list[str]:
+    """Render section f: fits per hour of ``calibrate`` sequential, batched and on workers."""
+    runs = many.get("runs", [])
+    base = next((r["process"]["wall"] for r in runs if r["name"] == "sequential"), None)
+    rows = []
+    for r in runs:
+        wall = r["process"]["wall"]
+        rows.append([f"`{r['name']}`", wall, many["simulations"] / wall * 3600,
+                     base / wall if base else "—", r["process"]["cpu"],
+                     f"{r['load_before']} / {r['load_after']}",
+                     f"{r['ranked']} ranked, {r['flagged']} flagged, {r['errors']} errors"])
+    commands = [f"- `{r['name']}`: `gsf-infer {' '.join(r['argv'][:-2])}`" for r in runs]
+    return ["## f. Many fits: `calibrate`", "",
+            f"{many['simulations']} simulations on the `{many['design']}` design, each run in a "
+            "fresh process on a warm compilation cache; wall time of the whole command.", "",
+            *table(["run", "wall (s)", "fits / hour", "speed-up", "CPU (s)",
+                    "load before / after (1, 5, 15 min)", "fits"], rows),
+            *commands, "", loads(many), ""]
+
+
 def render(res: dict) -> str:
     """Render the whole report."""
     sec = res["sections"]
@@ -387,5 +415,7 @@ def render(res: dict) -> str:
         lines += section_help(sec["help"])
     if "gradient" in sec:
         lines += section_gradient(sec["gradient"])
+    if "many" in sec:
+        lines += section_many(sec["many"])
     lines += section_rss(sec)
     return "\n".join(lines).rstrip() + "\n"

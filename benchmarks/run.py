@@ -30,6 +30,12 @@ Sections (each records the load average of the machine at its start and end):
 ``gradient``
     One compiled value-and-gradient of the tool's potential as records grow and as the
     capacity ``K`` grows, and for ``gsf`` against ``deviation``.
+``many``
+    Many fits: ``gsf-infer calibrate --design small --simulations 100`` (the deviation model,
+    2 chains x (300 + 300)) one simulation after the other (``--batch 1``), batched
+    (``--batch B``) and on a local Dask cluster of two workers (``--batch B --workers 2``),
+    each in a fresh process on a warm compilation cache; fits per hour from the wall time, the
+    load average before and after each run (``--many-variants`` picks the runs).
 
 Peak RSS of every measured process is collected into its own table. The library is never
 patched: the processes run the real command line or the library's public functions
@@ -56,7 +62,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "RESULTS.md"
 WORKERS = HERE / "workers.py"
-SECTIONS = ("fit", "nutpie", "help", "gradient")
+SECTIONS = ("fit", "nutpie", "help", "gradient", "many")
+#: The runs of the ``many`` section: name -> options added to ``calibrate`` (``B``: the batch).
+MANY_VARIANTS = {"sequential": ["--batch", "1"], "batched": ["--batch", "B"],
+                 "cluster2": ["--batch", "B", "--workers", "2"],
+                 "cluster2-sequential": ["--batch", "1", "--workers", "2"]}
 #: The benchmarked command, as a user types it (``--out`` and quick settings are added).
 FIT_COMMAND = ("fit", "data/example.csv", "--quiet")
 #: nutpie's adaptations compared: its default and the low-rank modified mass matrix.
@@ -78,6 +88,10 @@ class Config:
     grad_repeats: int = 200
     capacity_records: int = 0
     parity_points: int = 8
+    many_simulations: int = 100
+    many_design: str = "small"
+    many_batch: int = 8
+    many_variants: list = field(default_factory=lambda: ["sequential", "batched", "cluster2"])
     work: str = ""
     sections: list = field(default_factory=lambda: list(SECTIONS))
 
@@ -86,7 +100,8 @@ class Config:
         """Tiny settings: every section runs, in minutes, and its numbers mean nothing."""
         return cls(quick=True, repeats=1, warmup=50, draws=50, help_repeats=3, sizes=[100],
                    capacities=[1e3, 1e7], grad_repeats=10, capacity_records=100,
-                   parity_points=2, **changes)
+                   parity_points=2, many_simulations=4, many_design="tiny", many_batch=2,
+                   **changes)
 
     def fit_extra(self) -> list[str]:
         """Options added to the default command (none in a full run)."""
@@ -307,6 +322,37 @@ def section_gradient(cfg: Config, work: Path) -> dict:
     return out
 
 
+def section_many(cfg: Config, work: Path) -> dict:
+    """Run ``calibrate`` sequentially, batched and on two workers; wall time and fits/hour."""
+    exe = Path(sys.executable).with_name("gsf-infer")
+    exe = exe if exe.exists() else Path(shutil.which("gsf-infer") or "gsf-infer")
+    quick = ["--chains", "1", "--warmup", "50", "--draws", "50", "--ranks", "19"]
+    common = ["--design", cfg.many_design, "--quiet", *(quick if cfg.quick else [])]
+    base = ["calibrate", *common, "--simulations", str(cfg.many_simulations)]
+    out: dict = {"load_start": loadavg(), "runs": [], "simulations": cfg.many_simulations,
+                 "design": cfg.many_design, "batch": cfg.many_batch}
+    log("many: warming the compilation cache (untimed)")
+    for batch in (1, cfg.many_batch):
+        measure([str(exe), "calibrate", *common, "--simulations", str(batch), "--batch",
+                 str(batch), "--out", str(fresh(work / "many-warm"))])
+    for name in cfg.many_variants:
+        extra = [str(cfg.many_batch) if a == "B" else a for a in MANY_VARIANTS[name]]
+        folder = fresh(work / f"many-{name}")
+        argv = [*base, *extra, "--out", str(folder)]
+        log(f"many: {name}: gsf-infer {' '.join(argv)}")
+        load = loadavg()
+        proc = measure([str(exe), *argv])
+        if proc["exit"] != 0:
+            raise RuntimeError(f"calibrate exited {proc['exit']}:\n{proc['stderr_tail']}")
+        summary = json.loads((folder / "calibration.json").read_text())
+        out["runs"].append({"name": name, "argv": argv, "process": proc, "load_before": load,
+                            "load_after": loadavg(), "ranked": summary["ranked"],
+                            "errors": summary["errors"], "flagged": summary["flagged"]})
+        log(f"many: {name}: {proc['wall']:.0f} s")
+    out["load_end"] = loadavg()
+    return out
+
+
 # ============================================================================ driver
 
 
@@ -321,6 +367,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="cold + warm runs of the default fit [3; 1 with --quick]")
     p.add_argument("--only", default=",".join(SECTIONS),
                    help=f"comma-separated sections among {','.join(SECTIONS)} [all]")
+    p.add_argument("--many-variants", default="sequential,batched,cluster2",
+                   help=f"runs of the many section among {','.join(MANY_VARIANTS)} "
+                        "[%(default)s]")
+    p.add_argument("--many-batch", type=int, default=None,
+                   help="calibrate --batch of the batched runs [8; 2 with --quick]")
     p.add_argument("--out", type=Path, default=RESULTS, help="report path [%(default)s]")
     p.add_argument("--work", type=Path, default=None,
                    help="folder for caches, fit outputs and raw results [a new temp folder]")
@@ -350,6 +401,8 @@ def run(cfg: Config) -> dict:
     if "nutpie" in cfg.sections:
         fit_dir = sections["fit"]["runs"][0]["out_dir"] if "fit" in sections else None
         sections["nutpie"] = section_nutpie(cfg, work, fit_dir)
+    if "many" in cfg.sections:
+        sections["many"] = section_many(cfg, work)
     results["load_end"] = loadavg()
     results["elapsed"] = time.time() - started
     return results
@@ -374,6 +427,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg = Config.quick_settings(**changes) if args.quick else Config(**changes)
         if args.repeats:
             cfg.repeats = args.repeats
+        cfg.many_variants = [v for v in args.many_variants.split(",") if v]
+        unknown = sorted(set(cfg.many_variants) - set(MANY_VARIANTS))
+        if unknown:
+            raise SystemExit(f"unknown --many-variants: {', '.join(unknown)}")
+        if args.many_batch:
+            cfg.many_batch = args.many_batch
         results = run(cfg)
         raw = work / "results.json"
         raw.write_text(json.dumps(results, indent=1, default=float))

@@ -157,6 +157,15 @@ def fake_results() -> dict:
                          "capacity": [{"K": k, "records": 493, **timing} for k in (1e3, 1e7)],
                          "models": [{"model": m, "dim": 20, "records": 493, **timing}
                                     for m in ("gsf", "deviation")]},
+            # 100 simulations: 3600 s one after the other (100 fits/hour), 1000 s batched
+            # (360 fits/hour, 3.6x: met), 1800 s on two workers (2x: not met)
+            "many": {**load, "simulations": 100, "design": "small", "batch": 8,
+                     "runs": [{"name": n, "argv": ["calibrate", "--out", "x"],
+                               "process": {**proc, "wall": w}, "load_before": [1.0, 1.0, 1.0],
+                               "load_after": [2.0, 2.0, 2.0], "ranked": 100, "flagged": 3,
+                               "errors": 0}
+                              for n, w in (("sequential", 3600.0), ("batched", 1000.0),
+                                           ("cluster2", 1800.0))]},
         },
     }
 
@@ -165,7 +174,7 @@ def test_report_renders_every_section_and_the_summary_follows_the_numbers(report
     text = report.render(fake_results())
     for heading in ("## Summary", "## a. The default `fit`", "## b. The same log densities",
                     "## c. Command-line start-up", "## d. One value and gradient",
-                    "## e. Peak memory"):
+                    "## e. Peak memory", "## f. Many fits"):
         assert heading in text
     summary = {line.split(" | ")[0]: line for line in text.splitlines()
                if line.startswith("| ")}
@@ -180,6 +189,9 @@ def test_report_renders_every_section_and_the_summary_follows_the_numbers(report
     assert "0.5x (50 vs 100 ESS/s)" in row("ESS/s of `delta_over_rho`")
     assert row("ESS/s of `delta_over_rho`").endswith("**not met** |")
     assert "| 1 | **met** |" in row("gradient cost against records")  # slope 1
+    assert row("`calibrate` batched").endswith("| 3.6x | **met** |")
+    assert row("`calibrate` on 2 workers").endswith("| 2x | **not met** |")
+    assert "| `batched` | 1,000 | 360 | 3.6 |" in text
     assert "QUICK MODE" not in text
     # every table row has as many cells as its header
     tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("| ")]
