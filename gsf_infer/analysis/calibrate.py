@@ -34,6 +34,11 @@ Choices, and why:
   are compiled once for all simulations; each fit is the tool's own sampler, step for step,
   without its automatic reruns and extensions (every simulation costs the same, and flags
   say where a fit would have needed them).
+- *Batches.* With ``batch > 1`` the simulations of a batch are optimised side by side, their
+  gradients evaluated together, and their chains run several at once while the next batch is
+  optimised (:mod:`gsf_infer.inference.batch`); each gets the procedure it would get alone,
+  from the same keys. :class:`CalibrationRun` fits any batch in any process, so
+  :mod:`gsf_infer.executor.calibrate` can send batches to a Dask cluster.
 - *Failures are kept.* A fit with divergences, ``R-hat > max_r_hat`` or a bulk ESS of ``a``,
   ``b`` or ``rho`` below the number of ranked draws is *flagged* but still ranked; the test
   is run on all ranked simulations and, separately, on the unflagged ones (conditioning on
