@@ -106,11 +106,14 @@ def test_rho_from_finite_differences_of_log_g():
 
 
 def test_elastic_model_without_drift_is_the_monomial_model_plus_its_own_prior():
-    """Log joint of ``elastic`` at ``amp -> 0`` (``f = 0``): ``monomial``'s + its new priors.
+    """Log joint of ``elastic`` at zero HSGP weights (``f = 0``): ``monomial``'s + their prior.
 
-    Independent reference: SciPy's normal and half-normal densities of the HSGP weights and
-    amplitude; everything else must cancel exactly against the ``monomial`` model.
+    Independent reference: SciPy's standard normal density of the weights; everything else must
+    cancel exactly against the ``monomial`` model. With a freed amplitude (priors table) its
+    half-normal density joins, and any weights with a positive amplitude change the likelihood.
     """
+    from dataclasses import replace
+
     from numpyro.infer.util import log_density
     from scipy import stats
 
@@ -130,7 +133,6 @@ def test_elastic_model_without_drift_is_the_monomial_model_plus_its_own_prior():
     priors = PriorSet()
     mono = build_model(data, ModelSettings(model="gsf"), priors)
     elastic = build_model(data, ModelSettings(model="gsf", g="elastic"), priors)
-    z = np.random.default_rng(0).standard_normal(BASIS)
     values = {"a": 1.6, "b": 1.4, "bm": 1.5, "n": 1.2, "k_star": 40.0, "K": 900.0,
               "E_frac": 0.5, "loss_scale": 2.0, "quant_scale": 0.01, "pruning_scale": 1e-3,
               "density_scale": 1e-4, "spectrum_scale": 0.3, "target_scale": 0.2,
@@ -139,16 +141,25 @@ def test_elastic_model_without_drift_is_the_monomial_model_plus_its_own_prior():
               "deviation_z": jnp.zeros(len(mono.deviations))}
     values = {k: jnp.asarray(v) for k, v in values.items()}
     base, _ = log_density(mono.fn, (mono.inputs,), {}, values)
-    extra = {"elastic_amp": jnp.asarray(1e-200), "elastic_z": jnp.asarray(z)}  # f = 0 exactly
-    got, trace = log_density(elastic.fn, (elastic.inputs,), {}, {**values, **extra})
-    want = stats.norm.logpdf(z).sum() + stats.halfnorm.logpdf(1e-200, scale=0.2)
-    assert float(got) - float(base) == pytest.approx(want, abs=1e-8)
+    got, trace = log_density(elastic.fn, (elastic.inputs,), {},
+                             {**values, "elastic_z": jnp.zeros(BASIS)})
+    assert float(got) - float(base) == pytest.approx(BASIS * stats.norm.logpdf(0.0), abs=1e-8)
     assert trace["rho_t"]["value"].shape == (elastic.inputs["consts"]["elastic_grid"].size,)
     np.testing.assert_allclose(trace["rho_t"]["value"], 1.2 / (1.5 / 1.4), rtol=1e-12)
-    # a drift (amp > 0) changes the likelihood: the records see rho(t)
-    drift, _ = log_density(elastic.fn, (elastic.inputs,), {},
-                           {**values, **extra, "elastic_amp": jnp.asarray(0.2)})
-    assert abs(float(drift) - float(got)) > 1.0
+    # weights drawn at random: a drift of rho(t) the records see
+    z = np.random.default_rng(0).standard_normal(BASIS)
+    drifted, _ = log_density(elastic.fn, (elastic.inputs,), {},
+                             {**values, "elastic_z": jnp.asarray(z)})
+    assert abs(float(drifted) - float(got)) > 1.0
+    # a freed amplitude: at amp -> 0 the weights leave the likelihood alone (f = 0 exactly)
+    free = PriorSet(priors={**priors.priors, "elastic_amp": replace(
+        priors["elastic_amp"], dist="HalfNormal", args={"scale": 0.2})})
+    freed = build_model(data, ModelSettings(model="gsf", g="elastic"), free)
+    tiny, _ = log_density(freed.fn, (freed.inputs,), {},
+                          {**values, "elastic_z": jnp.asarray(z),
+                           "elastic_amp": jnp.asarray(1e-200)})
+    want = stats.norm.logpdf(z).sum() + stats.halfnorm.logpdf(1e-200, scale=0.2)
+    assert float(tiny) - float(base) == pytest.approx(want, abs=1e-8)
 
 
 def _curve_tree(rho_draws, prior_draws, t_ref=100.0, t_range=(10.0, 1000.0)):

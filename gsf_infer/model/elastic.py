@@ -14,7 +14,10 @@ are ``E_lambda = m`` and ``E_t = n(tau) = dH/dtau``, so the elasticity ratio is
 ``amp^2 exp(-(u-u')^2 / (2 l^2))`` in the grid coordinate ``u = (tau - centre)/half-width``,
 in the Hilbert-space reduced-rank approximation [HSGP]_ (``numpyro.contrib.hsgp``: ``M``
 Laplacian eigenfunctions on ``[-L, L]``, ``L = 1.5``, weights ``sqrt(S(sqrt(lambda_j))) z_j``,
-``z_j ~ N(0, 1)``); ``amp ~ HalfNormal`` with a small scale favours a constant ``rho``.
+``z_j ~ N(0, 1)``). The amplitude is fixed by default (``amp = 0.2``, the prior's zero-mean
+curve shrinks ``rho(t)`` towards a constant): a sampled amplitude times the weights is a
+product the records pin only jointly, a curved ridge that NUTS crosses in long trajectories.
+A priors-file table frees it.
 ``f`` is evaluated on a uniform grid spanning the records' time range with a margin on each
 side, and ``H`` by cumulative quadrature on it
 (:func:`gsf_infer.model.forward.families.elastic_integral`).

@@ -132,10 +132,10 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "alpha": Prior("LogNormal", {"loc": _ln(0.3), "scale": 0.6}, 0.0, "chinchilla size exponent"),
     "beta": Prior("LogNormal", {"loc": _ln(0.3), "scale": 0.6}, 0.0, "chinchilla data exponent"),
     "elastic_amp": Prior(
-        "HalfNormal",
-        {"scale": 0.2},
+        "Fixed",
+        {"value": 0.2},
         0.0,
-        "amplitude of the drift of log rho(t) (elastic; 0 is the constant monomial rho)",
+        "prior sd of the drift of log rho(t) (elastic; the curve's prior mean is a constant rho)",
     ),
     "elastic_length": Prior(
         "Fixed",
