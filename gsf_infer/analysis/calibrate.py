@@ -447,18 +447,22 @@ class CalibrationRun:
             future = ahead.submit(self.fitter.prepare_batch, chunks[0].ys, chunks[0].seeds)
             for k, batch in enumerate(chunks):
                 prepared = future.result()
+                self._release()  # nothing else runs now
                 if k + 1 < len(chunks):
                     nxt = chunks[k + 1]
                     future = ahead.submit(self.fitter.prepare_batch, nxt.ys, nxt.seeds)
                 fits = self.fitter.sample_prepared(batch.ys, batch.seeds, prepared, threads)
-                yield self._done(batch, fits)
+                yield _finish(batch, fits, self.fitter, self.settings)
 
     def _done(self, batch: _Batch, fits: list[Any]) -> list[dict[str, Any]]:
         rows = _finish(batch, fits, self.fitter, self.settings)
-        # a long run must stay below Linux's limit of memory maps (compiled programs)
+        self._release()
+        return rows
+
+    def _release(self) -> None:
+        """Free compiled programs before Linux's limit of memory maps (a long run)."""
         if release_compiled():
             self.fitter.fns.programs.clear()
-        return rows
 
     def failed_rows(self, indices: list[int], error: str) -> list[dict[str, Any]]:
         """Rows of simulations whose batch was lost (``error`` says why): truths, no ranks."""

@@ -64,7 +64,7 @@ class CalibrationSettings:
     overdispersion: float = 2.0
     max_r_hat: float = 1.05
     bins: int | None = None
-    batch: int = 1
+    batch: int = 8
 
     def check(self) -> None:
         """Raise :class:`InputError` listing every invalid setting."""

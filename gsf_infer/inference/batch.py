@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.hmc import hmc
 
-from gsf_infer.inference.chains import SEGMENT, STAT_NAMES, ChainProgram, Chains
+from gsf_infer.inference.chains import SEGMENT, STAT_NAMES, Chains
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import ModelFunctions, draw_prior
 from gsf_infer.inference.optimize import (
@@ -60,6 +60,12 @@ from gsf_infer.inference.sampling import SamplingResult
 
 __all__ = ["BatchedChainProgram", "GradientPool", "Prepared", "prepare", "prepare_batch",
            "run_batched_chains", "sample_batch", "sample_prepared", "with_observations"]
+
+
+#: Held while a program may be traced: numpyro's effect handlers live on one stack per process
+#: (``numpyro.primitives._PYRO_STACK``), so two threads tracing a model at once would mix their
+#: sites. Threads run compiled programs freely; tracing happens under this lock.
+TRACE_LOCK = threading.RLock()
 
 
 def with_observations(inputs: dict[str, Any], ys: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +151,8 @@ class GradientPool:
         try:
             z = _stack([self._pending[m][0] for m in members], width)
             ys = _stack([self._pending[m][1] for m in members], width)
-            values, grads = self._compiled(jnp.asarray(z), ys, self._inputs)
+            with TRACE_LOCK:  # a new width is traced
+                values, grads = self._compiled(jnp.asarray(z), ys, self._inputs)
             values, grads = np.asarray(values), np.asarray(grads)
             for j, m in enumerate(members):
                 self._results[m] = (values[j], grads[j])
@@ -338,6 +345,8 @@ def prepare_batch(
     """
     pool = GradientPool(fns, inputs, len(ys))
     out: list[Prepared | BaseException | None] = [None] * len(ys)
+    with TRACE_LOCK:  # the prior's program traced here, once, not by every thread at once
+        draw_prior(fns, inputs, jax.random.key(0), configs[0].prior_draws)
 
     def work(i: int) -> None:
         try:
@@ -358,16 +367,25 @@ def prepare_batch(
 
 def _chains_each(fns, inputs, ys, prepared, config, threads):
     """Every data set's chains by the sequential program, ``threads`` data sets at a time."""
-    # build the shared compiled program once, before threads ask for it
     key = ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
            config.num_chains)
-    fns.program(key, lambda: ChainProgram.build(fns, config))
+    total = config.num_warmup + config.num_samples
+
+    def start(i: int) -> Chains:
+        p = prepared[i]
+        return Chains(fns, with_observations(inputs, ys[i]), p.z_best, p.factor, p.inits,
+                      p.key_nuts, config)
+
+    first = None
+    if ("traced", key) not in fns.programs:
+        with TRACE_LOCK:  # the first data set's first segment traces the shared program
+            first = start(0)
+            first.advance(min(SEGMENT, total))
+            fns.programs[("traced", key)] = True
 
     def run(i: int):
-        p = prepared[i]
-        chains = Chains(fns, with_observations(inputs, ys[i]), p.z_best, p.factor, p.inits,
-                        p.key_nuts, config)
-        chains.advance(config.num_warmup + config.num_samples)
+        chains = first if (i == 0 and first is not None) else start(i)
+        chains.advance(total - chains.done)
         return chains.draws()
 
     with ThreadPoolExecutor(max_workers=max(int(threads), 1)) as pool:
@@ -469,11 +487,12 @@ def _result(prep: Prepared, flat, stats, constrain, inputs, share, config) -> Sa
     """Constrain one data set's draws and assemble its :class:`SamplingResult`."""
     tic = time.perf_counter()
     chains, draws = flat.shape[:2]
-    constrained = constrain(jnp.asarray(flat.reshape(chains * draws, -1)), inputs)
+    with TRACE_LOCK:  # traced on a first call, maybe while another batch is optimised
+        constrained = constrain(jnp.asarray(flat.reshape(chains * draws, -1)), inputs)
+        at_best = constrain(jnp.asarray(prep.z_best)[None], inputs)
     posterior = {k: np.asarray(v).reshape((chains, draws) + v.shape[1:])
                  for k, v in constrained.items()}
-    map_values = {k: np.asarray(v)[0]
-                  for k, v in constrain(jnp.asarray(prep.z_best)[None], inputs).items()}
+    map_values = {k: np.asarray(v)[0] for k, v in at_best.items()}
     seconds = {"optimize": prep.seconds, "sampling": share,
                "postprocess": time.perf_counter() - tic}
     return SamplingResult(
