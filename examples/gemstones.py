@@ -20,32 +20,23 @@ Sampler geometry, measured on these records (2 chains x 500 + 500):
   R-hat 1.005, at ~300 leapfrog steps per iteration (the curve ``E + B t^-chi`` over one decade of
   tokens makes ``E``, ``chi`` and the amplitude a curved ridge). Both fits use
   ``--target-accept 0.99``.
-- per run, everything free: 11 divergences even at 0.99, R-hat 1.04 on ``k_star``. A single
-  curve leaves ``a``, ``b``, the frontier scale ``k_star`` and the capacity ``K`` to the prior.
-  The prior's lower tail of ``k_star`` (a handful of learned modes at 5e10 tokens) makes the loss
-  a sum of a few exponentials, a rugged region; ``K`` trades the capacity floor against ``E``
-  with a one-sided wall where the frontier reaches ``K``. With ``a``, ``b`` fixed and
-  ``k_star`` kept in the continuum: still 2 divergences (run 1024x28) and 48 (run 1280x15, full
-  settings); with ``K`` fixed as well: none, R-hat 1.006, 17 leapfrog steps per iteration
-  (1280x15, 2 x 500 + 500).
+- per run, with the defaults before the fit held what one curve cannot identify: 6 of 22
+  converged. The divergent transitions sat where the frontier reaches the capacity
+  (``K/k_star`` 1.3-2) or among the first, discrete modes (``k_star`` 1-4): one curve at one
+  size can tell neither from ``E`` or the amplitude. The fit now holds ``K`` (1e7 modes) and
+  ``k_star`` (300 modes) for loss at one size, and the directions along ``a``, ``b``, ``b m``,
+  ``n`` that the data leave to the prior, and says so; ``chi`` and ``E`` are the measurements.
 
-  The per-run fits therefore use a priors file (``priors_run.toml``, written next to the data):
-  ``a - 1`` and ``b - 1`` fixed at their prior medians (0.5, 0.5) — ``chi = (a-1) rho/b`` stays
-  free through ``rho = n/m``, so the likelihood of ``chi`` is unchanged; ``K`` fixed at 1e7
-  modes, far beyond the frontier, so the run's capacity floor is negligible in the law and ``E``
-  is the level the curve decays to (irreducible loss plus the floor, which one size cannot
-  separate); and ``k_star`` log-normal around 300 modes (94% within about [45, 2000]): the
-  frontier in the spectrum's continuum. ``chi`` and that level are the measurements; ``a``,
-  ``b``, ``rho``, ``k_star`` and ``K`` are assumptions and are not reported.
-
-Every run is fitted alone (22 fits, about half a minute each here). ``--quick``: 2 chains x
-300 + 300, and one per-run fit (the run of median size).
+Every run is fitted alone by ``gsf-infer fit gemstones.csv --by run`` with the defaults (22
+fits, about half a minute each here). ``--quick``: 2 chains x 300 + 300, and one per-run fit
+(the run of median size).
 
 Run: ``python examples/gemstones.py [--quick] [--out DIR] [--force]``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -58,24 +49,6 @@ NAME = "gemstones"
 VARIANT = "hot"
 #: NUTS target acceptance of every fit here (see the docstring for the measurements).
 TARGET_ACCEPT = "0.99"
-#: Priors of the per-run fits (see the docstring): what one curve cannot identify, fixed or
-#: kept out of the few-mode regime; loc = ln 300.
-RUN_PRIORS = """\
-# examples/gemstones.py: one loss curve identifies chi (and E + its capacity floor) only
-[a]  # a - 1, at the default prior's median
-dist = "Fixed"
-value = 0.5
-[b]  # b - 1, at the default prior's median
-dist = "Fixed"
-value = 0.5
-[K]  # capacity far beyond the frontier: E is the level the curve decays to (E + the floor)
-dist = "Fixed"
-value = 1e7
-[k_star]  # the frontier at the reference time: in the spectrum's continuum, not its first modes
-dist = "LogNormal"
-loc = 5.70378
-scale = 1.0
-"""
 
 
 def short(run_name: str) -> str:
@@ -123,19 +96,20 @@ def body(run: Run) -> tuple[str, dict]:
     pp = pooled["parameters"]
 
     chosen = list(runs.index)
+    data = "gemstones.csv"
     if run.quick:
         chosen = [chosen[len(chosen) // 2]]
-    artifacts.write_text(RUN_PRIORS, run.folder / "priors_run.toml")
+        prov = dict(provenance)
+        prov["derived_by"] = f"examples/gemstones.py: the records of run {chosen[0]} only"
+        artifacts.write_table(frame[frame["run"] == chosen[0]], run.folder / "runs.csv",
+                              provenance=prov)
+        data = "runs.csv"
+    # one fit per run, the tool's defaults: what one curve cannot identify is held by the fit
+    run.gsf_infer("fit", data, "--by", "run", *run.sampler, "--out", "fit_runs", "--quiet")
     per_run, rows = {}, []
     for name in chosen:
-        file = f"run_{short(name)}.csv"
-        prov = dict(provenance)
-        prov["derived_by"] = f"examples/gemstones.py: the records of run {name} only"
-        artifacts.write_table(frame[frame["run"] == name], run.folder / file, provenance=prov)
-        out = f"fit_{short(name)}"
-        run.gsf_infer("fit", file, "--model", "gsf", "--priors", "priors_run.toml", *run.sampler,
-                      "--target-accept", TARGET_ACCEPT, "--out", out, "--quiet")
-        s = run.summary(out)
+        s = json.loads((run.folder / "fit_runs" / artifacts.safe_name(name) / "summary.json")
+                       .read_text(encoding="utf-8"))
         curve = frame[frame["run"] == name]
         ls_chi = least_squares_chi(curve["t"].to_numpy(float), curve["loss"].to_numpy(float))
         chi = s["parameters"]["chi"]
@@ -145,6 +119,9 @@ def body(run: Run) -> tuple[str, dict]:
             "least_squares_chi": ls_chi,
             "least_squares_chi_in_hdi": bool(chi["hdi_low"] <= ls_chi <= chi["hdi_high"]),
             "diagnostics": s["diagnostics"],
+            "held": sorted(n for n, e in s["parameters"].items()
+                           if e and (e.get("held_share") or 0.0) >= 0.5),
+            "automatic_actions": s["automatic_actions"]["gsf"],
         }
         info = runs.loc[name]
         rows.append([short(name), fmt(info["params"], 3), int(info["width"]), int(info["depth"]),
@@ -181,14 +158,15 @@ separately are not identified by loss records (`gsf-infer validate` lists them a
 
 Default priors.
 
-### Per run (each curve fitted alone: {len(chosen)} of {len(runs)} runs)
+### Per run (`gsf-infer fit gemstones.csv --by run`, defaults: {len(chosen)} of {len(runs)} runs)
 
 One curve identifies `chi` and the level it decays to, `E` (the irreducible loss plus the run's
-capacity floor, which one size cannot separate). `priors_run.toml` fixes what it cannot identify
-— `a - 1 = b - 1 = 0.5`, their prior medians (`chi = (a-1) rho/b` stays free through `rho`), and
-the capacity `K` = 1e7 modes, far beyond the frontier — and keeps the frontier scale `k_star` in
-the spectrum's continuum (log-normal around 300 modes): assumptions, not findings, so only `chi`
-and `E` are reported.
+capacity floor, which one size cannot separate). The fit holds what it cannot identify, and
+says so: the capacity `K` at 1e7 modes and the frontier scale `k_star` at 300 modes (one size
+cannot tell the capacity floor from `E`; in the spectrum's continuum one curve's shape does not
+depend on `k_star`), and the directions the data leave to the prior (along `a`, `b`, `b m`, `n`)
+at the optimum, unless `chi` depends on them. Held parameters are labelled HELD, not findings;
+only `chi` and `E` are reported. Every action is in `fit_runs/<run>/summary.json`.
 
 {table(["run (width x depth)", "params", "width", "depth", "chi", "chi, least squares", "E",
         "sampler"], rows)}
@@ -211,6 +189,7 @@ Conclusions about pooling hold only as far as the fits above converged.
         "pooled": {k: pp.get(k) for k in ("chi", "a", "rho_over_b", "b", "rho", "E")},
         "pooled_diagnostics": pooled["diagnostics"],
         "per_run": per_run,
+        "per_run_converged": converged,
         "chi_log_params_correlation": corr,
         "pooled_chi_outside_per_run_hdi": outside,
     }

@@ -26,7 +26,7 @@ from gsf_infer.inference.functions import model_functions
 from gsf_infer.inference.sampling import sample
 from gsf_infer.model.priors import PriorSet
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
-from gsf_infer.workflow.resolve import HELD_CAPACITY, hold_capacity
+from gsf_infer.workflow.resolve import HELD_CAPACITY, HELD_FRONTIER, hold_capacity
 
 NOISE = 0.1
 OBS = (0.8, -0.3)  # observed x + y and x - y
@@ -130,10 +130,11 @@ def _records(sizes, kinds=("loss",)) -> Records:
     return Records.from_frame(frame)
 
 
-def test_capacity_is_held_for_loss_at_one_size_only():
+def test_capacity_and_frontier_are_held_for_loss_at_one_size_only():
     priors, said = hold_capacity(_records((1e7,)), PriorSet())
     assert priors["K"].fixed and priors["K"].args["value"] == HELD_CAPACITY
-    assert len(said) == 1 and "capacity K held" in said[0]
+    assert priors["k_star"].fixed and priors["k_star"].args["value"] == HELD_FRONTIER
+    assert len(said) == 2 and said[0].startswith("K held") and said[1].startswith("k_star held")
     # several sizes, another kind that sees the capacity, or a K the user chose: untouched
     for records in (_records((1e6, 1e7)), _records((1e7,), ("loss", "quantization"))):
         kept, said = hold_capacity(records, PriorSet())
@@ -141,12 +142,12 @@ def test_capacity_is_held_for_loss_at_one_size_only():
     mine = PriorSet(priors={**PriorSet().priors,
                             "K": replace(PriorSet()["K"], args={"loc": 5.0, "scale": 1.0})})
     kept, said = hold_capacity(_records((1e7,)), mine)
-    assert kept is mine and said == []
+    assert not kept["K"].fixed and kept["k_star"].fixed and len(said) == 1
 
 
 @pytest.mark.slow
 def test_a_single_loss_curve_says_what_it_held(tmp_path):
-    """One loss curve at one size: K held, silent directions held, HELD in every output."""
+    """One loss curve at one size: K, k_star and silent directions held, HELD in every output."""
     import gsf_infer as gsf
     from gsf_infer.output.console import fit_report
 
@@ -154,7 +155,8 @@ def test_a_single_loss_curve_says_what_it_held(tmp_path):
     fit = gsf.fit(frame, chains=2, warmup=300, draws=300, seed=2)
     summary = fit.summary_json
     actions = summary["automatic_actions"]["gsf"]
-    assert any(a.startswith("capacity K held") for a in actions), actions
+    assert any(a.startswith("K held") for a in actions), actions
+    assert any(a.startswith("k_star held") for a in actions), actions
     held = summary["identification"]["held"]
     assert held["directions"], held
     assert any("held at the optimum" in a for a in actions)
@@ -169,7 +171,7 @@ def test_a_single_loss_curve_says_what_it_held(tmp_path):
         assert "HELD" in line, line
     fit.save(tmp_path / "out")
     report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
-    assert "HELD at the optimum" in report and "capacity K held" in report
+    assert "HELD at the optimum" in report and "K held at" in report
     without = gsf.fit(frame, chains=2, warmup=300, draws=300, seed=2, fix_unidentified=False)
     assert not without.summary_json["identification"]["held"]
     assert not any("held" in a for a in without.summary_json["automatic_actions"]["gsf"])

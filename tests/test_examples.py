@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gsf_infer.output.artifacts import safe_name
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 DATA = ROOT / "data"
@@ -117,12 +119,15 @@ def test_gemstones_quick_chi_per_run_and_pooled(tmp_path):
         assert fit["E"]["hdi_high"] < min(x["final_loss"] for x in lines if x["run_name"] == name)
         # chi agrees with an independent least-squares fit of E + B t^-chi to the same curve
         assert fit["least_squares_chi_in_hdi"], (fit["least_squares_chi"], chi)
-        # what one curve cannot identify is fixed by the example's priors file, not inferred
-        # (fixed parameters are not sampled, so the summary has no posterior for them)
-        summary = json.loads((out / f"fit_{name.removeprefix('PyGemma-').removesuffix('_pretrain')}"
-                              / "summary.json").read_text())
-        assert summary["parameters"]["a"] is None and summary["parameters"]["b"] is None
-        assert summary["parameters"]["chi"] is not None
+        # what one curve cannot identify is held by the fit (the defaults), said, and never
+        # reported as a finding: K and k_star are not sampled, chi is not decided by a hold
+        actions = fit["automatic_actions"]
+        assert any(x.startswith("K held") for x in actions), actions
+        assert any(x.startswith("k_star held") for x in actions), actions
+        assert "chi" not in fit["held"] and "E" not in fit["held"]
+        summary = json.loads((out / "fit_runs" / safe_name(name) / "summary.json").read_text())
+        assert summary["parameters"].get("K") is None
+        assert summary["parameters"].get("k_star") is None
     assert finite_interval(r["pooled"]["chi"]) and r["pooled"]["chi"]["hdi_low"] > 0
 
 

@@ -242,13 +242,16 @@ def test_loss_only_leaves_a_and_b_to_the_prior_and_says_so(small, tmp_path):
     result = fit(path, seed=2, **SAMPLER)
     params = result.summary["parameters"]
     assert params["chi"]["contraction"] > 0.5, params["chi"]
-    assert params["b"]["contraction"] < 0.3, params["b"]
+    # b is left to the prior, or held at the optimum where the data are silent (then its
+    # narrow interval is labelled HELD, not a finding)
+    b = params["b"]
+    assert b["contraction"] < 0.3 or (b["held_share"] or 0.0) >= 0.5, b
     # a may come out narrower than its prior (chi fixes (a-1) rho/b, so the prior of rho/b
     # narrows a); the console and the identifiability sentences must still call it the prior's
     lines = parameter_lines(result.summary, 0.94, unidentified(result.dt))
     for name in ("a", "b", "rho"):
         line = next(line for line in lines if line.startswith(name + " "))
-        assert "PRIOR" in line, line
+        assert "PRIOR" in line or "HELD" in line, line
     chi_line = next(line for line in lines if line.startswith("chi "))
     assert "PRIOR" not in chi_line, chi_line
     sentences = identifiability(result.dt, result.summary["parameters"])

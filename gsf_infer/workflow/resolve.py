@@ -14,12 +14,14 @@ import pandas as pd
 from gsf_infer.data.records import Records
 from gsf_infer.errors import InputError, Problem
 from gsf_infer.model.priors import DEFAULT_PRIORS, PriorSet
-from gsf_infer.model.settings import CAPACITY_KINDS, LIKELIHOODS
+from gsf_infer.model.settings import FRONTIER_KINDS, LIKELIHOODS
 
 #: Where the capacity is held when the records cannot tell it from the floor ``E``: far beyond
-#: any frontier the default priors reach over the data (``k_star``'s 99.9% prior quantile is
-#: about 3e5 modes), so that the capacity floor vanishes from the law.
+#: the held frontier, so that the capacity floor vanishes from the law.
 HELD_CAPACITY = 1e7
+#: Where the frontier scale (modes learned at the reference time) is held when one loss curve
+#: cannot pin it: in the spectrum's continuum over a few decades of time either side.
+HELD_FRONTIER = 300.0
 
 
 def split_holdout(records: Records, expr: str | None) -> tuple[Records, Records | None]:
@@ -156,36 +158,45 @@ def parse_at(specs: list[str]) -> pd.DataFrame:
 
 
 def hold_capacity(records: Records, priors: PriorSet) -> tuple[PriorSet, list[str]]:
-    """Hold the capacity ``K`` beyond the frontier where the records cannot tell it from ``E``.
+    """Hold ``K`` and ``k_star`` where loss curves at one model size cannot tell them apart.
 
-    The loss law is ``E + loss_scale S(t, K)``; ``S`` keeps a floor from the modes beyond ``K``
-    and stops decaying when the frontier reaches ``K``. Loss curves at one model size, and no
-    other kind that sees the capacity, cannot tell that floor from the irreducible ``E``, nor a
-    curve that flattens because the frontier nears ``K`` from one that flattens towards ``E``:
-    the posterior then has a wall where the frontier meets ``K``, which NUTS crosses badly.
-    There ``K`` is held at :data:`HELD_CAPACITY` modes, so ``E`` is the level the curve decays
-    to (irreducible loss plus any capacity floor) and saturation within the data is assumed
-    absent. A ``K`` prior the user set is kept.
+    The loss law is ``E + loss_scale S(t, K) / S(t_ref, K)``. ``S`` keeps a floor from the
+    modes beyond the capacity ``K`` and stops decaying when the frontier reaches ``K``; loss at
+    one model size, and no other kind that sees the capacity, cannot tell that floor from the
+    irreducible ``E``, nor a curve that flattens as the frontier nears ``K`` from one that
+    flattens towards ``E``: the posterior has a wall where the frontier meets ``K``. And in the
+    spectrum's continuum ``S(t)/S(t_ref)`` does not depend on the frontier's scale ``k_star``
+    (a power law has no scale; ``k_star`` goes into the amplitude): one curve pins it only
+    through the first, discrete modes, where the law is a sum of a few exponentials and the
+    posterior is rugged. So, for such records (``loss`` the only kind that uses them, at one
+    size in every group), ``K`` is held at :data:`HELD_CAPACITY` (``E`` is the level the curve
+    decays to, no saturation within the data) and ``k_star`` at :data:`HELD_FRONTIER` (the
+    frontier in the continuum over the data's times). A prior the user set is kept.
 
     Returns
     -------
     tuple
-        The priors to fit with, and the sentence saying what was assumed (empty if nothing).
+        The priors to fit with, and one sentence per held parameter (empty if nothing).
     """
-    kinds = set(records.counts()) & CAPACITY_KINDS
-    if kinds != {"loss"} or priors.priors.get("K") != DEFAULT_PRIORS["K"]:
-        return priors, []
     loss = records.of_kind("loss")
-    sizes = loss.groupby("group")["params"].nunique(dropna=True) if "group" in loss else None
-    if sizes is None or sizes.max() > 1:
+    if set(records.counts()) & FRONTIER_KINDS != {"loss"} or loss.empty:
         return priors, []
-    table = dict(priors.priors)
-    table["K"] = replace(table["K"], dist="Fixed", args={"value": HELD_CAPACITY}, shift=0.0)
-    held = PriorSet(priors=table, source=f"{priors.source}; K held at {HELD_CAPACITY:.0e}")
-    return held, [
-        f"capacity K held at {HELD_CAPACITY:.0e} modes: loss at one model size cannot tell "
-        "the capacity floor from E, nor a curve flattening as the frontier reaches K from one "
-        "flattening towards E; E is the level the curve decays to, and no saturation within "
-        "the data is assumed (an assumption, not a finding; a priors file setting K overrides "
-        "it)"
-    ]
+    if loss.groupby("group")["params"].nunique(dropna=True).max() > 1:
+        return priors, []
+    table, said = dict(priors.priors), []
+    for name, value, why in (
+        ("K", HELD_CAPACITY, "loss at one model size cannot tell the capacity floor from E, nor "
+         "a curve flattening as the frontier reaches K from one flattening towards E; E is the "
+         "level the curve decays to, and no saturation within the data is assumed"),
+        ("k_star", HELD_FRONTIER, "in the spectrum's continuum one curve's shape does not "
+         "depend on the frontier's scale (it goes into the amplitude); held where the frontier "
+         "is in the continuum over the data's times, away from the first, discrete modes"),
+    ):
+        if table.get(name) != DEFAULT_PRIORS[name]:
+            continue
+        table[name] = replace(table[name], dist="Fixed", args={"value": value}, shift=0.0)
+        said.append(f"{name} held at {value:g} modes: {why} (an assumption, not a finding; a "
+                    f"priors file setting {name} overrides it)")
+    if not said:
+        return priors, []
+    return PriorSet(priors=table, source=f"{priors.source}; held by the fit"), said
