@@ -238,8 +238,9 @@ def test_elastic_fit_covers_the_local_elasticity_of_a_logcorr_world():
     config = GsfSimConfig(family="logcorr", m=m, n=n, tau=tau, loss_points=20)
     frame, _ = simulate_gsf(config, np.random.default_rng(0))
     records = records_from_frame(frame, path="logcorr.csv")
+    # every direction sampled: the curve's prior-decided weights belong in its band
     found = fit(records, g="elastic", chains=2, warmup=300, draws=300, seed=0,
-                check_invariant=False)
+                check_invariant=False, fix_unidentified=False)
     assert found.summary["diagnostics"]["divergences"] <= 2
     curve = elasticity_curve(found.dt)
     g = curve["groups"]["all"]
