@@ -138,3 +138,22 @@ def test_captions_name_every_figure():
     assert "k_*(t) = K(P)" in plots.caption("ppc_loss")
     assert "deviation model" in plots.caption("invariant_delta")
     assert "|delta/rho| <= 0.2" in plots.caption("invariant_delta", {"rope": 0.2})
+
+
+def test_by_subset_figure_takes_a_point_interval_and_a_mean_outside_its_hdi():
+    """A held parameter (interval a point, ends off by rounding) and a skewed one plot."""
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "run": ["r1", "r2", "r3"],
+        "alpha_mean": [0.5, 0.3, 0.2],
+        "alpha_hdi_low": [0.4, 0.3 + 1e-15, 0.21],  # r2 held, r3 mean below its HDI
+        "alpha_hdi_high": [0.6, 0.3 - 1e-15, 0.3],
+        "converged": [True, True, False],
+    })
+    fig = plots.plot_by(table, "run")
+    bars = [c for c in fig.axes[0].containers]
+    assert fig is not None and bars
+    ends = np.concatenate([np.asarray(seg)[:, :, 1].ravel() for c in bars
+                           for seg in [c.lines[2][0].get_segments()]])
+    assert np.all(np.isfinite(ends))

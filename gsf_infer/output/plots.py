@@ -500,7 +500,11 @@ def plot_by(table, by: str):
         ):
             sel = converged == ok
             if sel.any():
-                ax.errorbar(x[sel], mean[sel], yerr=[mean[sel] - low[sel], high[sel] - mean[sel]],
+                # a held parameter's interval is a point (mean and ends equal up to rounding),
+                # and a skewed posterior's mean may lie outside its HDI: no negative bars
+                below = np.clip(mean[sel] - low[sel], 0.0, None)
+                above = np.clip(high[sel] - mean[sel], 0.0, None)
+                ax.errorbar(x[sel], mean[sel], yerr=[below, above],
                             fmt="o", color=color, ms=4, capsize=2, label=label)
         if use_size:
             ax.set_xscale("log")
