@@ -439,17 +439,21 @@ class CalibrationRun:
 
         The optimisers of batch ``k + 1`` run in threads while the chains of batch ``k`` run
         (``threads`` simulations at a time): both stages keep cores busy. The numbers are
-        those of :meth:`rows` batch by batch.
+        those of :meth:`rows` batch by batch. A row's ``seconds`` is its batch's wall time,
+        from the start of its optimisation to the end of its chains, over the batch's size
+        (batches overlap, so these do not add up to the run's).
         """
         chunks = [_start(c, self.joint, self.observed, self.fitter, self.settings)
                   for c in self.chunks()]
         with ThreadPoolExecutor(max_workers=1) as ahead:
+            chunks[0].tic = time.perf_counter()  # a batch's time runs from its optimisation
             future = ahead.submit(self.fitter.prepare_batch, chunks[0].ys, chunks[0].seeds)
             for k, batch in enumerate(chunks):
                 prepared = future.result()
                 self._release()  # nothing else runs now
                 if k + 1 < len(chunks):
                     nxt = chunks[k + 1]
+                    nxt.tic = time.perf_counter()
                     future = ahead.submit(self.fitter.prepare_batch, nxt.ys, nxt.seeds)
                 fits = self.fitter.sample_prepared(batch.ys, batch.seeds, prepared, threads)
                 yield _finish(batch, fits, self.fitter, self.settings)
