@@ -79,8 +79,9 @@ def calibrate(
     batch: Annotated[int, typer.Option(
         "--batch",
         help="Simulations fitted together: their optimisers run side by side with the "
-        "gradients evaluated in one vectorised call, and their chains advance in one compiled "
-        "program. 1 fits one simulation after the other.",
+        "gradients evaluated in one vectorised call, then their chains run (two simulations "
+        "at a time on two cores) while the next batch is optimised. 1 fits one simulation "
+        "after the other.",
     )] = CalibrationSettings.batch,
     workers: Annotated[int | None, typer.Option(
         "--workers",
