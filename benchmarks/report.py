@@ -384,7 +384,7 @@ def section_rss(sec: dict) -> list[str]:
 
 
 def section_many(many: dict) -> list[str]:
-    """Render section f: fits per hour of ``calibrate`` sequential, batched and on workers."""
+    """Render section g: fits per hour of ``calibrate`` sequential, batched and on workers."""
     runs = many.get("runs", [])
     base = next((r["process"]["wall"] for r in runs if r["name"] == "sequential"), None)
     rows = []
@@ -395,7 +395,7 @@ def section_many(many: dict) -> list[str]:
                      f"{r['load_before']} / {r['load_after']}",
                      f"{r['ranked']} ranked, {r['flagged']} flagged, {r['errors']} errors"])
     commands = [f"- `{r['name']}`: `gsf-infer {' '.join(r['argv'][:-2])}`" for r in runs]
-    return ["## f. Many fits: `calibrate`", "",
+    return ["## g. Many fits: `calibrate`", "",
             f"{many['simulations']} simulations on the `{many['design']}` design, each run in a "
             "fresh process on a warm compilation cache; wall time of the whole command.", "",
             *table(["run", "wall (s)", "fits / hour", "speed-up", "CPU (s)",

@@ -174,7 +174,7 @@ def test_report_renders_every_section_and_the_summary_follows_the_numbers(report
     text = report.render(fake_results())
     for heading in ("## Summary", "## a. The default `fit`", "## b. The same log densities",
                     "## c. Command-line start-up", "## d. One value and gradient",
-                    "## e. Peak memory", "## f. Many fits"):
+                    "## e. Peak memory", "## g. Many fits"):
         assert heading in text
     summary = {line.split(" | ")[0]: line for line in text.splitlines()
                if line.startswith("| ")}
