@@ -175,3 +175,22 @@ def test_a_single_loss_curve_says_what_it_held(tmp_path):
     without = gsf.fit(frame, chains=2, warmup=300, draws=300, seed=2, fix_unidentified=False)
     assert not without.summary_json["identification"]["held"]
     assert not any("held" in a for a in without.summary_json["automatic_actions"]["gsf"])
+
+
+def test_deviation_and_elastic_coordinates_are_never_held():
+    """A silent deviation or elastic drift coordinate stays free: its band must be its prior's."""
+
+    def silent(inputs, predict=False, likelihood=True):
+        x = numpyro.sample("x", dist.Normal(0.0, 1.0))
+        numpyro.sample("deviation_z", dist.Normal(0.0, 1.0))
+        numpyro.sample("elastic_z", dist.Normal(0.0, 1.0).expand((2,)).to_event(1))
+        numpyro.sample("w", dist.Normal(0.0, 1.0))
+        if likelihood:
+            numpyro.sample("s", dist.Normal(x, NOISE), obs=None if predict else inputs["s"])
+
+    fns = model_functions(Built(silent, {"s": jnp.asarray(0.3)}))
+    result = sample(fns, {"s": jnp.asarray(0.3)}, CONFIG)
+    held = [name for d in result.fixed["directions"] for name, _ in d["loadings"]]
+    assert held == ["w"]
+    for name in ("deviation_z", "elastic_z"):
+        assert np.std(result.posterior[name]) == pytest.approx(1.0, rel=0.15), name
