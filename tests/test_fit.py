@@ -101,10 +101,13 @@ def test_summary_json_has_exactly_its_keys(small):
     }
     assert set(s["timings"]) == {"gsf", "deviation"}
     assert set(s["automatic_actions"]) == {"gsf", "deviation"}
-    assert set(s["identification"]) == {"weak_directions", "weak_directions_deviation"}
+    assert set(s["identification"]) == {
+        "weak_directions", "weak_directions_deviation", "held", "held_deviation",
+    }
     for name in ("a", "b", "rho", "chi", "gamma", "rho_over_b", "m", "n"):
         assert set(s["parameters"][name]) == {
-            "mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk", "ess_tail", "contraction"
+            "mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk", "ess_tail", "contraction",
+            "held_share",
         }
     # the gsf fit reports no deviation parameter: they are the deviation model's
     for name in ("delta_Q", "eps_F", "delta_L", "delta_over_rho"):
