@@ -31,6 +31,7 @@ from gsf_infer.analysis.elastic import elasticity_curve
 from gsf_infer.analysis.identify import identify_kinds
 from gsf_infer.analysis.ppc import CheckThresholds, posterior_predictive_checks
 from gsf_infer.analysis.summary import (
+    NUISANCE_PREFIX,
     IdentificationThresholds,
     convergence_problems,
     parameter_table,
@@ -165,6 +166,10 @@ def identifiability(
         if entry is None:
             if not any(k.startswith(name + "[") for k in parameters):
                 sentences.append(f"{name}: this model cannot speak to it (not a parameter here).")
+            continue
+        if name.startswith(NUISANCE_PREFIX):
+            sentences.append(f"{name}: the scale of each run's discrepancy, a nuisance parameter "
+                             "(not a finding).")
             continue
         c = entry.get("contraction")
         label = labels.label(c)

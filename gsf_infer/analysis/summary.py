@@ -26,6 +26,9 @@ PHYSICAL = ("k_star", "K", "nu", "E", "s", "alpha")
 #: The deviation model's parameters and the invariant's discrepancy it derives.
 DEVIATION = ("delta_Q", "eps_F", "delta_L", "delta_over_rho")
 CHINCHILLA = ("E", "A", "B", "alpha", "beta")
+#: Prefix of the per-run discrepancy's scales (one per kind): nuisance, reported but never a
+#: finding.
+NUISANCE_PREFIX = "discrepancy_sd"
 #: Parameters whose contraction is measured on the log scale (log-normal priors spanning
 #: decades: on the natural scale their prior variance is dominated by the far tail).
 LOG_SCALE = frozenset({"k_star", "K", "tau", "kap", "s", "A", "B", "A_std", "B_std"})
@@ -91,6 +94,7 @@ def _selection(dt: xr.DataTree, model: str) -> list[str]:
         names = list(CHINCHILLA)
     else:
         names = list(NAMED) + list(FAMILY) + list(PHYSICAL) + list(DEVIATION)
+        names += sorted(str(n) for n in post.data_vars if str(n).startswith(NUISANCE_PREFIX))
     return [n for n in names if n in post.data_vars]
 
 

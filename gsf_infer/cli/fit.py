@@ -45,6 +45,7 @@ def fit(
     tier: opt.Tier = FitOptions.tier,
     likelihood: opt.Likelihood = FitOptions.likelihood,
     pruning_metric: opt.PruningMetric = FitOptions.pruning_metric,
+    discrepancy: opt.Discrepancy = FitOptions.discrepancy,
     priors: opt.Priors = FitOptions.priors,
     holdout: opt.Holdout = FitOptions.holdout,
     chains: opt.Chains = FitOptions.chains,

@@ -53,6 +53,14 @@ PruningMetric = Annotated[str | None, _declared(
     "seed (the paper's unweighted sum, slope 1+b-a) or function (lambda-weighted, slope 1-a)",
     "pruning_metric", "simulate rf writes function", "seed",
 )]
+Discrepancy = Annotated[str, typer.Option(
+    "--discrepancy",
+    help="none (records independent given the law: intervals as if every record were a new "
+    "realisation) or gp (each run's records of a kind share a smooth error about the law, a "
+    "Gaussian process in log t, or log k for spectrum and modes, scale discrepancy_sd ~ "
+    "HalfNormal(0.05) on the log scale: the realisation one run shares widens the exponents' "
+    "intervals; about 8 more coordinates per run and kind, a slower fit).",
+)]
 Priors = Annotated[Path | None, typer.Option(
     "--priors",
     help="TOML file overriding default priors, one table per parameter (see the README).",

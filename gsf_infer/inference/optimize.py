@@ -249,7 +249,7 @@ def soft_subspace(
     z: np.ndarray,
     hess: np.ndarray,
     threshold: float = 0.2,
-    protect: tuple[str, ...] = ("deviation_z", "elastic_"),
+    protect: tuple[str, ...] = ("deviation_z", "elastic_", "discrepancy_"),
     reported: dict[str, np.ndarray] | None = None,
     coupling: float = 0.1,
 ) -> SoftSubspace:
@@ -259,9 +259,9 @@ def soft_subspace(
     (:func:`curvature_shares`) is decided by the prior; sampling it adds nothing the data say
     and, where the likelihood still bends it far from the optimum, costs the sampler its
     geometry. A direction with a weight of 0.2 or more on a coordinate whose name starts with
-    one of ``protect`` is never fixed (the deviations behind the verdict, and the ``elastic``
-    family's drift, must stay free: where the data are silent about them their band must be
-    the prior's, not a point). Nor is a direction that carries
+    one of ``protect`` is never fixed (the deviations behind the verdict, the ``elastic``
+    family's drift and the per-run discrepancy must stay free: where the data are silent about
+    them their band must be the prior's, not a point). Nor is a direction that carries
     ``coupling`` or more of the Laplace variance of a quantity in ``reported`` (its gradient at
     ``z``): holding it would narrow what the data are asked about to a value the prior chose;
     such a direction stays free and is listed in ``coupled``. At least one direction is left

@@ -42,6 +42,7 @@ def settings_from_attrs(attrs: dict[str, Any]) -> ModelSettings:
         likelihood=model["likelihood"],
         pruning_metric=model["pruning_metric"],
         student_df=float(model.get("student_df", 4.0)),
+        discrepancy=model.get("discrepancy", "none"),
     )
 
 

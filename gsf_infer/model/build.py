@@ -4,8 +4,10 @@ The forward laws (:mod:`gsf_infer.model.forward`) carry the physics; the models 
 (:mod:`gsf_infer.model.sites`) and likelihoods (:mod:`gsf_infer.model.expected`) around them.
 ``deviation`` is ``gsf`` plus the parameters of :mod:`gsf_infer.model.deviations`, switched on by
 an input (``deviation_mask``), so that both models share one compiled program; it records
-``delta_over_rho`` and ``delta``. ``chinchilla`` is ``L = E + A/P^alpha + B/D^beta`` on ``loss``
-records (Hoffmann et al., "Training Compute-Optimal Large Language Models", 2022).
+``delta_over_rho`` and ``delta``. With ``discrepancy="gp"`` every observed site adds a smooth
+function per run to its log expected value (:mod:`gsf_infer.model.discrepancy`).
+``chinchilla`` is ``L = E + A/P^alpha + B/D^beta`` on ``loss`` records (Hoffmann et al.,
+"Training Compute-Optimal Large Language Models", 2022).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ from gsf_infer.model.deviations import (
     delta_over_rho,
     deviations_for,
     with_deviations,
+)
+from gsf_infer.model.discrepancy import (
+    discrepancy_inputs,
+    function_counts,
+    sample_discrepancy,
+    typical_length,
 )
 from gsf_infer.model.expected import (
     chinchilla_expected,
@@ -137,6 +145,10 @@ def build_model(
         deviations = deviations_for(data_kinds(data)) if settings.model != "chinchilla" else ()
     mask = 1.0 if settings.model == "deviation" else 0.0
     inputs = model_inputs(data, deviations, mask, deviation_scale)
+    gp = settings.discrepancy == "gp" and settings.model != "chinchilla"
+    counts = function_counts(data) if gp else {}
+    if gp:
+        inputs["discrepancy"] = discrepancy_inputs(data, typical_length(priors))
 
     if settings.model == "chinchilla":
         return BuiltModel(_chinchilla_model(data, settings, priors), inputs)
@@ -161,6 +173,12 @@ def build_model(
         for kind in kinds:
             P = dict(shared)
             P.update(sample_nuisance(kind, data, priors, inputs["consts"]))
+            # sampled before the likelihood's switch, so that the prior alone has every site
+            sites = (kind, "spectrum_target") if kind == "spectrum" else (kind,)
+            shift = {
+                site: sample_discrepancy(site, counts[site], inputs["discrepancy"][site], priors)
+                for site in sites if site in counts
+            }
             if kind == "data_scaling":  # the exponent the records measure
                 numpyro.deterministic("alpha", laws.redundancy_alpha(P["b"], P["s"]))
             if not likelihood:
@@ -170,7 +188,7 @@ def build_model(
             value, meas = inputs["obs"][kind]
             numpyro.sample(
                 kind,
-                noise_distribution(mus[kind], P["sigma"], meas, settings),
+                noise_distribution(mus[kind] + shift.get(kind, 0.0), P["sigma"], meas, settings),
                 obs=None if predict else value,
             )
             if "spectrum_target" in mus and "spectrum_target" in inputs["obs"]:
@@ -178,7 +196,9 @@ def build_model(
                 numpyro.sample(
                     "spectrum_target",
                     noise_distribution(
-                        mus["spectrum_target"][inputs["target_rows"]], P["sigma"], meas, settings
+                        mus["spectrum_target"][inputs["target_rows"]]
+                        + shift.get("spectrum_target", 0.0),
+                        P["sigma"], meas, settings,
                     ),
                     obs=None if predict else value,
                 )

@@ -143,6 +143,18 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         0.0,
         "length scale of log rho(t) (elastic), in half-widths of its time grid",
     ),
+    "discrepancy_sd": Prior(
+        "HalfNormal",
+        {"scale": 0.05},
+        0.0,
+        "prior sd of each run's discrepancy on the log scale, per kind (--discrepancy gp)",
+    ),
+    "discrepancy_length": Prior(
+        "Fixed",
+        {"value": 1.0},
+        0.0,
+        "length scale of the discrepancy, in e-folds of its axis (log t, log k; --discrepancy gp)",
+    ),
     "pool_sd": Prior(
         "HalfNormal", {"scale": 0.3}, 0.0, "spread of log(a-1), log(b-1) across groups"
     ),

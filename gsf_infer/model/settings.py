@@ -19,6 +19,10 @@ MODELS = ("gsf", "deviation", "chinchilla")
 LIKELIHOODS = ("lognormal", "student")
 
 
+#: Discrepancies between a run's records and the law (:mod:`gsf_infer.model.discrepancy`).
+DISCREPANCIES = ("none", "gp")
+
+
 #: Kinds whose law involves the learning frontier, and those that involve capacity.
 FRONTIER_KINDS = frozenset({"loss", "quantization", "pruning", "density", "modes"})
 
@@ -54,6 +58,9 @@ class ModelSettings:
         Degrees of freedom of the Student-t likelihood.
     k_max : int
         Capacity cap of the ``exact`` tier (its cost grows with it).
+    discrepancy : str
+        ``none`` (records independent given the law) or ``gp`` (a smooth function per run and
+        kind added to the law, :mod:`gsf_infer.model.discrepancy`).
     """
 
     model: str = "gsf"
@@ -63,6 +70,7 @@ class ModelSettings:
     pruning_metric: str = "seed"
     student_df: float = 4.0
     k_max: int = 20_000
+    discrepancy: str = "none"
 
     def check(self) -> None:
         """Raise :class:`InputError` for an unknown option value."""
@@ -76,6 +84,7 @@ class ModelSettings:
             ("--tier", self.tier, TIERS),
             ("--likelihood", self.likelihood, LIKELIHOODS),
             ("--pruning-metric", self.pruning_metric, PRUNING_METRICS),
+            ("--discrepancy", self.discrepancy, DISCREPANCIES),
         ):
             if value not in allowed:
                 problems.append(
@@ -95,4 +104,5 @@ class ModelSettings:
             "likelihood": self.likelihood,
             "pruning_metric": self.pruning_metric,
             "student_df": self.student_df,
+            "discrepancy": self.discrepancy,
         }

@@ -12,7 +12,12 @@ from typing import Any
 
 from gsf_infer.analysis.checks import unidentified
 from gsf_infer.analysis.elastic import elasticity_curve
-from gsf_infer.analysis.summary import HELD_SHARE, NAMED, IdentificationThresholds
+from gsf_infer.analysis.summary import (
+    HELD_SHARE,
+    NAMED,
+    NUISANCE_PREFIX,
+    IdentificationThresholds,
+)
 from gsf_infer.inference.datatree import read_attrs
 from gsf_infer.model.priors import fixed_priors
 
@@ -78,6 +83,8 @@ def parameter_lines(
             how = "PRIOR, narrowed via identities"
         if (entry.get("held_share") or 0.0) >= HELD_SHARE:
             how = "HELD at the optimum (data silent), not a finding"
+        if name.startswith(NUISANCE_PREFIX):
+            how = "nuisance (the run's discrepancy), not a finding"
         if contraction is not None:
             how += f" (contraction {contraction:.2f})"
         lines.append(

@@ -19,6 +19,7 @@ from typing import Any
 from gsf_infer.analysis.summary import (
     HELD_SHARE,
     NAMED,
+    NUISANCE_PREFIX,
     IdentificationThresholds,
     convergence_problems,
 )
@@ -206,6 +207,8 @@ def _parameter_blocks(
             decided = "PRIOR, narrowed via identities"
         if (entry.get("held_share") or 0.0) >= HELD_SHARE:
             decided = "HELD at the optimum (data silent), not a finding"
+        if name.startswith(NUISANCE_PREFIX):
+            decided = "nuisance (the run's discrepancy), not a finding"
         rows.append(
             (
                 name,

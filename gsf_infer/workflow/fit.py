@@ -321,6 +321,7 @@ def fit(
         tier=o.tier,
         likelihood=resolve_likelihood(o.likelihood, records),
         pruning_metric=resolve_pruning_metric(o.pruning_metric, records),
+        discrepancy=o.discrepancy,
     )
     settings.check()
     priors, assumed = load_priors(o.priors), []
@@ -447,6 +448,7 @@ def _summary_json(
             "g": settings.g,
             "tier": settings.tier,
             "likelihood": settings.likelihood,
+            "discrepancy": settings.discrepancy,
         },
         "sampler": {
             "chains": o.chains,

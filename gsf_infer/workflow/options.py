@@ -102,6 +102,9 @@ class FitOptions:
         Region of practical equivalence of the invariant, ``|delta/rho| <= rope``.
     no_check : bool
         Skip the deviation-model fit behind the invariant's verdict.
+    discrepancy : str
+        ``none`` or ``gp``: a smooth function per run and kind added to the law
+        (:mod:`gsf_infer.model.discrepancy`).
 
     Raises
     ------
@@ -126,6 +129,7 @@ class FitOptions:
     ci_prob: float = 0.94
     rope: float = 0.1
     no_check: bool = False
+    discrepancy: str = _MODEL.discrepancy
 
     def __post_init__(self) -> None:
         check_numbers(chains=self.chains, warmup=self.warmup, draws=self.draws,
