@@ -2,9 +2,8 @@
 on the executor (``gsf_infer.executor.calibrate``, ``gsf_infer.executor.compare``).
 
 References: the unbatched compiled potential and gradient (the pool must return each member's
-own values); the sequential sampler's draws, which the batched chain program reproduces
-exactly when both vectorise the chains (five chains on the suite's four host devices: no
-``pmap``) and start from the same optimum; and the in-process calibration, whose rows a
+own values); the sequential sampler's draws, which the prepared simulations' chains, run in
+threads, reproduce exactly from the same optimum; and the in-process calibration, whose rows a
 two-worker ``LocalCluster`` must reproduce, batch for batch, with a killed batch reported and
 the others kept.
 """
@@ -27,8 +26,8 @@ from gsf_infer.executor.tasks import ExecutorSettings
 from gsf_infer.inference.batch import (
     GradientPool,
     prepare,
-    run_batched_chains,
     sample_batch,
+    sample_prepared,
     with_observations,
 )
 from gsf_infer.inference.functions import value_and_grad_of
@@ -89,12 +88,10 @@ def test_a_failing_evaluation_reaches_every_member_instead_of_hanging(tiny_run):
 
 
 @pytest.mark.slow
-def test_batched_chains_reproduce_the_sequential_draws_exactly(tiny_run):
+def test_threaded_chains_reproduce_the_sequential_draws_exactly(tiny_run):
     fitter = tiny_run.fitter
     fns, inputs = fitter.fns, fitter.built.inputs
-    # five chains on four host devices: the sequential program vectorises them too
     config = fitter.config(7)
-    config = type(config)(**{**config.__dict__, "num_chains": 5})
     single = value_and_grad_of(fns)
     seq, prepared, ys = [], [], []
     for i in (0, 1):
@@ -103,13 +100,13 @@ def test_batched_chains_reproduce_the_sequential_draws_exactly(tiny_run):
         seq.append(sample(fns, data, config))
         prepared.append(prepare(fns, data, config, lambda z, d=data: single(z, d)))
         assert prepared[-1].optima[0].potential == seq[-1].optima[0].potential
-    batched = run_batched_chains(fns, inputs, ys, prepared, config)
-    for (flat, stats), ref in zip(batched, seq, strict=True):
-        np.testing.assert_array_equal(flat, ref.unconstrained)
-        np.testing.assert_array_equal(stats["n_steps"], ref.sample_stats["n_steps"])
+    both = sample_prepared(fns, inputs, ys, prepared, [config, config], threads=2)
+    for fit, ref in zip(both, seq, strict=True):
+        np.testing.assert_array_equal(fit.unconstrained, ref.unconstrained)
+        np.testing.assert_array_equal(fit.sample_stats["n_steps"], ref.sample_stats["n_steps"])
     # negative control: the data swapped between the members change the draws
-    swapped = run_batched_chains(fns, inputs, ys[::-1], prepared, config)
-    assert not np.array_equal(swapped[0][0], seq[0].unconstrained)
+    swapped = sample_prepared(fns, inputs, ys[::-1], prepared, [config, config], threads=2)
+    assert not np.array_equal(swapped[0].unconstrained, seq[0].unconstrained)
 
 
 @pytest.mark.slow

@@ -14,12 +14,9 @@ NUTS with warm-up — with the same random keys and generators, but shares the w
 - *Sampling.* Each data set's chains run in the sequential sampler's compiled program
   (:class:`gsf_infer.inference.chains.Chains`, the same draws as ``sample`` from the same
   state), several data sets at once in threads (a compiled program releases Python's lock).
-  Alternatively :class:`BatchedChainProgram` vectorises numpyro's ``hmc`` kernel over data sets
-  as well as over chains: the observed values, the optimum ``z0`` and the whitening factor
-  ``L`` are per data set, the other inputs shared, so one compiled program advances every data
-  set's chains. Under :func:`jax.vmap` NUTS's tree-building loop runs until the deepest tree of
-  the batch is built (the other members' work is discarded), so one data set that needs deep
-  trees slows its whole batch; ``benchmarks/RESULTS.md`` says when that pays.
+  Vectorising NUTS over data sets as well does not pay here: under :func:`jax.vmap` the
+  tree-building loop runs until the deepest tree of the batch is built, so one data set that
+  needs deep trees slows its whole batch (``benchmarks/RESULTS.md``).
 
 Each data set's chains keep their own step size and mass matrix adaptation (Hoffman and Gelman
 2014; numpyro's windowed adaptation), so the draws have the distribution of the sequential
@@ -43,9 +40,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer.hmc import hmc
 
-from gsf_infer.inference.chains import SEGMENT, STAT_NAMES, Chains
+from gsf_infer.inference.chains import SEGMENT, Chains
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import ModelFunctions, draw_prior
 from gsf_infer.inference.optimize import (
@@ -58,8 +54,8 @@ from gsf_infer.inference.optimize import (
 )
 from gsf_infer.inference.sampling import SamplingResult
 
-__all__ = ["BatchedChainProgram", "GradientPool", "Prepared", "prepare", "prepare_batch",
-           "run_batched_chains", "sample_batch", "sample_prepared", "with_observations"]
+__all__ = ["GradientPool", "Prepared", "prepare", "prepare_batch", "sample_batch",
+           "sample_prepared", "with_observations"]
 
 
 #: Held while a program may be traced: numpyro's effect handlers live on one stack per process
@@ -229,107 +225,6 @@ def prepare(
                     notes=notes, seconds=time.perf_counter() - tic)
 
 
-@dataclass
-class BatchedChainProgram:
-    """NUTS chains of many data sets in one compiled program.
-
-    ``init(u0, keys, ys, inputs, z0, factor)`` starts the chains: ``u0`` is ``(set, chain,
-    dim)``, ``keys`` ``(set, chain)``, every leaf of ``ys`` (observed values) has a leading
-    data-set axis, as do ``z0`` ``(set, dim)`` and ``factor`` ``(set, dim, dim)``; ``inputs``
-    is shared. ``segment(state, ys, inputs, z0, factor)`` advances every chain by
-    :data:`~gsf_infer.inference.chains.SEGMENT` iterations. The kernel and its settings are
-    those of :class:`gsf_infer.inference.chains.ChainProgram`.
-    """
-
-    init: Callable
-    segment: Callable
-
-    @classmethod
-    def build(cls, fns: ModelFunctions, config: SamplerConfig) -> BatchedChainProgram:
-        """Compile the batched chain programs of a model under ``config``'s settings."""
-
-        def potential_gen(ys, inputs, z0, factor):
-            data = with_observations(inputs, ys)
-            return lambda u: fns.potential(z0 + factor @ u, data)
-
-        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
-
-        def init_one(u0, key, ys, inputs, z0, factor):
-            return init_kernel(
-                u0, config.num_warmup, dense_mass=True,
-                target_accept_prob=config.target_accept_prob,
-                max_tree_depth=config.max_tree_depth,
-                model_args=(ys, inputs, z0, factor), rng_key=key,
-            )
-
-        def segment_one(state, ys, inputs, z0, factor):
-            def body(state, _):
-                state = sample_kernel(state, model_args=(ys, inputs, z0, factor))
-                stats = (state.diverging, state.energy, state.num_steps, state.accept_prob,
-                         state.adapt_state.step_size, state.potential_energy)
-                return state, (state.z, stats)
-
-            return jax.lax.scan(body, state, None, length=SEGMENT)
-
-        chains_init = jax.vmap(init_one, in_axes=(0, 0, None, None, None, None))
-        chains_segment = jax.vmap(segment_one, in_axes=(0, None, None, None, None))
-        return cls(
-            init=jax.jit(jax.vmap(chains_init, in_axes=(0, 0, 0, None, 0, 0))),
-            segment=jax.jit(jax.vmap(chains_segment, in_axes=(0, 0, None, 0, 0))),
-        )
-
-
-def run_batched_chains(
-    fns: ModelFunctions,
-    inputs: dict[str, Any],
-    ys: Sequence[dict[str, Any]],
-    prepared: Sequence[Prepared],
-    config: SamplerConfig,
-    width: int | None = None,
-) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
-    """Run every data set's chains together; each one's draws after warm-up and statistics.
-
-    As :class:`gsf_infer.inference.chains.Chains` does for one data set: the chains' keys split
-    from each data set's NUTS key, whole segments until ``num_warmup + num_samples``
-    iterations, warm-up dropped. The batch is padded to ``width`` (default: its size) with
-    copies of its first data set.
-
-    Returns
-    -------
-    list of tuple
-        Per data set, ``(flat, stats)``: unconstrained draws ``(chain, draw, dim)`` and the
-        statistics of :data:`~gsf_infer.inference.chains.STAT_NAMES` (``lp`` as log density).
-    """
-    width = width or len(prepared)
-    key = ("batched chains", config.num_warmup, config.target_accept_prob,
-           config.max_tree_depth, config.num_chains)
-    program = fns.program(key, lambda: BatchedChainProgram.build(fns, config))
-    keys = [jax.random.split(p.key_nuts, config.num_chains) for p in prepared]
-    keys = keys + [keys[0]] * (width - len(keys))
-    z0 = _stack([p.z_best for p in prepared], width)
-    factor = _stack([p.factor for p in prepared], width)
-    ys_b = _stack(list(ys), width)
-    state = program.init(jnp.asarray(_stack([p.inits for p in prepared], width)),
-                         jnp.stack(keys), ys_b, inputs, jnp.asarray(z0), jnp.asarray(factor))
-    us, stats = [], []
-    done, total = 0, config.num_warmup + config.num_samples
-    while done < total:
-        state, (u, st) = program.segment(state, ys_b, inputs, jnp.asarray(z0),
-                                         jnp.asarray(factor))
-        us.append(np.asarray(u))
-        stats.append([np.asarray(v) for v in st])
-        done += SEGMENT
-    u_all = np.concatenate(us, axis=2)[:, :, config.num_warmup:]
-    out = []
-    for i in range(len(prepared)):
-        flat = z0[i][None, None, :] + u_all[i] @ factor[i].T
-        st = {name: np.concatenate([s[j][i] for s in stats], axis=1)[:, config.num_warmup:]
-              for j, name in enumerate(STAT_NAMES)}
-        st["lp"] = -st["lp"]
-        out.append((flat, st))
-    return out
-
-
 def prepare_batch(
     fns: ModelFunctions,
     inputs: dict[str, Any],
@@ -399,9 +294,7 @@ def sample_prepared(
     prepared: Sequence[Prepared | BaseException],
     configs: Sequence[SamplerConfig],
     *,
-    vectorise: bool = False,
     threads: int = 1,
-    width: int | None = None,
 ) -> list[SamplingResult | BaseException]:
     """Run the chains of data sets :func:`prepare_batch` prepared; their results.
 
@@ -411,15 +304,10 @@ def sample_prepared(
         As for :func:`sample_batch`.
     prepared : sequence
         :func:`prepare_batch`'s output (an exception is passed through).
-    vectorise : bool
-        Advance every data set's chains in one :class:`BatchedChainProgram` (padded to
-        ``width``); otherwise each data set's chains run in the sequential sampler's program
-        (:class:`gsf_infer.inference.chains.Chains`), ``threads`` data sets at a time (compiled
-        programs release Python's lock, so threads use several cores).
     threads : int
-        Data sets sampled at once when not vectorised.
-    width : int, optional
-        Padded batch width when vectorised.
+        Data sets sampled at once: each data set's chains run in the sequential sampler's
+        program (:class:`gsf_infer.inference.chains.Chains`), in threads of their own (compiled
+        programs release Python's lock, so threads use several cores).
     """
     good = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
     out: list[SamplingResult | BaseException] = list(prepared)  # type: ignore[arg-type]
@@ -428,11 +316,7 @@ def sample_prepared(
     config = configs[good[0]]
     tic = time.perf_counter()
     sub_ys, sub_prepared = [ys[i] for i in good], [prepared[i] for i in good]
-    if vectorise:
-        chains = run_batched_chains(fns, inputs, sub_ys, sub_prepared, config,
-                                    max(width or 0, len(good)))
-    else:
-        chains = _chains_each(fns, inputs, sub_ys, sub_prepared, config, threads)
+    chains = _chains_each(fns, inputs, sub_ys, sub_prepared, config, threads)
     share = (time.perf_counter() - tic) / len(good)
     constrain = fns.program(
         "constrain", lambda: jax.jit(jax.vmap(fns.constrain, in_axes=(0, None)))
@@ -449,9 +333,7 @@ def sample_batch(
     ys: Sequence[dict[str, Any]],
     configs: Sequence[SamplerConfig],
     *,
-    vectorise: bool = False,
     threads: int = 1,
-    width: int | None = None,
 ) -> list[SamplingResult | BaseException]:
     """Fit one model to several data sets of the same shapes, sharing the work.
 
@@ -465,8 +347,8 @@ def sample_batch(
     configs : sequence of SamplerConfig
         Per data set; they may differ in ``seed`` only (``adaptive`` is ignored: no reruns or
         extensions, as every data set runs the same number of iterations).
-    vectorise, threads, width
-        How the chains run (:func:`sample_prepared`).
+    threads : int
+        Data sets whose chains run at once (:func:`sample_prepared`).
 
     Returns
     -------
@@ -479,8 +361,7 @@ def sample_batch(
     if not ys:
         return []
     prepared = prepare_batch(fns, inputs, list(ys), list(configs))
-    return sample_prepared(fns, inputs, list(ys), prepared, list(configs), vectorise=vectorise,
-                           threads=threads, width=width)
+    return sample_prepared(fns, inputs, list(ys), prepared, list(configs), threads=threads)
 
 
 def _result(prep: Prepared, flat, stats, constrain, inputs, share, config) -> SamplingResult:
