@@ -122,17 +122,27 @@ def _expected_draws(
 def predictive_draws(
     dt: xr.DataTree, data: ModelData, rng: np.random.Generator, attrs: dict[str, Any] | None = None
 ) -> dict[str, np.ndarray]:
-    """Draws of a new measurement of each record (data's units), noise included."""
+    """Draws of a new measurement of each record (data's units), noise included.
+
+    With the per-run discrepancy (:mod:`gsf_infer.model.discrepancy`) a new record's
+    discrepancy is drawn from its prior marginal, ``N(0, s_c^2)`` with ``s_c`` the posterior
+    draw of ``discrepancy_sd_<kind>``: exact for a run the fit has not seen (scale
+    extrapolation), conservative for a fitted run, whose function the fit has partly learned.
+    """
     attrs = attrs or read_attrs(dt)
     settings = settings_from_attrs(attrs)
     mus = expected_draws(dt, data, attrs)
     out: dict[str, np.ndarray] = {}
     for kind, mu in mus.items():
         kd = data.kinds[kind]
-        sigma = posterior_parameters(dt, kind, attrs)[f"sigma_{kind}"]
+        P = posterior_parameters(dt, kind, attrs)
+        sigma = P[f"sigma_{kind}"]
+        shared = np.zeros_like(sigma)
+        if settings.discrepancy == "gp":  # a fixed scale is one value for every kind
+            shared = P.get(f"discrepancy_sd_{kind}", P.get("discrepancy_sd", shared))
         y_safe = np.where(np.isfinite(kd.y), kd.y, 0.5 if kind == "modes" else 1.0)
         _, meas = observation(kind, y_safe, np.where(np.isfinite(kd.y), kd.stderr, 0.0))
-        scale = np.sqrt(sigma[:, None] ** 2 + meas[None, :] ** 2)
+        scale = np.sqrt(sigma[:, None] ** 2 + shared[:, None] ** 2 + meas[None, :] ** 2)
         if settings.likelihood == "student":
             eps = rng.standard_t(settings.student_df, size=mu.shape)
         else:
