@@ -145,6 +145,33 @@ def test_prior_draws_have_the_stated_sd(example):
     assert corr[0, 1] > 0.5 and abs(corr[0, 2]) < 0.05
 
 
+@pytest.mark.parametrize("discrepancy", ["none", "gp"])
+def test_a_new_records_draw_carries_the_discrepancys_prior(discrepancy):
+    """Log-scale spread of predictive draws: ``sqrt(sigma^2 + s^2)`` with gp, ``sigma`` without."""
+    from gsf_infer.inference.datatree import build_datatree
+    from gsf_infer.inference.predict import predictive_draws
+
+    frame = pd.DataFrame({"kind": "loss", "run": "r0", "t": [10.0, 100.0, 1000.0],
+                          "loss": [2.0, 1.0, 0.5]})
+    data = build_model_data(records_from_frame(frame))
+    shape = (2, 4000)
+    post = {"a": np.full(shape, 1.6), "b": np.full(shape, 1.4), "m": np.full(shape, 1.0),
+            "n": np.full(shape, 1.0), "k_star": np.full(shape, 30.0),
+            "K": np.full(shape, 1000.0), "E": np.full(shape, 0.1),
+            "loss_scale": np.full(shape, 1.0), "sigma_loss": np.full(shape, 0.01),
+            "discrepancy_sd_loss": np.full(shape, 0.1)}
+    attrs = {"model_settings": {**ModelSettings(discrepancy=discrepancy).as_attrs()},
+             "scales": data.scales.as_attrs(), "fixed_parameters": {"nu": 1.0},
+             "runs": list(data.runs), "groups": list(data.groups), "quant_units": [],
+             "kinds": list(data.kinds)}
+    dt = build_datatree(data, post, {"diverging": np.zeros(shape, dtype=bool)}, {}, {}, {}, {},
+                        attrs)
+    draws = predictive_draws(dt, data, np.random.default_rng(0))["loss"]
+    spread = np.std(np.log(draws), axis=0)
+    expected = np.hypot(0.01, 0.1) if discrepancy == "gp" else 0.01
+    np.testing.assert_allclose(spread, expected, rtol=0.03)
+
+
 # ------------------------------------------------------------------ slow: a widened interval
 
 
