@@ -25,6 +25,9 @@ from gsf_infer.analysis import sbc
 from gsf_infer.errors import InputError
 from gsf_infer.model.priors import PriorSet
 
+#: one worker builds the module's expensive fixtures once (pytest-xdist's loadgroup)
+pytestmark = pytest.mark.xdist_group("test_calibrate")
+
 # --------------------------------------------------------------------------- ranks and tests
 
 

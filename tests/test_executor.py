@@ -37,6 +37,9 @@ from gsf_infer.output import artifacts
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
 from gsf_infer.workflow.batch import subsets
 
+#: one worker builds the module's expensive fixtures once (pytest-xdist's loadgroup)
+pytestmark = pytest.mark.xdist_group("test_executor")
+
 #: Four loss curves (one run per model size) of eight points each.
 TINY = GsfSimConfig(kinds=("loss",), sizes=(1e6, 3e6, 1e7, 3e7), loss_points=8)
 #: Tiny sampler settings: machinery, not convergence (no automatic extension either).

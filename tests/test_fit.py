@@ -33,7 +33,8 @@ from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
 from gsf_infer.workflow.fit import fit
 from gsf_infer.workflow.predict import predict
 
-pytestmark = pytest.mark.slow
+#: one worker builds the module's expensive fixtures once (pytest-xdist's loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_fit")]
 
 SMALL = GsfSimConfig(
     sizes=(1e6, 1e7, 1e8),

@@ -33,6 +33,9 @@ from gsf_infer.inference.batch import (
 from gsf_infer.inference.functions import value_and_grad_of
 from gsf_infer.inference.sampling import sample
 
+#: one worker builds the module's expensive fixtures once (pytest-xdist's loadgroup)
+pytestmark = pytest.mark.xdist_group("test_many_fits")
+
 #: Short chains on the tiny design: machinery, not calibration.
 SHORT = dict(chains=2, warmup=100, draws=100, ranks=19, num_starts=2, prior_draws=200,
              max_iter=300)

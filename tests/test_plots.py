@@ -9,6 +9,9 @@ from fakes import SCALES, fake_fit
 
 from gsf_infer.output import plots
 
+#: one worker builds the module's expensive fixtures once (pytest-xdist's loadgroup)
+pytestmark = pytest.mark.xdist_group("test_plots")
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

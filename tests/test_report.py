@@ -19,6 +19,9 @@ from gsf_infer.cli import app
 from gsf_infer.output import console, report, report_blocks, report_render
 from gsf_infer.workflow import check
 
+#: one worker builds the module's expensive fixtures once (pytest-xdist's loadgroup)
+pytestmark = pytest.mark.xdist_group("test_report")
+
 runner = CliRunner()
 IMG = '<img src="data:image/png;base64,'
 SECTIONS = (

@@ -29,6 +29,9 @@ from gsf_infer.simulate.nn.data import load_split
 from gsf_infer.simulate.nn.experiment import simulate_nn
 from gsf_infer.simulate.nn.settings import KINDS, NNSettings, check_settings, checkpoint_steps
 
+#: one worker builds the module's expensive fixtures once (pytest-xdist's loadgroup)
+pytestmark = pytest.mark.xdist_group("test_simulate_nn")
+
 RUNNER = CliRunner()
 QUICK = dict(
     widths=(8, 16), steps=300, checkpoints=12, ntk_subset=64, min_t=2, compress_min_t=2,

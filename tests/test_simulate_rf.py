@@ -23,6 +23,9 @@ from gsf_infer.data.records import read_records, records_from_frame
 from gsf_infer.errors import InputError
 from gsf_infer.simulate import rf
 
+#: one worker builds the module's expensive fixtures once (pytest-xdist's loadgroup)
+pytestmark = pytest.mark.xdist_group("test_simulate_rf")
+
 SMALL = dict(
     widths=(64, 128),
     steps=256,
