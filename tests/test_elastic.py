@@ -222,39 +222,6 @@ def test_elasticity_curve_constant_drifting_and_prior_range():
     plt.close(fig)
 
 
-@pytest.mark.slow
-def test_elastic_fit_covers_the_local_elasticity_of_a_logcorr_world():
-    """NUTS on a simulated logcorr world whose rho(t) drifts by about 28% over the records.
-
-    Reference: ``rho(t) = (n + x/((e + x) log(e + x)))/m``, ``x = t/tau``, the local elasticity
-    of ``g = c lambda^m t^n log(e + t/tau)`` written out here (not taken from the package).
-    """
-    from gsf_infer.analysis.elastic import elasticity_curve
-    from gsf_infer.data.records import records_from_frame
-    from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
-    from gsf_infer.workflow.fit import fit
-
-    m, n, tau = 1.0, 1.0, 100.0
-    config = GsfSimConfig(family="logcorr", m=m, n=n, tau=tau, loss_points=20)
-    frame, _ = simulate_gsf(config, np.random.default_rng(0))
-    records = records_from_frame(frame, path="logcorr.csv")
-    # every direction sampled: the curve's prior-decided weights belong in its band
-    found = fit(records, g="elastic", chains=2, warmup=300, draws=300, seed=0,
-                check_invariant=False, fix_unidentified=False)
-    assert found.summary["diagnostics"]["divergences"] <= 2
-    curve = elasticity_curve(found.dt)
-    g = curve["groups"]["all"]
-    t = np.asarray(curve["t"])
-    x = t / tau
-    truth = (n + x / ((np.e + x) * np.log(np.e + x))) / m
-    inside = np.asarray(g["identified"])
-    assert inside.sum() >= 20  # most of the records' 4 decades
-    assert truth[inside].max() / truth[inside].min() > 1.2
-    covered = (np.asarray(g["low"]) <= truth) & (truth <= np.asarray(g["high"]))
-    assert covered[inside].mean() >= 0.9
-    assert g["constant"] is False  # the band excludes every constant
-
-
 def test_parametric_rho_curves_for_the_overlay():
     """``rho(t)`` of monomial and logcorr fits from their draws, against the closed forms."""
     import json
