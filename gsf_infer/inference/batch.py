@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 import jax
@@ -44,15 +44,7 @@ import numpy as np
 from gsf_infer.inference.chains import SEGMENT, Chains
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import ModelFunctions, draw_prior
-from gsf_infer.inference.optimize import (
-    Optimum,
-    chain_starts,
-    find_optima,
-    finite_start,
-    hessian,
-    laplace_factor,
-)
-from gsf_infer.inference.sampling import SamplingResult
+from gsf_infer.inference.sampling import Prepared, SamplingResult, assemble, prepare
 
 __all__ = ["GradientPool", "Prepared", "prepare", "prepare_batch", "sample_batch",
            "sample_prepared", "with_observations"]
@@ -160,71 +152,6 @@ class GradientPool:
         self._cond.notify_all()
 
 
-@dataclass
-class Prepared:
-    """One data set's state before NUTS: as :func:`~gsf_infer.inference.sampling.sample`."""
-
-    prior: dict[str, np.ndarray]
-    prior_predictive: dict[str, np.ndarray]
-    optima: list[Optimum]
-    hessian: np.ndarray
-    factor: np.ndarray
-    inits: np.ndarray
-    key_nuts: jax.Array
-    chain_starts: str
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def z_best(self) -> np.ndarray:
-        """The best optimum (the whitening's centre)."""
-        return self.optima[0].z
-
-
-def prepare(
-    fns: ModelFunctions,
-    inputs: dict[str, Any],
-    config: SamplerConfig,
-    value_and_grad: Callable,
-) -> Prepared:
-    """Run steps 1-4 of :func:`gsf_infer.inference.sampling.sample` for one data set.
-
-    Prior draws, the optimiser's starts (prior median and prior draws pulled half-way towards
-    it), multi-start L-BFGS-B, the Hessian and Laplace factor at the best optimum and the
-    chains' overdispersed starts, from the same keys and generator as ``sample`` (seeded by
-    ``config.seed``); ``value_and_grad`` may be a :class:`GradientPool` member's.
-    """
-    tic = time.perf_counter()
-    notes: list[str] = []
-    key_prior, key_nuts = jax.random.split(jax.random.key(config.seed))
-    rng = np.random.default_rng(config.seed)
-    prior, prior_predictive = draw_prior(fns, inputs, key_prior, config.prior_draws)
-    latent = {name: jnp.asarray(prior[name]) for name in fns.supports}
-    z_prior = np.asarray(jax.vmap(fns.unconstrain)(latent))
-    z_median = np.median(z_prior, axis=0)
-    n_random = max(config.num_starts - 1, 0)
-    picks = rng.choice(z_prior.shape[0], size=n_random, replace=False)
-    starts = np.vstack([z_median[None], z_median + 0.5 * (z_prior[picks] - z_median)])
-    optima = find_optima(value_and_grad, starts, max_iter=config.max_iter)
-    if not optima:
-        raise FloatingPointError(
-            "the posterior density is not finite at any starting point (prior median and "
-            f"{n_random} prior draws): the model cannot be evaluated on these data"
-        )
-    z_best = optima[0].z
-    hess = hessian(value_and_grad, z_best)
-    try:
-        factor = laplace_factor(hess)
-    except FloatingPointError as err:
-        factor = np.diag(np.std(z_prior, axis=0))
-        notes.append(f"{err}: chains whitened by the prior's spread instead")
-    inits, how = chain_starts(optima, factor, config.num_chains, config.overdispersion, rng)
-    inits = np.stack([finite_start(value_and_grad, z_best, factor, u) for u in inits])
-    return Prepared(prior=prior, prior_predictive=prior_predictive, optima=optima, hessian=hess,
-                    factor=factor, inits=inits, key_nuts=key_nuts, chain_starts=how,
-                    notes=notes, seconds=time.perf_counter() - tic)
-
-
 def prepare_batch(
     fns: ModelFunctions,
     inputs: dict[str, Any],
@@ -245,7 +172,9 @@ def prepare_batch(
 
     def work(i: int) -> None:
         try:
-            out[i] = prepare(fns, with_observations(inputs, ys[i]), configs[i],
+            # never holding directions: every data set runs the same non-adaptive procedure
+            config = replace(configs[i], adaptive=False)
+            out[i] = prepare(fns, with_observations(inputs, ys[i]), config,
                              pool.function(i, ys[i]))
         except Exception as err:  # one data set's failure is its own
             out[i] = err
@@ -318,12 +247,12 @@ def sample_prepared(
     sub_ys, sub_prepared = [ys[i] for i in good], [prepared[i] for i in good]
     chains = _chains_each(fns, inputs, sub_ys, sub_prepared, config, threads)
     share = (time.perf_counter() - tic) / len(good)
-    constrain = fns.program(
-        "constrain", lambda: jax.jit(jax.vmap(fns.constrain, in_axes=(0, None)))
-    )
     for i, (flat, stats) in zip(good, chains, strict=True):
-        out[i] = _result(prepared[i], flat, stats, constrain,  # type: ignore[arg-type]
-                         with_observations(inputs, ys[i]), share, configs[i])
+        prep = prepared[i]
+        seconds = {"optimize": sum(prep.seconds.values()), "sampling": share}
+        with TRACE_LOCK:  # traced on a first call, maybe while another batch is optimised
+            out[i] = assemble(fns, with_observations(inputs, ys[i]), prep,
+                              flat, stats, seconds, [], configs[i].target_accept_prob)
     return out
 
 
@@ -362,25 +291,3 @@ def sample_batch(
         return []
     prepared = prepare_batch(fns, inputs, list(ys), list(configs))
     return sample_prepared(fns, inputs, list(ys), prepared, list(configs), threads=threads)
-
-
-def _result(prep: Prepared, flat, stats, constrain, inputs, share, config) -> SamplingResult:
-    """Constrain one data set's draws and assemble its :class:`SamplingResult`."""
-    tic = time.perf_counter()
-    chains, draws = flat.shape[:2]
-    with TRACE_LOCK:  # traced on a first call, maybe while another batch is optimised
-        constrained = constrain(jnp.asarray(flat.reshape(chains * draws, -1)), inputs)
-        at_best = constrain(jnp.asarray(prep.z_best)[None], inputs)
-    posterior = {k: np.asarray(v).reshape((chains, draws) + v.shape[1:])
-                 for k, v in constrained.items()}
-    map_values = {k: np.asarray(v)[0] for k, v in at_best.items()}
-    seconds = {"optimize": prep.seconds, "sampling": share,
-               "postprocess": time.perf_counter() - tic}
-    return SamplingResult(
-        posterior=posterior, sample_stats=stats,
-        prior={k: v[None] for k, v in prep.prior.items()},
-        prior_predictive={k: v[None] for k, v in prep.prior_predictive.items()},
-        optima=prep.optima, map_values=map_values, seconds=seconds,
-        chain_starts=prep.chain_starts, hessian=prep.hessian, notes=prep.notes,
-        unconstrained=flat, actions=[], target_accept_prob=config.target_accept_prob,
-    )

@@ -118,6 +118,104 @@ class SamplingResult:
     fixed: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Prepared:
+    """One data set's state before NUTS: steps 1-4 of the module docstring (:func:`prepare`).
+
+    ``soft`` is the subspace of held directions (``None`` when nothing is held), ``gradients``
+    the reported sites' gradients at the optimum it was judged with, ``coupled`` the
+    unidentified directions left free; ``seconds`` the wall times of ``prior`` and
+    ``optimize``.
+    """
+
+    prior: dict[str, np.ndarray]
+    prior_predictive: dict[str, np.ndarray]
+    optima: list[Optimum]
+    hessian: np.ndarray
+    factor: np.ndarray
+    inits: np.ndarray
+    key_nuts: jax.Array
+    chain_starts: str
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    soft: Any = None
+    gradients: dict[str, np.ndarray] = field(default_factory=dict)
+    coupled: list[Any] = field(default_factory=list)
+
+    @property
+    def z_best(self) -> np.ndarray:
+        """The best optimum (the whitening's centre)."""
+        return self.optima[0].z
+
+
+def prepare(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    config: SamplerConfig,
+    value_and_grad: Callable | None = None,
+    starts: np.ndarray | None = None,
+    reported: tuple[str, ...] = (),
+) -> Prepared:
+    """Run steps 1-4 of the module docstring: prior draws, optima, whitening, chain starts.
+
+    The keys and the generator are seeded by ``config.seed``, so two calls on the same data
+    give the same state. ``value_and_grad`` (of the flat unconstrained vector) defaults to the
+    model's compiled one on ``inputs``; simulation-based calibration passes a pooled one
+    (:class:`gsf_infer.inference.batch.GradientPool`). ``starts`` and ``reported`` are
+    :func:`sample`'s.
+    """
+    seconds: dict[str, float] = {}
+    notes: list[str] = []
+    key_prior, key_nuts = jax.random.split(jax.random.key(config.seed))
+    rng = np.random.default_rng(config.seed)
+    tic = time.perf_counter()
+    prior, prior_predictive = draw_prior(fns, inputs, key_prior, config.prior_draws)
+    seconds["prior"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    if value_and_grad is None:
+        compiled = value_and_grad_of(fns)
+
+        def value_and_grad(z):
+            return compiled(z, inputs)
+
+    latent = {name: jnp.asarray(prior[name]) for name in fns.supports}
+    z_prior = np.asarray(jax.vmap(fns.unconstrain)(latent))
+    z_median = np.median(z_prior, axis=0)
+    n_random = max(config.num_starts - 1, 0)
+    if starts is None:
+        picks = rng.choice(z_prior.shape[0], size=n_random, replace=False)
+        starts = np.vstack([z_median[None], z_median + 0.5 * (z_prior[picks] - z_median)])
+    optima = find_optima(value_and_grad, np.atleast_2d(starts), max_iter=config.max_iter)
+    if not optima:
+        raise FloatingPointError(
+            "the posterior density is not finite at any starting point (prior median and "
+            f"{n_random} prior draws): the model cannot be evaluated on these data"
+        )
+    z_best = optima[0].z
+    hess = hessian(value_and_grad, z_best)
+    soft, gradients, coupled = None, {}, []
+    if config.adaptive and config.fix_unidentified and np.all(np.isfinite(hess)):
+        gradients = _gradients(fns, inputs, z_best)
+        soft = soft_subspace(fns, inputs, z_best, hess, config.identified_share,
+                             reported={q: gradients[q] for q in reported if q in gradients})
+        coupled = soft.coupled
+        soft = soft if soft.directions else None
+    try:
+        factor = soft.factor(hess) if soft is not None else laplace_factor(hess)
+    except FloatingPointError as err:
+        factor = np.diag(np.std(z_prior, axis=0))
+        soft = None
+        notes.append(f"{err}: chains whitened by the prior's spread instead")
+    inits, how = chain_starts(optima, factor, config.num_chains, config.overdispersion, rng)
+    inits = np.stack([finite_start(value_and_grad, z_best, factor, u) for u in inits])
+    seconds["optimize"] = time.perf_counter() - tic
+    return Prepared(prior=prior, prior_predictive=prior_predictive, optima=optima, hessian=hess,
+                    factor=factor, inits=inits, key_nuts=key_nuts, chain_starts=how,
+                    notes=notes, seconds=seconds, soft=soft, gradients=gradients,
+                    coupled=coupled)
+
+
 def sample(
     fns: ModelFunctions,
     inputs: dict[str, Any],
@@ -151,59 +249,26 @@ def sample(
     -------
     SamplingResult
     """
-    seconds: dict[str, float] = {}
-    notes: list[str] = []
-    key = jax.random.key(config.seed)
-    key_prior, key_nuts = jax.random.split(key)
-    rng = np.random.default_rng(config.seed)
-    tic = time.perf_counter()
-    prior, prior_predictive = draw_prior(fns, inputs, key_prior, config.prior_draws)
-    seconds["prior"] = time.perf_counter() - tic
-
-    tic = time.perf_counter()
-    compiled = value_and_grad_of(fns)
-
-    def value_and_grad(z):
-        return compiled(z, inputs)
-
-    latent = {name: jnp.asarray(prior[name]) for name in fns.supports}
-    z_prior = np.asarray(jax.vmap(fns.unconstrain)(latent))
-    z_median = np.median(z_prior, axis=0)
-    n_random = max(config.num_starts - 1, 0)
-    if starts is None:
-        picks = rng.choice(z_prior.shape[0], size=n_random, replace=False)
-        starts = np.vstack([z_median[None], z_median + 0.5 * (z_prior[picks] - z_median)])
-    optima = find_optima(value_and_grad, np.atleast_2d(starts), max_iter=config.max_iter)
-    if not optima:
-        raise FloatingPointError(
-            "the posterior density is not finite at any starting point (prior median and "
-            f"{n_random} prior draws): the model cannot be evaluated on these data"
-        )
-    z_best = optima[0].z
-    hess = hessian(value_and_grad, z_best)
-    soft, gradients, coupled = None, {}, []
-    if config.adaptive and config.fix_unidentified and np.all(np.isfinite(hess)):
-        gradients = _gradients(fns, inputs, z_best)
-        soft = soft_subspace(fns, inputs, z_best, hess, config.identified_share,
-                             reported={q: gradients[q] for q in reported if q in gradients})
-        coupled = soft.coupled
-        soft = soft if soft.directions else None
-    try:
-        factor = soft.factor(hess) if soft is not None else laplace_factor(hess)
-    except FloatingPointError as err:
-        factor = np.diag(np.std(z_prior, axis=0))
-        soft = None
-        notes.append(f"{err}: chains whitened by the prior's spread instead")
-    inits, how = chain_starts(optima, factor, config.num_chains, config.overdispersion, rng)
-    inits = np.stack([finite_start(value_and_grad, z_best, factor, u) for u in inits])
-    seconds["optimize"] = time.perf_counter() - tic
-
+    prep = prepare(fns, inputs, config, starts=starts, reported=reported)
     tic = time.perf_counter()
     flat, stats, actions, used = _adaptive_chains(
-        fns, inputs, z_best, factor, inits, key_nuts, config, progress
+        fns, inputs, prep.z_best, prep.factor, prep.inits, prep.key_nuts, config, progress
     )
-    seconds["sampling"] = time.perf_counter() - tic
+    seconds = {**prep.seconds, "sampling": time.perf_counter() - tic}
+    return assemble(fns, inputs, prep, flat, stats, seconds, actions, used.target_accept_prob)
 
+
+def assemble(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    prep: Prepared,
+    flat: np.ndarray,
+    stats: dict[str, np.ndarray],
+    seconds: dict[str, float],
+    actions: list[str],
+    target_accept_prob: float | None,
+) -> SamplingResult:
+    """Constrain the chains' draws ``(chain, draw, dim)`` and assemble the result."""
     tic = time.perf_counter()
     chains, draws = flat.shape[:2]
     constrain = fns.program(
@@ -214,29 +279,29 @@ def sample(
         k: np.asarray(v).reshape((chains, draws) + v.shape[1:]) for k, v in constrained.items()
     }
     map_values = {
-        k: np.asarray(v)[0] for k, v in constrain(jnp.asarray(z_best)[None], inputs).items()
+        k: np.asarray(v)[0]
+        for k, v in constrain(jnp.asarray(prep.z_best)[None], inputs).items()
     }
     fixed = {}
-    if soft is not None:
-        fixed = {"directions": soft.directions,
-                 "quantities": soft.sensitivity(gradients, hess)}
-    if coupled:
-        fixed["coupled"] = coupled
-    seconds["postprocess"] = time.perf_counter() - tic
+    if prep.soft is not None:
+        fixed = {"directions": prep.soft.directions,
+                 "quantities": prep.soft.sensitivity(prep.gradients, prep.hessian)}
+    if prep.coupled:
+        fixed["coupled"] = prep.coupled
     return SamplingResult(
         posterior=posterior,
         sample_stats=stats,
-        prior={k: v[None] for k, v in prior.items()},
-        prior_predictive={k: v[None] for k, v in prior_predictive.items()},
-        optima=optima,
+        prior={k: v[None] for k, v in prep.prior.items()},
+        prior_predictive={k: v[None] for k, v in prep.prior_predictive.items()},
+        optima=prep.optima,
         map_values=map_values,
-        seconds=seconds,
-        chain_starts=how,
-        hessian=hess,
-        notes=notes,
+        seconds={**seconds, "postprocess": time.perf_counter() - tic},
+        chain_starts=prep.chain_starts,
+        hessian=prep.hessian,
+        notes=list(prep.notes),
         unconstrained=flat,
         actions=actions,
-        target_accept_prob=used.target_accept_prob,
+        target_accept_prob=target_accept_prob,
         fixed=fixed,
     )
 
