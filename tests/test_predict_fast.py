@@ -232,3 +232,26 @@ def test_predict_records_is_seeded_and_compiles_once(data, new_records):
     other = predict.predict_records(dt, new_records, seed=6)
     assert not np.allclose(first["mean"], other["mean"])
     np.testing.assert_allclose(first["mean"], other["mean"], rtol=0.2)
+
+
+def test_log_predictive_density_is_the_log_mean_of_the_draws_densities(data, records):
+    """lpd of held-out records against the normal density written out here, draw by draw."""
+    dt = fit_tree(data, "gsf", seed=6)
+    got = predict.log_predictive_density(dt, records)
+    ref_mu = reference_expected(dt, data)
+    post = {name: np.asarray(var.values).reshape(CHAINS * DRAWS)
+            for name, var in dt["posterior"].data_vars.items() if name.startswith("sigma_")}
+    assert set(got) == set(KINDS)
+    for kind in KINDS:
+        kd = data.kinds[kind]
+        y = np.log(kd.y)  # no kind here is modes: the likelihood's scale is the log
+        scale = np.sqrt(post[f"sigma_{kind}"][:, None] ** 2 + (kd.stderr / kd.y)[None, :] ** 2)
+        logp = -0.5 * ((y - ref_mu[kind]) / scale) ** 2 - np.log(np.sqrt(2 * np.pi) * scale)
+        top = logp.max(axis=0)  # the log of the mean density, without underflow
+        ref = top + np.log(np.exp(logp - top).mean(axis=0))
+        np.testing.assert_allclose(got[kind], ref, rtol=1e-8, err_msg=kind)
+    # negative control: records moved off the fit's predictions lose density
+    moved = table()
+    moved["loss"] = moved["loss"] * 1.5
+    far = predict.log_predictive_density(dt, records_from_frame(moved, path="moved.csv"))
+    assert far["loss"].sum() < got["loss"].sum() - 10.0

@@ -19,6 +19,7 @@ import numpyro  # noqa: F401  (before arviz)
 import pandas as pd
 import xarray as xr  # noqa: E402
 from arviz_stats.base import array_stats  # noqa: E402
+from scipy import special, stats
 
 from gsf_infer.data.dataset import ModelData, Scales, build_model_data, kind_inputs  # noqa: E402
 from gsf_infer.data.records import Records  # noqa: E402
@@ -134,21 +135,84 @@ def predictive_draws(
     mus = expected_draws(dt, data, attrs)
     out: dict[str, np.ndarray] = {}
     for kind, mu in mus.items():
-        kd = data.kinds[kind]
-        P = posterior_parameters(dt, kind, attrs)
-        sigma = P[f"sigma_{kind}"]
-        shared = np.zeros_like(sigma)
-        if settings.discrepancy == "gp":  # a fixed scale is one value for every kind
-            shared = P.get(f"discrepancy_sd_{kind}", P.get("discrepancy_sd", shared))
-        y_safe = np.where(np.isfinite(kd.y), kd.y, 0.5 if kind == "modes" else 1.0)
-        _, meas = observation(kind, y_safe, np.where(np.isfinite(kd.y), kd.stderr, 0.0))
-        scale = np.sqrt(sigma[:, None] ** 2 + shared[:, None] ** 2 + meas[None, :] ** 2)
+        scale = _noise_scale(dt, data, kind, attrs, settings)
         if settings.likelihood == "student":
             eps = rng.standard_t(settings.student_df, size=mu.shape)
         else:
             eps = rng.standard_normal(size=mu.shape)
         out[kind] = natural_scale(kind, mu + scale * eps)
     return out
+
+
+def _noise_scale(
+    dt: xr.DataTree, data: ModelData, kind: str, attrs: dict[str, Any], settings: ModelSettings
+) -> np.ndarray:
+    """Scale ``(S, n)`` of a new measurement around its expected value (likelihood scale).
+
+    The kind's noise scale, the discrepancy's prior marginal (``predictive_draws``) and each
+    record's own ``stderr``, in quadrature.
+    """
+    kd = data.kinds[kind]
+    P = posterior_parameters(dt, kind, attrs)
+    sigma = P[f"sigma_{kind}"]
+    shared = np.zeros_like(sigma)
+    if settings.discrepancy == "gp":  # a fixed scale is one value for every kind
+        shared = P.get(f"discrepancy_sd_{kind}", P.get("discrepancy_sd", shared))
+    y_safe = np.where(np.isfinite(kd.y), kd.y, 0.5 if kind == "modes" else 1.0)
+    _, meas = observation(kind, y_safe, np.where(np.isfinite(kd.y), kd.stderr, 0.0))
+    return np.sqrt(sigma[:, None] ** 2 + shared[:, None] ** 2 + meas[None, :] ** 2)
+
+
+def log_predictive_density(
+    dt: xr.DataTree, records: Records, attrs: dict[str, Any] | None = None
+) -> dict[str, np.ndarray]:
+    """Pointwise log predictive density of observed records the fit has not seen.
+
+    ``lpd_i = log (1/S) sum_s p(y_i | theta_s)`` over the ``S`` posterior draws, with ``p``
+    the observation model of :func:`predictive_draws` on the likelihood's scale (log; logit
+    for ``modes``), the scale on which the fit's pointwise log-likelihood, and so PSIS-LOO,
+    are computed. Summed over records held out of the fit (e.g. the last part of each curve)
+    it is the ELPD of leave-future-out validation (Bürkner, Gabry and Vehtari, "Approximate
+    leave-future-out cross-validation for Bayesian time series models", 2020), which tests
+    extrapolation where PSIS-LOO tests interpolation. A spectrum record contributes its
+    eigenvalue's density (not its target power's).
+
+    Returns
+    -------
+    dict
+        Kind to ``lpd`` per record, in the records' order within the kind (records without an
+        observed value are dropped).
+    """
+    attrs = attrs or read_attrs(dt)
+    settings = settings_from_attrs(attrs)
+    data = records_data(records, attrs)
+    out: dict[str, np.ndarray] = {}
+    for kind, mu in expected_draws(dt, data, attrs).items():
+        kd = data.kinds[kind]
+        seen = np.isfinite(kd.y)
+        value, _ = observation(kind, np.where(seen, kd.y, 1.0), kd.stderr)
+        scale = _noise_scale(dt, data, kind, attrs, settings)
+        if settings.likelihood == "student":
+            logp = stats.t.logpdf(value[None, :], settings.student_df, mu, scale)
+        else:
+            logp = stats.norm.logpdf(value[None, :], mu, scale)
+        lpd = special.logsumexp(logp, axis=0) - np.log(mu.shape[0])
+        if seen.any():
+            out[kind] = lpd[seen]
+    return out
+
+
+def records_data(records: Records, attrs: dict[str, Any]) -> ModelData:
+    """Standardize new records with a fit's reference scales and names of runs and groups."""
+    return build_model_data(
+        records,
+        scales=Scales(**attrs["scales"]),
+        names={
+            "runs": tuple(attrs["runs"]),
+            "groups": tuple(attrs["groups"]),
+            "quant_units": tuple(attrs.get("quant_units", [])),
+        },
+    )
 
 
 def interval_table(draws: np.ndarray, observed: np.ndarray, ci_prob: float) -> pd.DataFrame:
@@ -196,16 +260,7 @@ def predict_records(
     """
     attrs = read_attrs(dt)
     ci_prob = float(ci_prob if ci_prob is not None else attrs.get("ci_prob", 0.94))
-    scales = Scales(**attrs["scales"])
-    data = build_model_data(
-        records,
-        scales=scales,
-        names={
-            "runs": tuple(attrs["runs"]),
-            "groups": tuple(attrs["groups"]),
-            "quant_units": tuple(attrs.get("quant_units", [])),
-        },
-    )
+    data = records_data(records, attrs)
     draws = predictive_draws(dt, data, np.random.default_rng(seed), attrs)
     table = records.table.reset_index(drop=True)
     result = pd.DataFrame(index=table.index, columns=list(PREDICTION_COLUMNS), dtype=object)
