@@ -217,3 +217,57 @@ def test_deviation_is_skipped_where_the_records_cannot_test_the_invariant(tmp_pa
     assert fitted == ["gsf", "chinchilla"]
     assert {row["name"] for row in result["models"]} == {"gsf/monomial", "chinchilla"}
     assert any(w.startswith("deviation skipped") for w in result["warnings"])
+
+
+def test_held_out_elpd_table_sums_and_standard_errors():
+    """``lfo_table`` against sums and standard errors computed here, with the preference rule."""
+    rng = np.random.default_rng(207)
+    good = {"loss": rng.normal(-1.0, 0.3, 40), "pruning": rng.normal(-2.0, 0.3, 5)}
+    poor = {"loss": good["loss"] - 0.5 + rng.normal(0.0, 0.1, 40), "pruning": good["pruning"]}
+    only_loss = {"loss": good["loss"] + 0.01}  # chinchilla-like: predicts loss only
+    table = compare.lfo_table({"poor": poor, "good": good}, "t > 1e4")
+    assert list(table["models"]) == ["good", "poor"] and table["records"] == 45
+    assert table["kinds"] == ["loss", "pruning"]
+    v_good = np.concatenate([good["loss"], good["pruning"]])
+    v_poor = np.concatenate([poor["loss"], poor["pruning"]])
+    row = table["models"]["poor"]
+    assert row["elpd_lfo"] == pytest.approx(v_poor.sum())
+    assert row["se_lfo"] == pytest.approx(np.sqrt(45 * np.var(v_poor, ddof=1)))
+    assert row["elpd_lfo_diff"] == pytest.approx(v_poor.sum() - v_good.sum())
+    assert row["dse_lfo"] == pytest.approx(np.sqrt(45 * np.var(v_poor - v_good, ddof=1)))
+    assert table["preferred"] == "good" and "held out by 't > 1e4'" in table["sentence"]
+    # negative control: a model against a copy of itself shows no preference
+    same = compare.lfo_table({"a": good, "b": dict(good)}, "t > 1e4")
+    assert same["preferred"] is None and "no clear preference" in same["sentence"]
+    # models predicting different kinds are compared on the kinds they share
+    mixed = compare.lfo_table({"good": good, "chinchilla": only_loss}, "t > 1e4")
+    assert mixed["kinds"] == ["loss"] and mixed["records"] == 40
+
+
+def test_compare_holdout_fits_the_rest_and_scores_the_held_out_rows(tmp_path, monkeypatch):
+    """``--holdout``: every model is fitted without the held-out rows, which are then scored."""
+    data = _loss_csv(tmp_path / "loss.csv")
+    fitted, scored = [], []
+    rng = np.random.default_rng(208)
+
+    def fake_run(records, *, settings, **_):
+        fitted.append(sorted(records.table["t"]))
+        return fake_fit(rng, kinds=("loss",), draws=100), {}
+
+    def fake_lpd(dt, held):
+        scored.append(sorted(held.table["t"]))
+        return {"loss": np.full(len(held.table), -1.0 - len(scored))}
+
+    monkeypatch.setattr(workflow, "run_model", fake_run)
+    monkeypatch.setattr(workflow, "log_predictive_density", fake_lpd)
+    result = workflow.compare_models(data, models=["gsf"], gs=["monomial", "ntk"],
+                                     holdout="t > 1000")
+    t = np.logspace(1, 4, 8)
+    assert fitted == [sorted(float(f"{x:g}") for x in t if x <= 1000)] * 2
+    assert scored == [sorted(float(f"{x:g}") for x in t if x > 1000)] * 2
+    lfo = result["holdout"]
+    assert lfo["records"] == 3 and lfo["expr"] == "t > 1000"
+    assert lfo["models"]["gsf/monomial"]["elpd_lfo"] == pytest.approx(-6.0)
+    assert "leave-future-out" in compare.format_table(result)
+    with pytest.raises(InputError, match="selects no rows"):
+        workflow.compare_models(data, models=["gsf"], gs=["monomial", "ntk"], holdout="t > 1e9")

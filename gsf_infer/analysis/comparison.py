@@ -285,6 +285,56 @@ def preference(table: dict[str, Any]) -> tuple[str | None, str]:
     )
 
 
+def lfo_table(lpds: dict[str, dict[str, np.ndarray]], expr: str) -> dict[str, Any]:
+    """Compare fitted models by their ELPD on records held out of every fit (leave-future-out).
+
+    Parameters
+    ----------
+    lpds : dict
+        Model name to its pointwise log predictive densities of the held-out records, per kind
+        (:func:`gsf_infer.inference.predict.log_predictive_density`).
+    expr : str
+        The holdout condition (reported).
+
+    Returns
+    -------
+    dict
+        ``expr``; ``kinds`` the held-out kinds every model predicts and ``records`` their
+        count; ``models`` name to ``elpd_lfo``, its standard error ``se_lfo``
+        (``sqrt(n) sd(lpd_i)``), ``elpd_lfo_diff`` (``elpd - elpd_best``, zero or negative)
+        and ``dse_lfo`` (the standard error of the paired difference to the best,
+        ``sqrt(n) sd(lpd_i - lpd_best,i)``); ``preferred`` and ``sentence`` by the rule of
+        :func:`preference`.
+    """
+    kinds = sorted(set.intersection(*(set(v) for v in lpds.values())), key=KINDS.index)
+    pointwise = {name: np.concatenate([v[k] for k in kinds]) if kinds else np.zeros(0)
+                 for name, v in lpds.items()}
+    n = len(next(iter(pointwise.values())))
+    out: dict[str, Any] = {"expr": expr, "kinds": kinds, "records": n, "models": {}}
+    if n == 0:
+        out.update(preferred=None, sentence=f"holdout {expr!r}: no held-out record every model "
+                   "predicts")
+        return out
+    total = {name: float(v.sum()) for name, v in pointwise.items()}
+    order = sorted(total, key=total.get, reverse=True)
+    best = pointwise[order[0]]
+    for name in order:
+        v = pointwise[name]
+        out["models"][name] = {
+            "elpd_lfo": total[name],
+            "se_lfo": float(np.sqrt(n) * v.std(ddof=1)) if n > 1 else float("nan"),
+            "elpd_lfo_diff": total[name] - total[order[0]],
+            "dse_lfo": float(np.sqrt(n) * (v - best).std(ddof=1)) if n > 1 else float("nan"),
+        }
+    rows = [{"name": name, "elpd_diff": out["models"][name]["elpd_lfo_diff"],
+             "dse": out["models"][name]["dse_lfo"]} for name in order]
+    preferred, sentence = preference({"models": rows})
+    out["preferred"] = preferred
+    out["sentence"] = (f"on the {n} records held out by {expr!r} (leave-future-out): "
+                       + sentence.replace("ELPD-LOO", "held-out ELPD"))
+    return out
+
+
 def format_table(result: dict[str, Any]) -> str:
     """Format the comparison as a text table with its notes (what ``compare`` prints)."""
 
@@ -311,4 +361,13 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(basis["note"])
     if result.get("preference"):
         lines.append(result["preference"])
+    lfo = result.get("holdout")
+    if lfo and lfo["models"]:
+        lines += ["", f"{'model':<28}{'elpd_lfo':>11}{'se':>8}{'elpd_diff':>11}{'dse':>8}"]
+        for name, row in lfo["models"].items():
+            lines.append(f"{name:<28}{num(row['elpd_lfo'], '.1f'):>11}"
+                         f"{num(row['se_lfo'], '.1f'):>8}{num(row['elpd_lfo_diff'], '.1f'):>11}"
+                         f"{num(row['dse_lfo'], '.1f'):>8}")
+    if lfo:
+        lines.append(lfo["sentence"])
     return "\n".join(lines)

@@ -56,6 +56,14 @@ def compare(
     seed: opt.Seed = FitOptions.seed,
     target_accept: opt.TargetAccept = FitOptions.target_accept,
     ci_prob: opt.CiProb = FitOptions.ci_prob,
+    holdout: Annotated[str | None, typer.Option(
+        "--holdout",
+        help="Rows to hold out of every fit, as a condition on columns, e.g. \"t>3e4\" (the "
+        "last part of each curve): the models are then also compared by their ELPD on those "
+        "rows (leave-future-out), which tests extrapolation where PSIS-LOO tests "
+        "interpolation; a second table and sentence follow the first.",
+        show_default=False,
+    )] = None,
     workers: Annotated[int | None, typer.Option(
         "--workers",
         help="Run the fits on a local Dask cluster of N worker processes (one thread each), N "
@@ -110,7 +118,7 @@ def compare(
         data, executor, notify, models=model_list, gs=g_list, pruning_metrics=metric_list,
         tier=tier, likelihood=likelihood, priors_path=priors, chains=chains, warmup=warmup,
         draws=draws, seed=seed, target_accept=target_accept, ci_prob=ci_prob,
-        progress=interactive(quiet), command=opt.command_line(),
+        holdout=holdout, progress=interactive(quiet), command=opt.command_line(),
     )
     artifacts.write_json(result, target, force=force)
     if result.get("elasticity"):

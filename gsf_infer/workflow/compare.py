@@ -20,6 +20,7 @@ from gsf_infer.analysis.comparison import (
     DEFAULT_MODELS,
     Candidate,
     candidates,
+    lfo_table,
     loo_table,
     parse_list,
     preference,
@@ -30,6 +31,7 @@ from gsf_infer.analysis.summary import convergence_problems, diagnostics
 from gsf_infer.data.records import Records, read_records
 from gsf_infer.errors import InputError, Problem
 from gsf_infer.inference.config import SamplerConfig
+from gsf_infer.inference.predict import log_predictive_density
 from gsf_infer.inference.runtime import release_compiled
 from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
 from gsf_infer.model.priors import load_priors
@@ -40,6 +42,7 @@ from gsf_infer.workflow.resolve import (
     declared_notes,
     resolve_likelihood,
     resolve_pruning_metric,
+    split_holdout,
 )
 
 
@@ -58,6 +61,7 @@ def compare_models(
     seed: int = FitOptions.seed,
     target_accept: float = FitOptions.target_accept,
     ci_prob: float = FitOptions.ci_prob,
+    holdout: str | None = None,
     progress: bool = False,
     command: str = "",
     runner: Callable[[Sequence[CandidateFit]], list[tuple[Any, float, str]]] | None = None,
@@ -77,6 +81,11 @@ def compare_models(
     progress, command
         As for ``gsf-infer fit`` (same defaults; ``likelihood=None`` takes what the data
         declare).
+    holdout : str, optional
+        Records to hold out of every fit (a pandas condition on the table, as ``fit
+        --holdout``; e.g. ``t > 3e4`` for the last part of each curve): the models are then
+        also compared by their ELPD on those records (leave-future-out,
+        :func:`gsf_infer.analysis.comparison.lfo_table`), next to PSIS-LOO on the rest.
     runner : callable, optional
         Fits the candidates: called with the list of :class:`CandidateFit`, returns per
         candidate ``(dt, seconds, error)`` (``dt`` ``None`` and the error's text when its fit
@@ -91,7 +100,8 @@ def compare_models(
         best first), ``compared_on``, ``preferred`` and ``preference`` (a sentence),
         ``warnings``; with a ``gsf`` fit of the ``elastic`` family also ``elasticity``: its
         ``rho(t)`` band and the other ``gsf`` fits' ``rho(t)`` on its grid
-        (:func:`gsf_infer.analysis.elastic.elasticity_comparison`).
+        (:func:`gsf_infer.analysis.elastic.elasticity_comparison`); with ``holdout`` also
+        ``holdout`` (:func:`~gsf_infer.analysis.comparison.lfo_table`).
 
     Raises
     ------
@@ -110,7 +120,7 @@ def compare_models(
         parse_list(",".join(values), allowed, option)
     check_numbers(chains=chains, warmup=warmup, draws=draws, ci_prob=ci_prob, rope=1.0,
                   target_accept=target_accept)
-    records = read_records(data_path)
+    records, held = split_holdout(read_records(data_path), holdout)
     if pruning_metrics is None:
         metrics = [resolve_pruning_metric(None, records)]
     todo, skipped = _plan(records, str(data_path), models, gs, metrics, show_metric)
@@ -147,12 +157,28 @@ def compare_models(
         "preference": sentence,
         "warnings": notes + table["warnings"],
     }
+    if held is not None:
+        out["holdout"] = _held_out(dts, held, str(holdout), out["warnings"])
     spectral = {n: dt for n, dt in dts.items() if settings[n].model == "gsf"}
     elastic = [n for n in spectral if settings[n].g == "elastic"]
     if elastic:
         others = {n: dt for n, dt in spectral.items() if n not in elastic}
         out["elasticity"] = elasticity_comparison(spectral[elastic[0]], others, ci_prob)
     return out
+
+
+def _held_out(dts: dict[str, Any], held: Records, expr: str, notes: list[str]) -> dict[str, Any]:
+    """Each fit's log predictive density of the held-out records, compared (``lfo_table``)."""
+    lpds = {}
+    for name, dt in dts.items():
+        try:
+            lpds[name] = log_predictive_density(dt, held)
+        except (InputError, KeyError, ValueError) as err:  # e.g. a run the fit has not seen
+            notes.append(f"{name}: no held-out ELPD ({err})")
+    if not lpds:
+        return {"expr": expr, "kinds": [], "records": 0, "models": {}, "preferred": None,
+                "sentence": f"holdout {expr!r}: no model could predict the held-out records"}
+    return lfo_table(lpds, expr)
 
 
 @dataclass(frozen=True)
