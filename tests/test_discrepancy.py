@@ -101,6 +101,14 @@ def test_gp_moves_each_run_by_its_own_function(example):
     assert np.all(ll1[first] != ll0[first])
 
 
+def test_short_runs_keep_the_smoothest_half_of_the_basis(example):
+    """Density runs of 8 records keep 4 eigenfunctions; loss runs of 60 keep all 8."""
+    inputs = disc.discrepancy_inputs(example, 1.0)
+    density, loss = inputs["density"]["phi"], inputs["loss"]["phi"]
+    assert np.all(density[:, 4:] == 0) and np.all(np.any(density[:, :4] != 0, axis=0))
+    assert np.all(np.any(loss != 0, axis=0))
+
+
 def _basis_covariance(x, length):
     inputs = disc.axis_basis(x, length)
     w2 = np.asarray(disc.unit_weights(length, inputs)) ** 2

@@ -50,6 +50,9 @@ Choices:
   needs a loading per kind whose sign is not known; a signed loading times a shared function
   is a two-mode posterior (``(w, f)`` and ``(-w, -f)``). Independent functions never assume the
   sign; the price is that the correlation across kinds is not modelled.
+- a run with few distinct axis values keeps only the first ``d_r // 2`` eigenfunctions (the
+  smoothest, :func:`run_basis`): with as many as it has values a function interpolates them and
+  the iid noise scale collapses to zero.
 - one amplitude ``s_c`` per site (``discrepancy_sd_<site>``, prior ``discrepancy_sd``,
   half-normal with scale 0.05: a few per cent on the log scale, the size of a finite system's
   departure from its law), shared by the runs: the runs of a data set are alike realisations.
@@ -166,8 +169,25 @@ def discrepancy_inputs(data: ModelData, length: float) -> dict[str, dict[str, np
     out: dict[str, dict[str, np.ndarray]] = {}
     for site, (values, runs) in site_axes(data).items():
         _, index = np.unique(runs, return_inverse=True)
-        out[site] = {**axis_basis(values, length), "index": index.astype(np.int32)}
+        basis = axis_basis(values, length)
+        basis["phi"] = basis["phi"] * (np.arange(BASIS)[None, :] < run_basis(values, runs)[:, None])
+        out[site] = {**basis, "index": index.astype(np.int32)}
     return out
+
+
+def run_basis(values: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Eigenfunctions each record's function keeps: half its run's distinct axis values.
+
+    A function with as many eigenfunctions as its run has distinct axis values interpolates
+    them, and the iid noise scale collapses to zero (a funnel NUTS cannot cross); the first
+    ``max(1, d_r // 2)`` (at most :data:`BASIS`) are kept, the smoothest. The weights of the
+    others are left to their prior.
+    """
+    keep = np.empty(len(values), dtype=int)
+    for run in np.unique(runs):
+        mine = runs == run
+        keep[mine] = min(BASIS, max(1, np.unique(np.round(values[mine], 9)).size // 2))
+    return keep
 
 
 def typical_length(priors: PriorSet) -> float:
