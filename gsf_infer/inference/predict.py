@@ -71,6 +71,12 @@ def posterior_parameters(
     sigma = f"sigma_{kind}"
     if sigma in out:
         out["sigma"] = out[sigma]
+    if "rho_t" in out and out["rho_t"].ndim == 2 and {"m", "n"} <= set(out):
+        # the elastic family's drift on its grid, as the model builds g from it:
+        # rho(tau_j) = (n/m) exp(f_j) on the nodes tau_j of the fit's grid
+        out["tgrid"] = np.broadcast_to(np.asarray(post["tau"].values, float),
+                                       out["rho_t"].shape).copy()
+        out["elastic_f"] = np.log(out["rho_t"] * (out["m"] / out["n"])[:, None])
     return out
 
 
