@@ -18,10 +18,11 @@ stopped and continued, or extended with more seeds); ``--force`` refits everythi
 Usage::
 
     .venv/bin/python examples/rf_coverage.py [--seeds 20] [--first 0] [--quick]
-                                             [--discrepancies none,gp] [--force]
+                                             [--discrepancies none,gp] [--priors P] [--force]
                                              [--out gsf-results/examples/rf_coverage]
 
-``--quick`` samples 2 chains x (300 + 300) instead of the default fit's 4 x (1000 + 1000).
+``--quick`` samples 2 chains x (300 + 300) instead of the default fit's 4 x (1000 + 1000);
+``--priors P`` passes a priors file to the discrepancy's fits (``[discrepancy_sd]`` fixed, say).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def _gsf_infer(args: list[str]) -> None:
     subprocess.run([str(exe), *args], check=True)
 
 
-def fit_seed(folder: Path, seed: int, discrepancy: str, quick: bool, force: bool) -> dict:
+def fit_seed(folder: Path, seed: int, discrepancy: str, quick: bool, force: bool,
+             priors: Path | None = None) -> dict:
     """Simulate (once per seed) and fit one seed with one discrepancy; return its row."""
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "rf.csv"
@@ -59,6 +61,8 @@ def fit_seed(folder: Path, seed: int, discrepancy: str, quick: bool, force: bool
                 discrepancy, "--force", "--quiet"]
         if quick:
             args += ["--chains", "2", "--warmup", "300", "--draws", "300"]
+        if priors is not None and discrepancy != "none":
+            args += ["--priors", str(priors)]
         load_before = os.getloadavg()[0]
         tic = time.perf_counter()
         _gsf_infer(args)
@@ -154,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 chains x (300 + 300)")
     parser.add_argument("--discrepancies", default="none,gp", help="fitted likelihoods [none,gp]")
     parser.add_argument("--force", action="store_true", help="refit seeds already fitted")
+    parser.add_argument("--priors", type=Path, default=None,
+                        help="priors file for the discrepancy's fits (e.g. a fixed discrepancy_sd)")
     parser.add_argument("--out", type=Path, default=Path("gsf-results/examples/rf_coverage"))
     args = parser.parse_args(argv)
     discrepancies = [d.strip() for d in args.discrepancies.split(",") if d.strip()]
@@ -163,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in range(args.first, args.first + args.seeds):
         for disc in discrepancies:
-            rows.append(fit_seed(args.out / f"seed_{seed}", seed, disc, args.quick, args.force))
+            rows.append(fit_seed(args.out / f"seed_{seed}", seed, disc, args.quick, args.force,
+                                 args.priors))
     totals = {d: counts(rows, d) for d in discrepancies}
     text = markdown(rows, totals)
     print(text)
