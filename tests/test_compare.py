@@ -271,3 +271,78 @@ def test_compare_holdout_fits_the_rest_and_scores_the_held_out_rows(tmp_path, mo
     assert "leave-future-out" in compare.format_table(result)
     with pytest.raises(InputError, match="selects no rows"):
         workflow.compare_models(data, models=["gsf"], gs=["monomial", "ntk"], holdout="t > 1e9")
+
+
+def test_leave_one_run_out_matches_the_exact_leave_one_group_out(good):
+    """PSIS on each run's joint log-likelihood against the closed form of the linear fake.
+
+    The fake's loss records regrouped into ten runs of three (each run spans both model
+    sizes); the exact leave-one-group-out predictive of the flat-prior linear model with known
+    noise is ``z_g | z_-g ~ N(X_g b_-g, sigma^2 (I + X_g (X_-g' X_-g)^-1 X_g'))``.
+    """
+    from fakes import SIGMA, design
+    from scipy import stats
+
+    tree = good.copy()
+    runs = np.array([f"r{i % 10}" for i in range(30)])
+    const = tree["constant_data"].to_dataset()
+    tree["constant_data"] = const.assign(loss_run=(const["loss_run"].dims, runs))
+    result = compare.leave_run_out(tree, ["loss"])
+    assert result["runs"] == [f"r{i}" for i in range(10)]
+    X = design("loss")
+    z = np.log(np.asarray(good["observed_data"]["loss"].values, dtype=float))
+
+    def exact(assignment):
+        out = []
+        for name in dict.fromkeys(assignment):
+            g = assignment == name
+            inv = np.linalg.inv(X[~g].T @ X[~g])
+            mean = X[g] @ inv @ X[~g].T @ z[~g]
+            cov = SIGMA**2 * (np.eye(g.sum()) + X[g] @ inv @ X[g].T)
+            out.append(stats.multivariate_normal(mean, cov).logpdf(z[g]))
+        return np.array(out)
+
+    assert np.all(result["pareto_k"] < result["good_k"])
+    np.testing.assert_allclose(result["elpd_i"], exact(runs), atol=0.1)
+    # negative control: other runs of three (consecutive records) have other values
+    other = np.array([f"r{i // 3}" for i in range(30)])
+    assert np.max(np.abs(result["elpd_i"] - exact(other))) > 1.0
+
+
+def test_compare_cv_run_refits_runs_whose_pareto_k_is_high(tmp_path, monkeypatch):
+    """``--cv run``: PSIS per run where k is low, an exact refit without the run where high."""
+    data = tmp_path / "two.csv"
+    t = np.logspace(1, 4, 6)
+    rows = ["kind,run,t,params,loss"]
+    rows += [f"loss,{r},{x:g},{p},{1 + 3 * x**-0.5:.6g}" for r, p in (("a", "1e6"), ("b", "1e7"))
+             for x in t]
+    data.write_text("\n".join(rows) + "\n")
+    rng = np.random.default_rng(209)
+    fitted, predicted = [], []
+
+    def fake_run(records, *, settings, **_):
+        fitted.append((settings.g, sorted(set(records.table["run"]))))
+        return fake_fit(rng, kinds=("loss",), draws=100), {}
+
+    def fake_psis(dt, kinds):
+        return {"runs": ["a", "b"], "elpd_i": np.array([-3.0, -4.0]),
+                "pareto_k": np.array([0.2, 0.9]), "good_k": 0.7}
+
+    def fake_density(dt, held):
+        predicted.append(sorted(set(held.table["run"])))
+        return {"loss": np.log(np.full((50, len(held.table)), 0.5))}
+
+    monkeypatch.setattr(workflow, "run_model", fake_run)
+    monkeypatch.setattr(workflow, "leave_run_out", fake_psis)
+    monkeypatch.setattr(workflow, "log_density_draws", fake_density)
+    result = workflow.compare_models(data, models=["gsf"], gs=["monomial", "ntk"], cv="run")
+    logo = result["cv_run"]
+    # the high-k run of each model refitted without it, its records scored jointly
+    assert fitted[2:] == [("monomial", ["a"]), ("ntk", ["a"])]
+    assert predicted == [["b"], ["b"]]
+    for row in logo["models"].values():
+        assert row["refitted"] == ["b"] and row["pareto_k_bad"] == 1
+        assert row["elpd_logo"] == pytest.approx(-3.0 + 6 * np.log(0.5))
+    assert "leave-one-run-out" in compare.format_table(result)
+    with pytest.raises(InputError, match="--cv"):
+        workflow.compare_models(data, models=["gsf"], gs=["monomial", "ntk"], cv="group")

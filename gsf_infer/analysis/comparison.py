@@ -315,24 +315,90 @@ def lfo_table(lpds: dict[str, dict[str, np.ndarray]], expr: str) -> dict[str, An
         out.update(preferred=None, sentence=f"holdout {expr!r}: no held-out record every model "
                    "predicts")
         return out
-    total = {name: float(v.sum()) for name, v in pointwise.items()}
-    order = sorted(total, key=total.get, reverse=True)
-    best = pointwise[order[0]]
-    for name in order:
-        v = pointwise[name]
-        out["models"][name] = {
-            "elpd_lfo": total[name],
-            "se_lfo": float(np.sqrt(n) * v.std(ddof=1)) if n > 1 else float("nan"),
-            "elpd_lfo_diff": total[name] - total[order[0]],
-            "dse_lfo": float(np.sqrt(n) * (v - best).std(ddof=1)) if n > 1 else float("nan"),
-        }
-    rows = [{"name": name, "elpd_diff": out["models"][name]["elpd_lfo_diff"],
-             "dse": out["models"][name]["dse_lfo"]} for name in order]
-    preferred, sentence = preference({"models": rows})
+    models, preferred, sentence = pointwise_comparison(pointwise)
+    out["models"] = {name: {"elpd_lfo": row["elpd"], "se_lfo": row["se"],
+                            "elpd_lfo_diff": row["elpd_diff"], "dse_lfo": row["dse"]}
+                     for name, row in models.items()}
     out["preferred"] = preferred
     out["sentence"] = (f"on the {n} records held out by {expr!r} (leave-future-out): "
                        + sentence.replace("ELPD-LOO", "held-out ELPD"))
     return out
+
+
+def pointwise_comparison(
+    pointwise: dict[str, np.ndarray],
+) -> tuple[dict[str, dict[str, float]], str | None, str]:
+    """Rank models by the sum of pointwise ELPD contributions on the same units.
+
+    Returns
+    -------
+    tuple
+        ``(models, preferred, sentence)``: ``models`` name to ``elpd`` (the sum), ``se``
+        (``sqrt(n) sd_i``), ``elpd_diff`` (``elpd - elpd_best``) and ``dse`` (``sqrt(n)`` times
+        the standard deviation of the paired differences to the best), best first;
+        ``preferred`` and ``sentence`` by the rule of :func:`preference`.
+    """
+    n = len(next(iter(pointwise.values())))
+    total = {name: float(v.sum()) for name, v in pointwise.items()}
+    order = sorted(total, key=total.get, reverse=True)
+    best = pointwise[order[0]]
+    models = {}
+    for name in order:
+        v = pointwise[name]
+        models[name] = {
+            "elpd": total[name],
+            "se": float(np.sqrt(n) * v.std(ddof=1)) if n > 1 else float("nan"),
+            "elpd_diff": total[name] - total[order[0]],
+            "dse": float(np.sqrt(n) * (v - best).std(ddof=1)) if n > 1 else float("nan"),
+        }
+    rows = [{"name": name, **models[name]} for name in order]
+    preferred, sentence = preference({"models": rows})
+    return models, preferred, sentence
+
+
+def run_loglik(dt: Any, kinds: list[str]) -> tuple[list[str], np.ndarray]:
+    """Each run's joint log-likelihood, ``(chain, draw, run)``: the sum over its records.
+
+    Runs in order of first appearance over ``kinds`` (each record's run from the DataTree's
+    ``constant_data``).
+    """
+    ll = dt["log_likelihood"]
+    const = dt["constant_data"]
+    values = np.concatenate([np.asarray(ll[k].values, dtype=float) for k in kinds], axis=-1)
+    runs = np.concatenate([np.asarray(const[f"{k}_run"].values).astype(str) for k in kinds])
+    names = list(dict.fromkeys(runs.tolist()))
+    summed = np.stack([values[..., runs == r].sum(axis=-1) for r in names], axis=-1)
+    return names, summed
+
+
+def leave_run_out(dt: Any, kinds: list[str]) -> dict[str, Any]:
+    """PSIS leave-one-run-out: ``az.loo`` on each run's joint log-likelihood.
+
+    Records of one run share one realisation (one feature draw, one training trajectory), so
+    leaving out one record at a time leaves its neighbours in and flatters the model; leaving
+    out a run at a time asks how well the model predicts a run it has not seen (Vehtari,
+    Gelman and Gabry 2017, Section 4 on leave-one-group-out). A run is influential, so its
+    Pareto k is often high: those runs' estimates are not reliable, and the caller refits
+    them exactly.
+
+    Returns
+    -------
+    dict
+        ``runs``, ``elpd_i`` (per run), ``pareto_k`` (per run), ``good_k``.
+    """
+    names, summed = run_loglik(dt, kinds)
+    chains, draws = summed.shape[:2]
+    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    tree = pointwise_tree(dt, kinds)
+    loglik = xr.Dataset({"records": (("chain", "draw", "record"), summed)}, coords=coords)
+    tree = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(),
+                                  "log_likelihood": loglik})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # high k is expected here, and handled by refits
+        result = az.loo(tree, pointwise=True)
+    return {"runs": names, "elpd_i": np.asarray(result.elpd_i, float).ravel(),
+            "pareto_k": np.asarray(result.pareto_k, float).ravel(),
+            "good_k": float(result.good_k)}
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -370,4 +436,13 @@ def format_table(result: dict[str, Any]) -> str:
                          f"{num(row['dse_lfo'], '.1f'):>8}")
     if lfo:
         lines.append(lfo["sentence"])
+    logo = result.get("cv_run")
+    if logo:
+        lines += ["", f"{'model':<28}{'elpd_logo':>11}{'se':>8}{'elpd_diff':>11}{'dse':>8}"
+                  f"{'refit':>7}"]
+        for name, row in logo["models"].items():
+            lines.append(f"{name:<28}{num(row['elpd_logo'], '.1f'):>11}"
+                         f"{num(row['se'], '.1f'):>8}{num(row['elpd_diff'], '.1f'):>11}"
+                         f"{num(row['dse'], '.1f'):>8}{len(row['refitted']):>7}")
+        lines.append(logo["sentence"])
     return "\n".join(lines)

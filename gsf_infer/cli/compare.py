@@ -64,6 +64,14 @@ def compare(
         "interpolation; a second table and sentence follow the first.",
         show_default=False,
     )] = None,
+    cv: Annotated[str, typer.Option(
+        "--cv",
+        help="record: PSIS-LOO leaves out one record at a time. run: also leave out one run at "
+        "a time (the records of a run share one realisation, so their neighbours flatter "
+        "record-wise LOO): PSIS on each run's joint log-likelihood, and an exact refit without "
+        "the run wherever its Pareto k is too high (in this process; one fit per such run and "
+        "model); a third table and sentence follow.",
+    )] = "record",
     workers: Annotated[int | None, typer.Option(
         "--workers",
         help="Run the fits on a local Dask cluster of N worker processes (one thread each), N "
@@ -118,7 +126,7 @@ def compare(
         data, executor, notify, models=model_list, gs=g_list, pruning_metrics=metric_list,
         tier=tier, likelihood=likelihood, priors_path=priors, chains=chains, warmup=warmup,
         draws=draws, seed=seed, target_accept=target_accept, ci_prob=ci_prob,
-        holdout=holdout, progress=interactive(quiet), command=opt.command_line(),
+        holdout=holdout, cv=cv, progress=interactive(quiet), command=opt.command_line(),
     )
     artifacts.write_json(result, target, force=force)
     if result.get("elasticity"):

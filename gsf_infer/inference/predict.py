@@ -169,25 +169,20 @@ def _noise_scale(
     return np.sqrt(sigma[:, None] ** 2 + shared[:, None] ** 2 + meas[None, :] ** 2)
 
 
-def log_predictive_density(
+def log_density_draws(
     dt: xr.DataTree, records: Records, attrs: dict[str, Any] | None = None
 ) -> dict[str, np.ndarray]:
-    """Pointwise log predictive density of observed records the fit has not seen.
+    """Log density ``log p(y_i | theta_s)`` of observed records under every posterior draw.
 
-    ``lpd_i = log (1/S) sum_s p(y_i | theta_s)`` over the ``S`` posterior draws, with ``p``
-    the observation model of :func:`predictive_draws` on the likelihood's scale (log; logit
-    for ``modes``), the scale on which the fit's pointwise log-likelihood, and so PSIS-LOO,
-    are computed. Summed over records held out of the fit (e.g. the last part of each curve)
-    it is the ELPD of leave-future-out validation (Bürkner, Gabry and Vehtari, "Approximate
-    leave-future-out cross-validation for Bayesian time series models", 2020), which tests
-    extrapolation where PSIS-LOO tests interpolation. A spectrum record contributes its
-    eigenvalue's density (not its target power's).
+    ``p`` is the observation model of :func:`predictive_draws` on the likelihood's scale (log;
+    logit for ``modes``), the scale of the fit's pointwise log-likelihood. A spectrum record
+    contributes its eigenvalue's density (not its target power's).
 
     Returns
     -------
     dict
-        Kind to ``lpd`` per record, in the records' order within the kind (records without an
-        observed value are dropped).
+        Kind to ``(S, n)``, records in their order within the kind (those without an observed
+        value dropped).
     """
     attrs = attrs or read_attrs(dt)
     settings = settings_from_attrs(attrs)
@@ -202,10 +197,29 @@ def log_predictive_density(
             logp = stats.t.logpdf(value[None, :], settings.student_df, mu, scale)
         else:
             logp = stats.norm.logpdf(value[None, :], mu, scale)
-        lpd = special.logsumexp(logp, axis=0) - np.log(mu.shape[0])
         if seen.any():
-            out[kind] = lpd[seen]
+            out[kind] = logp[:, seen]
     return out
+
+
+def log_predictive_density(
+    dt: xr.DataTree, records: Records, attrs: dict[str, Any] | None = None
+) -> dict[str, np.ndarray]:
+    """Pointwise log predictive density of observed records the fit has not seen.
+
+    ``lpd_i = log (1/S) sum_s p(y_i | theta_s)`` over the ``S`` posterior draws
+    (:func:`log_density_draws`). Summed over records held out of the fit (e.g. the last part
+    of each curve) it is the ELPD of leave-future-out validation (Bürkner, Gabry and Vehtari,
+    "Approximate leave-future-out cross-validation for Bayesian time series models", 2020),
+    which tests extrapolation where PSIS-LOO tests interpolation.
+
+    Returns
+    -------
+    dict
+        Kind to ``lpd`` per record, as :func:`log_density_draws` orders them.
+    """
+    return {kind: special.logsumexp(logp, axis=0) - np.log(logp.shape[0])
+            for kind, logp in log_density_draws(dt, records, attrs).items()}
 
 
 def records_data(records: Records, attrs: dict[str, Any]) -> ModelData:

@@ -15,14 +15,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy.special import logsumexp
+
 from gsf_infer.analysis.comparison import (
     DEFAULT_FAMILIES,
     DEFAULT_MODELS,
     Candidate,
     candidates,
+    leave_run_out,
     lfo_table,
     loo_table,
     parse_list,
+    pointwise_comparison,
     preference,
 )
 from gsf_infer.analysis.elastic import elasticity_comparison
@@ -31,7 +36,7 @@ from gsf_infer.analysis.summary import convergence_problems, diagnostics
 from gsf_infer.data.records import Records, read_records
 from gsf_infer.errors import InputError, Problem
 from gsf_infer.inference.config import SamplerConfig
-from gsf_infer.inference.predict import log_predictive_density
+from gsf_infer.inference.predict import log_density_draws, log_predictive_density
 from gsf_infer.inference.runtime import release_compiled
 from gsf_infer.model.forward import FAMILIES, PRUNING_METRICS
 from gsf_infer.model.priors import load_priors
@@ -62,6 +67,7 @@ def compare_models(
     target_accept: float = FitOptions.target_accept,
     ci_prob: float = FitOptions.ci_prob,
     holdout: str | None = None,
+    cv: str = "record",
     progress: bool = False,
     command: str = "",
     runner: Callable[[Sequence[CandidateFit]], list[tuple[Any, float, str]]] | None = None,
@@ -86,6 +92,10 @@ def compare_models(
         --holdout``; e.g. ``t > 3e4`` for the last part of each curve): the models are then
         also compared by their ELPD on those records (leave-future-out,
         :func:`gsf_infer.analysis.comparison.lfo_table`), next to PSIS-LOO on the rest.
+    cv : str
+        ``record`` (PSIS-LOO, one record at a time) or ``run``: also leave one run out at a
+        time (:func:`leave_runs_out`: PSIS on each run's joint log-likelihood, with an exact
+        refit, in this process, for each run whose Pareto k is too high).
     runner : callable, optional
         Fits the candidates: called with the list of :class:`CandidateFit`, returns per
         candidate ``(dt, seconds, error)`` (``dt`` ``None`` and the error's text when its fit
@@ -101,7 +111,8 @@ def compare_models(
         ``warnings``; with a ``gsf`` fit of the ``elastic`` family also ``elasticity``: its
         ``rho(t)`` band and the other ``gsf`` fits' ``rho(t)`` on its grid
         (:func:`gsf_infer.analysis.elastic.elasticity_comparison`); with ``holdout`` also
-        ``holdout`` (:func:`~gsf_infer.analysis.comparison.lfo_table`).
+        ``holdout`` (:func:`~gsf_infer.analysis.comparison.lfo_table`); with ``cv="run"`` also
+        ``cv_run`` (:func:`leave_runs_out`).
 
     Raises
     ------
@@ -109,6 +120,8 @@ def compare_models(
         For bad options, or pruning metrics to compare on data without pruning records.
     """
     show_metric = pruning_metrics is not None
+    if cv not in ("record", "run"):
+        raise InputError(Problem("gsf-infer", f"--cv must be record or run, not {cv!r}"))
     models = models or list(DEFAULT_MODELS)
     gs = gs or list(DEFAULT_FAMILIES)
     metrics = pruning_metrics or ["seed"]
@@ -159,6 +172,10 @@ def compare_models(
     }
     if held is not None:
         out["holdout"] = _held_out(dts, held, str(holdout), out["warnings"])
+    if cv == "run":
+        tasks = {task.name: task for task in fits}
+        out["cv_run"] = leave_runs_out(dts, tasks, table["compared_on"]["kinds"],
+                                       out["warnings"])
     spectral = {n: dt for n, dt in dts.items() if settings[n].model == "gsf"}
     elastic = [n for n in spectral if settings[n].g == "elastic"]
     if elastic:
@@ -179,6 +196,71 @@ def _held_out(dts: dict[str, Any], held: Records, expr: str, notes: list[str]) -
         return {"expr": expr, "kinds": [], "records": 0, "models": {}, "preferred": None,
                 "sentence": f"holdout {expr!r}: no model could predict the held-out records"}
     return lfo_table(lpds, expr)
+
+
+def leave_runs_out(
+    dts: dict[str, Any], tasks: dict[str, CandidateFit], kinds: list[str], notes: list[str]
+) -> dict[str, Any]:
+    """Compare the models by leaving one run out at a time.
+
+    Each run's ELPD contribution is PSIS's (:func:`gsf_infer.analysis.comparison.leave_run_out`)
+    where its Pareto k is below ArviZ's threshold, else exact: the model refitted without the
+    run, and ``log (1/S) sum_s prod_i p(y_i | theta_s)`` of the run's records under the refit
+    (:func:`gsf_infer.inference.predict.log_density_draws`). A run whose refit cannot predict
+    it (it held every record of a kind, or its own parameters) keeps the PSIS value, with a
+    note.
+
+    Returns
+    -------
+    dict
+        ``runs``; ``models`` name to ``elpd_logo``, ``se``, ``elpd_diff``, ``dse``,
+        ``pareto_k_bad`` and ``refitted`` (the runs refitted exactly); ``preferred``,
+        ``sentence``.
+    """
+    pointwise, extra, runs = {}, {}, []
+    for name, dt in dts.items():
+        psis = leave_run_out(dt, kinds)
+        runs, elpd_i = psis["runs"], psis["elpd_i"].copy()
+        bad = [i for i, k in enumerate(psis["pareto_k"]) if k > psis["good_k"]]
+        refitted = []
+        for i in bad:
+            try:
+                elpd_i[i] = _exact_run(tasks[name], runs[i], kinds)
+                refitted.append(runs[i])
+            except (InputError, KeyError, ValueError, FloatingPointError) as err:
+                notes.append(f"{name}: run {runs[i]!r} has Pareto k "
+                             f"{psis['pareto_k'][i]:.2f} and could not be refitted without "
+                             f"it ({err}): its PSIS estimate is kept and not reliable")
+        pointwise[name] = elpd_i
+        extra[name] = {"pareto_k_bad": len(bad), "refitted": refitted}
+    models, preferred, sentence = pointwise_comparison(pointwise)
+    return {
+        "runs": runs,
+        "models": {name: {"elpd_logo": row["elpd"], "se": row["se"],
+                          "elpd_diff": row["elpd_diff"], "dse": row["dse"], **extra[name]}
+                   for name, row in models.items()},
+        "preferred": preferred,
+        "sentence": f"leave-one-run-out ({len(runs)} runs, one left out at a time): "
+                    + sentence.replace("ELPD-LOO", "leave-one-run-out ELPD"),
+    }
+
+
+def _exact_run(task: CandidateFit, run: str, kinds: list[str]) -> float:
+    """Refit without the run; return the log of its records' joint predictive density."""
+    table = task.records.table
+    mine = table["run"].astype(str) == run
+    rest = replace(task.records, table=table[~mine].reset_index(drop=True))
+    held = replace(task.records, table=table[mine & table["kind"].isin(kinds)]
+                   .reset_index(drop=True))
+    missing = set(table.loc[mine, "kind"]) - set(rest.table["kind"])
+    if missing:
+        raise ValueError(f"every {', '.join(sorted(missing))} record is in this run")
+    dt, _ = run_model(rest, settings=task.settings, priors=task.priors, config=task.config,
+                      ci_prob=task.ci_prob, command=task.command)
+    release_compiled()
+    logp = log_density_draws(dt, held)
+    joint = sum(v.sum(axis=1) for v in logp.values())
+    return float(logsumexp(joint) - np.log(joint.shape[0]))
 
 
 @dataclass(frozen=True)
