@@ -4,13 +4,14 @@ Fast (no sampler): ``none`` is the old model exactly; ``gp`` with its weights at
 only the prior densities of its sites (``scipy.stats``) to the old log density, its records'
 log-likelihoods unchanged; the Hilbert-space basis reproduces the squared-exponential
 covariance in closed form (and fails visibly beyond its stated range); prior draws of the
-discrepancy have the stated standard deviation (the half-normal's second moment). Slow: on
+discrepancy have the stated standard deviation (fixed, or the half-normal's second moment). Slow: on
 records built from a power law plus one smooth bump per run, the iid model's interval of ``b``
 misses the truth and the discrepancy's covers it.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -31,7 +32,12 @@ from gsf_infer.model.priors import PriorSet
 from gsf_infer.model.settings import ModelSettings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "example.csv"
-PRIOR_SD = PriorSet()["discrepancy_sd"].args["scale"]
+#: The default: a fixed scale.
+PRIOR_SD = PriorSet()["discrepancy_sd"].args["value"]
+#: A sampled scale, one per kind (a priors-file table).
+HALF_NORMAL_SD = 0.05
+SAMPLED = PriorSet(priors={**PriorSet().priors, "discrepancy_sd": replace(
+    PriorSet()["discrepancy_sd"], dist="HalfNormal", args={"scale": HALF_NORMAL_SD})})
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +65,7 @@ def test_none_is_the_old_model(example):
 
 def test_gp_at_zero_weights_adds_only_its_prior(example):
     none = build_model(example, ModelSettings(), PriorSet())
-    gp = build_model(example, ModelSettings(discrepancy="gp"), PriorSet())
+    gp = build_model(example, ModelSettings(discrepancy="gp"), SAMPLED)
     params = {k: v for k, v in _prior_draw(none, 1).items() if k not in example.kinds}
     sds = {s: 0.03 + 0.01 * i for i, s in enumerate(disc.function_counts(example))}
     extra = {f"discrepancy_sd_{s}": jnp.asarray(v) for s, v in sds.items()}
@@ -68,7 +74,7 @@ def test_gp_at_zero_weights_adds_only_its_prior(example):
     lp_none, _ = log_density(none.fn, (none.inputs,), {}, params)
     lp_gp, _ = log_density(gp.fn, (gp.inputs,), {}, {**params, **extra})
     reference = sum(
-        stats.halfnorm(scale=PRIOR_SD).logpdf(v)
+        stats.halfnorm(scale=HALF_NORMAL_SD).logpdf(v)
         + n * disc.BASIS * stats.norm.logpdf(0.0)
         for (s, n), v in zip(disc.function_counts(example).items(), sds.values(), strict=True)
     )
@@ -130,21 +136,26 @@ def test_basis_fails_beyond_its_stated_range():
     assert np.max(np.abs(_basis_covariance(x, 1.0) - exact)) > 0.1
 
 
-def test_prior_draws_have_the_stated_sd(example):
-    """``sd ~ HalfNormal(s)``, unit-variance process: ``E f^2 = E sd^2 = s^2`` at every record."""
+@pytest.mark.parametrize("sampled", [False, True])
+def test_prior_draws_have_the_stated_sd(example, sampled):
+    """Unit-variance process times ``s``: ``E f^2 = E s^2`` at every record.
+
+    ``s`` fixed (the default), or ``s ~ HalfNormal(scale)``, whose second moment is ``scale^2``.
+    """
     site = "loss"
     inputs = disc.discrepancy_inputs(example, 1.0)[site]
     n = disc.function_counts(example)[site]
+    priors, stated = (SAMPLED, HALF_NORMAL_SD) if sampled else (PriorSet(), PRIOR_SD)
 
     def model():
-        numpyro.deterministic("f", disc.sample_discrepancy(site, n, inputs, PriorSet()))
+        numpyro.deterministic("f", disc.sample_discrepancy(site, n, inputs, priors))
 
     f = np.asarray(Predictive(model, num_samples=8000)(jax.random.key(3))["f"])
     rms = np.sqrt(np.mean(f**2, axis=0))
     # Monte Carlo: the rms of 8000 draws is within about 3% (sd^2 z^2 has kurtosis ~ 9);
     # the basis loses a little variance at the axis' ends
-    np.testing.assert_allclose(rms, PRIOR_SD, rtol=0.08)
-    np.testing.assert_allclose(np.median(rms), PRIOR_SD, rtol=0.04)
+    np.testing.assert_allclose(rms, stated, rtol=0.08)
+    np.testing.assert_allclose(np.median(rms), stated, rtol=0.04)
     # records of different runs are independent; of one run at nearby times, correlated
     runs = example.kinds["loss"].run
     first, second = np.flatnonzero(runs == runs[0])[:2]
@@ -200,14 +211,17 @@ def _bumped_spectrum(seed=0):
 
 
 @pytest.mark.slow
-def test_discrepancy_widens_an_interval_the_iid_model_makes_too_narrow():
+def test_discrepancy_widens_an_interval_the_iid_model_makes_too_narrow(tmp_path):
+    """With a sampled scale (``HalfNormal(0.05)``, a priors-file table)."""
     from gsf_infer.workflow.fit import fit  # deferred: the fast tests need no workflow
 
     records = _bumped_spectrum()
+    priors = tmp_path / "priors.toml"
+    priors.write_text(f'[discrepancy_sd]\ndist = "HalfNormal"\nscale = {HALF_NORMAL_SD}\n')
     found = {}
     for name in ("none", "gp"):
         result = fit(records, chains=2, warmup=300, draws=300, seed=1, check_invariant=False,
-                     discrepancy=name)
+                     discrepancy=name, priors=priors)
         assert result.summary["diagnostics"]["max_r_hat"] < 1.05, result.summary["diagnostics"]
         found[name] = result.summary["parameters"]
     b_iid, b_gp = found["none"]["b"], found["gp"]["b"]

@@ -57,9 +57,9 @@ Discrepancy = Annotated[str, typer.Option(
     "--discrepancy",
     help="none (records independent given the law: intervals as if every record were a new "
     "realisation) or gp (each run's records of a kind share a smooth error about the law, a "
-    "Gaussian process in log t, or log k for spectrum and modes, scale discrepancy_sd ~ "
-    "HalfNormal(0.05) on the log scale: the realisation one run shares widens the exponents' "
-    "intervals; about 8 more coordinates per run and kind, a slower fit).",
+    "Gaussian process in log t, or log k for spectrum and modes, of sd discrepancy_sd = 0.02 "
+    "on the log scale (a priors-file table frees it): the realisation one run shares widens "
+    "the exponents' intervals; up to 8 more coordinates per run and kind, a slower fit).",
 )]
 Priors = Annotated[Path | None, typer.Option(
     "--priors",

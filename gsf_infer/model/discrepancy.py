@@ -53,18 +53,21 @@ Choices:
 - a run with few distinct axis values keeps only the first ``d_r // 2`` eigenfunctions (the
   smoothest, :func:`run_basis`): with as many as it has values a function interpolates them and
   the iid noise scale collapses to zero.
-- one amplitude ``s_c`` per site (``discrepancy_sd_<site>``, prior ``discrepancy_sd``,
-  half-normal with scale 0.05: a few per cent on the log scale, the size of a finite system's
-  departure from its law), shared by the runs: the runs of a data set are alike realisations.
+- the amplitude ``s_c`` is fixed by default (prior ``discrepancy_sd``, 0.02 on the log scale,
+  the size of a finite system's departure from its law), the same for every site. A priors-file
+  table (e.g. ``HalfNormal``) samples one per site (``discrepancy_sd_<site>``), shared by the
+  runs; sampled, it enters only through the product ``s_c z``, which records that pin a curve
+  fix jointly: a curved ridge, and where a function nearly interpolates a run's records the
+  iid noise scale collapses towards zero, a funnel (both make NUTS exhaust its tree depth).
 - the length scale ``l`` is fixed (prior ``discrepancy_length``, one e-fold of the axis): in
   ``log t`` the correlation length ``1/n`` is one e-fold for the gradient-descent learners
   (``n = 1``); in ``log k`` one e-fold is the frontier's width ``1/(bm)`` within a factor 2. A
   sampled length scale adds a coordinate per site whose posterior the few records of a run
   barely inform, and a funnel against ``s_c``; a priors-file table frees it.
 
-The latent dimension grows by ``M`` per (run, site) plus one amplitude per site. The sites are
-``discrepancy_sd_<site>`` (reported as nuisance, never as findings) and
-``discrepancy_z_<site>`` (``(runs, M)`` weights).
+The latent dimension grows by ``M`` per (run, site) (and one amplitude per site where sampled).
+The sites are ``discrepancy_z_<site>`` (``(runs, M)`` weights) and, with a sampled amplitude,
+``discrepancy_sd_<site>`` (reported as nuisance, never as findings).
 
 References
 ----------

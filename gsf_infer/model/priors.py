@@ -144,10 +144,11 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "length scale of log rho(t) (elastic), in half-widths of its time grid",
     ),
     "discrepancy_sd": Prior(
-        "HalfNormal",
-        {"scale": 0.05},
+        "Fixed",
+        {"value": 0.02},
         0.0,
-        "prior sd of each run's discrepancy on the log scale, per kind (--discrepancy gp)",
+        "prior sd of each run's discrepancy on the log scale (--discrepancy gp; a table, e.g. "
+        "HalfNormal, samples one per kind)",
     ),
     "discrepancy_length": Prior(
         "Fixed",
