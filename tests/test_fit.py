@@ -93,7 +93,7 @@ def test_summary_json_has_exactly_its_keys(small):
         "timings", "identification", "automatic_actions",
     }
     assert set(s["data"]) == {"path", "sha256", "records"}
-    assert set(s["model"]) == {"name", "g", "tier", "likelihood"}
+    assert set(s["model"]) == {"name", "g", "tier", "likelihood", "discrepancy"}
     assert set(s["sampler"]) == {"chains", "warmup", "draws", "seed", "seconds", "seconds_total"}
     assert set(s["diagnostics"]) == {"divergences", "max_r_hat", "min_ess_bulk", "converged"}
     assert set(s["invariant"]) == {
