@@ -159,16 +159,20 @@ def common_records(dts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def pointwise_tree(dt: Any, kinds: list[str]) -> Any:
+def pointwise_tree(dt: Any, kinds: list[str], by_run: bool = False) -> Any:
     """Build a DataTree with the posterior and one log-likelihood variable ``records``.
 
     The per-kind variables are concatenated along one ``record`` dimension (kinds in the
-    given order). Posterior variables with non-finite draws (the ``free`` model's copies are
-    NaN where a kind has no such parameter) are left out: ArviZ's relative efficiency
-    averages the ESS of every posterior variable.
+    given order); with ``by_run`` each run's records are summed into one joint value
+    (:func:`run_loglik`). Posterior variables with non-finite draws (the ``free`` model's
+    copies are NaN where a kind has no such parameter) are left out: ArviZ's relative
+    efficiency averages the ESS of every posterior variable.
     """
-    ll = dt["log_likelihood"]
-    values = np.concatenate([np.asarray(ll[k].values, dtype=float) for k in kinds], axis=-1)
+    if by_run:
+        values = run_loglik(dt, kinds)[1]
+    else:
+        ll = dt["log_likelihood"]
+        values = np.concatenate([np.asarray(ll[k].values, dtype=float) for k in kinds], axis=-1)
     chains, draws = values.shape[:2]
     coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
     loglik = xr.Dataset({"records": (("chain", "draw", "record"), values)}, coords=coords)
@@ -363,12 +367,21 @@ def run_loglik(dt: Any, kinds: list[str]) -> tuple[list[str], np.ndarray]:
     ``constant_data``).
     """
     ll = dt["log_likelihood"]
-    const = dt["constant_data"]
     values = np.concatenate([np.asarray(ll[k].values, dtype=float) for k in kinds], axis=-1)
-    runs = np.concatenate([np.asarray(const[f"{k}_run"].values).astype(str) for k in kinds])
-    names = list(dict.fromkeys(runs.tolist()))
+    runs = _record_runs(dt, kinds)
+    names = run_names(dt, kinds)
     summed = np.stack([values[..., runs == r].sum(axis=-1) for r in names], axis=-1)
     return names, summed
+
+
+def _record_runs(dt: Any, kinds: list[str]) -> np.ndarray:
+    const = dt["constant_data"]
+    return np.concatenate([np.asarray(const[f"{k}_run"].values).astype(str) for k in kinds])
+
+
+def run_names(dt: Any, kinds: list[str]) -> list[str]:
+    """List the runs of the records of ``kinds``, in order of first appearance."""
+    return list(dict.fromkeys(_record_runs(dt, kinds).tolist()))
 
 
 def leave_run_out(dt: Any, kinds: list[str]) -> dict[str, Any]:
@@ -386,17 +399,10 @@ def leave_run_out(dt: Any, kinds: list[str]) -> dict[str, Any]:
     dict
         ``runs``, ``elpd_i`` (per run), ``pareto_k`` (per run), ``good_k``.
     """
-    names, summed = run_loglik(dt, kinds)
-    chains, draws = summed.shape[:2]
-    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
-    tree = pointwise_tree(dt, kinds)
-    loglik = xr.Dataset({"records": (("chain", "draw", "record"), summed)}, coords=coords)
-    tree = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(),
-                                  "log_likelihood": loglik})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # high k is expected here, and handled by refits
-        result = az.loo(tree, pointwise=True)
-    return {"runs": names, "elpd_i": np.asarray(result.elpd_i, float).ravel(),
+        result = az.loo(pointwise_tree(dt, kinds, by_run=True), pointwise=True)
+    return {"runs": run_names(dt, kinds), "elpd_i": np.asarray(result.elpd_i, float).ravel(),
             "pareto_k": np.asarray(result.pareto_k, float).ravel(),
             "good_k": float(result.good_k)}
 
