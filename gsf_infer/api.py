@@ -170,8 +170,8 @@ def fit(
         :class:`~gsf_infer.workflow.options.FitOptions`' fields: the command's options, same
         names and defaults (``model``, ``g``, ``tier``, ``likelihood``, ``pruning_metric``,
         ``priors``, ``holdout``, ``chains``, ``warmup``, ``draws``, ``seed``,
-        ``target_accept``, ``max_draws``, ``fix_unidentified``, ``ci_prob``, ``rope``,
-        ``no_check``; see
+        ``target_accept``, ``max_draws``, ``fix_unidentified``, ``adapt_mass``, ``ci_prob``,
+        ``rope``, ``no_check``; see
         ``gsf-infer fit --help``).
 
     Returns

@@ -47,7 +47,7 @@ def test_every_fit_option_is_a_keyword_of_gsf_fit_with_the_same_default():
     keywords = inspect.signature(gsf.fit).parameters
     cli_only = {"data", "out", "by", "workers", "scheduler", "resume", "force", "quiet"}
     shared = [p for p in command.params if p.name not in cli_only]
-    assert len(shared) == 19  # the 18 fields of FitOptions and --strict
+    assert len(shared) == 20  # the 19 fields of FitOptions and --strict
     for param in shared:
         assert param.name in keywords, param.name
         assert keywords[param.name].default == param.default, param.name

@@ -94,7 +94,8 @@ def test_summary_json_has_exactly_its_keys(small):
     }
     assert set(s["data"]) == {"path", "sha256", "records"}
     assert set(s["model"]) == {"name", "g", "tier", "likelihood", "discrepancy"}
-    assert set(s["sampler"]) == {"chains", "warmup", "draws", "seed", "seconds", "seconds_total"}
+    assert set(s["sampler"]) == {"chains", "warmup", "draws", "seed", "adapt_mass", "seconds",
+                                 "seconds_total"}
     assert set(s["diagnostics"]) == {"divergences", "max_r_hat", "min_ess_bulk", "converged"}
     assert set(s["invariant"]) == {
         "status", "delta", "p_in_rope", "rope", "missing", "trusted", "why_untrusted",

@@ -92,3 +92,50 @@ def test_the_hessian_by_differences_of_the_compiled_gradient_matches_the_closed_
     compiled = inference.value_and_grad_of(fns)
     hess = inference.hessian(lambda z: compiled(z, built.inputs), np.array([0.15, 0.15]))
     np.testing.assert_allclose(hess, _hessian(u), rtol=1e-6)
+
+
+# ---- the chains' metric: the Laplace approximation, and the rerun that adapts one
+
+
+def _gaussian_functions():
+    """A standard normal in two coordinates (no data), as the sampler sees a model."""
+
+    def fn(inputs, predict=False, likelihood=True):
+        numpyro.sample("x", dist.Normal(0.0, 1.0).expand((2,)).to_event(1))
+
+    return model_functions(SimpleNamespace(fn=fn, inputs={}))
+
+
+def _chains(factor: np.ndarray):
+    import jax
+
+    from gsf_infer.inference.chains import _adaptive_chains
+    from gsf_infer.inference.config import SamplerConfig
+
+    config = SamplerConfig(num_chains=2, num_warmup=100, num_samples=200, max_draws=200)
+    inits = np.zeros((2, 2)) + np.array([[0.1], [-0.1]])
+    return _adaptive_chains(_gaussian_functions(), {}, np.zeros(2), factor, inits,
+                            jax.random.key(0), config, None)
+
+
+def test_a_wrong_laplace_metric_reruns_the_chains_adapting_a_dense_mass_matrix():
+    from gsf_infer.inference.chains import ADAPT_WARMUP, min_ess
+
+    # The whitening claims standard deviations 1e3 and 1e-3 where the posterior has 1 and 1:
+    # in the chains' coordinates the target's scales differ a million-fold, so NUTS with a
+    # step size tuned to the narrow one random-walks along the wide one.
+    flat, _, actions, config = _chains(np.diag([1e3, 1e-3]))
+    assert len(actions) == 1 and "Laplace approximation as metric" in actions[0], actions
+    assert f"over {ADAPT_WARMUP} warm-up" in actions[0]
+    assert config.adapt_mass and config.num_warmup == ADAPT_WARMUP
+    # with the learned metric the standard normal is sampled well (2 x 200 draws)
+    assert min_ess(flat) > 100
+    np.testing.assert_allclose(flat.reshape(-1, 2).std(axis=0), 1.0, atol=0.2)
+
+
+def test_a_right_laplace_metric_keeps_the_chains():
+    from gsf_infer.inference.chains import min_ess
+
+    flat, _, actions, config = _chains(np.eye(2))
+    assert actions == [] and not config.adapt_mass
+    assert min_ess(flat) > 200

@@ -85,6 +85,7 @@ def fit(
     )] = False,
     max_draws: opt.MaxDraws = FitOptions.max_draws,
     fix_unidentified: opt.FixUnidentified = FitOptions.fix_unidentified,
+    adapt_mass: opt.AdaptMass = FitOptions.adapt_mass,
     ci_prob: opt.CiProb = FitOptions.ci_prob,
     rope: opt.Rope = FitOptions.rope,
     no_check: opt.NoCheck = FitOptions.no_check,

@@ -105,6 +105,14 @@ FixUnidentified = Annotated[bool, typer.Option(
     "them, and parameters they decide are labelled HELD, never data. "
     "--sample-unidentified samples every direction.",
 )]
+AdaptMass = Annotated[bool, typer.Option(
+    "--adapt-mass",
+    help="Adapt a dense mass matrix during warm-up (numpyro's windowed adaptation; give a "
+    "longer --warmup, e.g. 1000, with it). By default the chains run in the coordinates the "
+    "Laplace approximation at the optimum whitens and warm-up tunes the step size only, which "
+    "suits posteriors close to their Laplace approximation; try this when the fit reports long "
+    "trees or low ESS.",
+)]
 NoCheck = Annotated[bool, typer.Option(
     "--no-check",
     help="Skip the deviation-model fit behind the invariant verdict (then reported untestable).",

@@ -98,7 +98,7 @@ def fingerprint(by: str, value: str, records: Records, options: dict[str, Any]) 
     opts = {**FitOptions().keywords(), **options}
     settings = {key: opts[key] for key in (
         "model", "g", "tier", "chains", "warmup", "draws", "seed", "holdout", "target_accept",
-        "max_draws", "ci_prob", "rope", "check_invariant", "discrepancy")}
+        "max_draws", "ci_prob", "rope", "check_invariant", "discrepancy", "adapt_mass")}
     settings["likelihood"] = resolve_likelihood(opts["likelihood"], records)
     settings["pruning_metric"] = resolve_pruning_metric(opts["pruning_metric"], records)
     try:  # an unreadable priors file fails the fit itself, with the tool's message

@@ -34,7 +34,7 @@ class ChainProgram:
 
     ``init(u0, keys, inputs, z0, factor)`` starts the chains; ``segment(state, inputs, z0,
     factor)`` advances them by :data:`SEGMENT` iterations and returns the draws' statistics.
-    Warm-up (step size and dense mass matrix adaptation) happens inside the first
+    Warm-up (step size, and with ``adapt_mass`` a dense mass matrix) happens inside the first
     ``num_warmup`` iterations of the same program. Chains run one per device
     (:func:`jax.pmap`) when the host has as many devices, else vectorised.
     """
@@ -53,7 +53,8 @@ class ChainProgram:
 
         def init_one(u0, key, inputs, z0, factor):
             return init_kernel(
-                u0, config.num_warmup, dense_mass=True,
+                u0, config.num_warmup, dense_mass=config.adapt_mass,
+                adapt_mass_matrix=config.adapt_mass,
                 target_accept_prob=config.target_accept_prob,
                 max_tree_depth=config.max_tree_depth,
                 model_args=(inputs, z0, factor), rng_key=key,
@@ -102,8 +103,8 @@ class Chains:
         rng_key: jax.Array,
         config: SamplerConfig,
     ):
-        key = ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
-               config.num_chains)
+        key = ("chains", config.adapt_mass, config.num_warmup, config.target_accept_prob,
+               config.max_tree_depth, config.num_chains)
         self.program = fns.program(key, lambda: ChainProgram.build(fns, config))
         self.inputs, self.config = inputs, config
         self.z0, self.factor = np.asarray(z0), np.asarray(factor)
@@ -170,8 +171,26 @@ def min_ess(flat: np.ndarray) -> float:
     return float(np.nanmin(values)) if values.size else float("nan")
 
 
+#: Warm-up iterations when a rerun adapts the mass matrix (numpyro's windows need several
+#: hundred draws to estimate a dense matrix).
+ADAPT_WARMUP = 1000
+
+
+def _state(divergences: int, r_hat: float, ess: float) -> str:
+    """Say what the chains showed, in words."""
+    if divergences:
+        return f"{divergences} divergent transitions"
+    return f"R-hat {r_hat:.3f}, bulk ESS {ess:.0f}"
+
+
 def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progress):
-    """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says."""
+    """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says.
+
+    In order: chains whose metric is the Laplace approximation and that diverge, disagree
+    (R-hat above 1.05) or mix badly (bulk ESS under half of ``min_ess``) are rerun adapting a
+    dense mass matrix; divergences then rerun them once at ``retry_target_accept``; an R-hat in
+    ``(1.01, 1.05]`` or a bulk ESS under ``min_ess`` extends them.
+    """
     total = config.num_warmup + config.num_samples
     chains = Chains(fns, inputs, z_best, factor, inits, rng_key, config)
     chains.advance(total, progress)
@@ -180,6 +199,21 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
     if not config.adaptive:
         return flat, stats, actions, config
     divergences = int(np.asarray(stats["diverging"]).sum())
+    r_hat, ess = max_r_hat(flat), min_ess(flat)
+    if not config.adapt_mass and (divergences or r_hat > 1.05 or ess < 0.5 * config.min_ess):
+        # the Laplace approximation is a poor metric here (a curved or skewed posterior):
+        # learn one from the chains instead, over a warm-up long enough to estimate it
+        retry = replace(config, adapt_mass=True, num_warmup=max(config.num_warmup, ADAPT_WARMUP))
+        actions.append(
+            f"{_state(divergences, r_hat, ess)} with the Laplace approximation as metric: chains "
+            f"rerun adapting a dense mass matrix over {retry.num_warmup} warm-up iterations"
+        )
+        chains = Chains(fns, inputs, z_best, factor, inits, rng_key, retry)
+        chains.advance(retry.num_warmup + retry.num_samples, progress)
+        flat, stats = chains.draws()
+        divergences = int(np.asarray(stats["diverging"]).sum())
+        config = retry
+        total = config.num_warmup + config.num_samples
     if divergences and config.target_accept_prob < config.retry_target_accept:
         retry = replace(config, target_accept_prob=config.retry_target_accept)
         actions.append(

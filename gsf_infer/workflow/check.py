@@ -363,6 +363,8 @@ def _fit_deviation_for(
         seed=int(attrs.get("seed", sampler.get("seed", 0))),
         target_accept_prob=float(sampler.get("target_accept_prob", 0.9)),
         max_tree_depth=int(sampler.get("max_tree_depth", 10)),
+        # fits written before the option existed adapted a dense mass matrix
+        adapt_mass=bool(sampler.get("adapt_mass", True)),
     )
     settings = replace(settings_from_attrs(attrs), model="gsf")
     run = Sampler(records, settings, priors).run(

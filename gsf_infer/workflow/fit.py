@@ -330,7 +330,7 @@ def fit(
     config = SamplerConfig(
         num_chains=o.chains, num_warmup=o.warmup, num_samples=o.draws, seed=o.seed,
         target_accept_prob=o.target_accept, max_draws=max(int(o.max_draws), o.draws),
-        fix_unidentified=o.fix_unidentified,
+        fix_unidentified=o.fix_unidentified, adapt_mass=o.adapt_mass,
     )
     identification = identify(fit_records)
     tic = time.perf_counter()
@@ -455,6 +455,7 @@ def _summary_json(
             "warmup": o.warmup,
             "draws": o.draws,
             "seed": o.seed,
+            "adapt_mass": o.adapt_mass,
             "seconds": round(seconds[0], 2),
             "seconds_total": round(seconds[1], 2),
         },

@@ -93,6 +93,9 @@ class FitOptions:
         NUTS target acceptance probability, in (0, 1).
     max_draws : int
         Budget of draws per chain when the fit extends its chains by itself.
+    adapt_mass : bool
+        Adapt a dense mass matrix during warm-up; by default the metric is the Laplace
+        approximation's and warm-up tunes the step size only.
     fix_unidentified : bool
         Hold at the optimum the directions the data leave to the prior, unless a reported
         quantity depends on them (:func:`gsf_infer.inference.optimize.soft_subspace`).
@@ -126,6 +129,7 @@ class FitOptions:
     target_accept: float = _SAMPLER.target_accept_prob
     max_draws: int = _SAMPLER.max_draws
     fix_unidentified: bool = _SAMPLER.fix_unidentified
+    adapt_mass: bool = _SAMPLER.adapt_mass
     ci_prob: float = 0.94
     rope: float = 0.1
     no_check: bool = False
