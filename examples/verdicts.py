@@ -25,8 +25,9 @@ Usage::
     .venv/bin/python examples/verdicts.py [--quick] [--seeds 10] [--out DIR]
 
 ``--quick`` runs one seed per world with 2 chains x (300 + 300). The full run (the default:
-10 seeds, 4 chains x (1000 + 1000)) writes its table into ``OUT/verdicts.md``; its numbers
-are copied into ``examples/README.md``.
+10 seeds, the default sampler of ``gsf-infer fit``) writes its table into ``OUT/verdicts.md``
+and each fit's row into ``OUT/verdicts.csv`` as soon as it is done; its numbers are copied into
+``examples/README.md``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import pandas as pd
 
 from gsf_infer.data.dataset import compute_scales
 from gsf_infer.inference import runtime
+from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.output import artifacts
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
 
@@ -179,10 +181,12 @@ def main(argv: list[str] | None = None) -> int:
                 "problems": "; ".join(out["problems"]),
             }
             rows.append(row)
+            pd.DataFrame(rows).to_csv(args.out / "verdicts.csv", index=False)  # nothing lost
             print(f"seed {seed} {name}: {inv['status']}"
                   f"{'' if row['converged'] else ' (NOT CONVERGED)'} ({seconds:.0f} s)", flush=True)
-    pd.DataFrame(rows).to_csv(args.out / "verdicts.csv", index=False)
-    settings = "2 chains x (300 + 300)" if args.quick else "4 chains x (1000 + 1000)"
+    default = SamplerConfig()
+    settings = "2 chains x (300 + 300)" if args.quick else (
+        f"{default.num_chains} chains x ({default.num_warmup} + {default.num_samples})")
     text = (f"{seeds} seed(s) per world from seed {args.first_seed}, default fit, {settings}.\n\n"
             f"{table_rows(rows)}\n")
     (args.out / "verdicts.md").write_text(text)
