@@ -152,9 +152,20 @@ def header(res: dict) -> list[str]:
               f"- {versions}",
               f"- load average (1, 5, 15 min) at the start: {res['load_start']}; at the end: "
               f"{res.get('load_end')}",
-              f"- settings: {cfg['chains']} chains x {cfg['warmup']} warm-up + {cfg['draws']} "
-              f"draws, seed 0; {cfg['repeats']} cold + warm pair(s) of the default fit", ""]
+              f"- settings: the tool's default fit ({_tool_sampler()}), {cfg['repeats']} cold "
+              f"+ warm pair(s); nutpie {cfg['chains']} chains x {cfg['warmup']} warm-up + "
+              f"{cfg['draws']} draws; seed 0", ""]
     return lines
+
+
+def _tool_sampler() -> str:
+    """The default sampler of ``gsf-infer fit``, in words."""
+    from gsf_infer.inference.config import SamplerConfig  # deferred: the tool's defaults
+
+    c = SamplerConfig()
+    metric = "a dense mass matrix adapted" if c.adapt_mass else "the Laplace metric"
+    return (f"{c.num_chains} chains x {c.num_warmup} warm-up + {c.num_samples} draws, "
+            f"{metric}")
 
 
 def summary(res: dict) -> list[str]:
@@ -288,8 +299,11 @@ def section_nutpie(nut: dict, fit: dict | None) -> list[str]:
              "(numba backend) samples each model with its default adaptation (`diag`) and "
              "with its low-rank modified mass matrix, each in a fresh process with empty "
              "PyTensor and numba caches (a new `base_compiledir` and `NUMBA_CACHE_DIR`), "
-             "with the tool's chains, warm-up, draws, target acceptance 0.9 and maximum tree "
-             "depth 10, on every core.", "", loads(nut), ""]
+             "with the tool's chains and draws, target acceptance 0.9 and maximum tree depth "
+             "10, on every core, and the warm-up of the settings line (nutpie learns its mass "
+             "matrix during warm-up, so it gets 1000 iterations where the tool's own fit, "
+             "whose metric comes from the Laplace approximation, warms up for 300).", "",
+             loads(nut), ""]
     rows = [[f"`{m}`", f"{p['posterior_points']} + {p['prior_points']}",
              f"{p['max_abs_logp_diff']:.1e}", f"{p['max_rel_logp_diff']:.1e}",
              f"{p['max_rel_grad_diff']:.1e}"] for m, p in nut["parity"]["models"].items()]
