@@ -159,7 +159,7 @@ def header(res: dict) -> list[str]:
 
 
 def _tool_sampler() -> str:
-    """The default sampler of ``gsf-infer fit``, in words."""
+    """Describe the default sampler of ``gsf-infer fit`` in words."""
     from gsf_infer.inference.config import SamplerConfig  # deferred: the tool's defaults
 
     c = SamplerConfig()
