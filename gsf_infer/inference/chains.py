@@ -187,9 +187,10 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
     """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says.
 
     In order: chains whose metric is the Laplace approximation and that diverge, disagree
-    (R-hat above 1.05) or mix badly (bulk ESS under half of ``min_ess``) are rerun adapting a
-    dense mass matrix; divergences then rerun them once at ``retry_target_accept``; an R-hat in
-    ``(1.01, 1.05]`` or a bulk ESS under ``min_ess`` extends them.
+    (R-hat above 1.05) or mix badly (bulk ESS under half of ``min_ess``, or under 5% of the
+    draws when there are fewer than ``10 min_ess``) are rerun adapting a dense mass matrix;
+    divergences then rerun them once at ``retry_target_accept``; an R-hat in ``(1.01, 1.05]``
+    or a bulk ESS under ``min_ess`` extends them.
     """
     total = config.num_warmup + config.num_samples
     chains = Chains(fns, inputs, z_best, factor, inits, rng_key, config)
@@ -200,7 +201,10 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
         return flat, stats, actions, config
     divergences = int(np.asarray(stats["diverging"]).sum())
     r_hat, ess = max_r_hat(flat), min_ess(flat)
-    if not config.adapt_mass and (divergences or r_hat > 1.05 or ess < 0.5 * config.min_ess):
+    # mixing badly: a bulk ESS under half the target, or under 5% of the draws when there are
+    # too few draws for the target (short chains asked for are not rerun for their length)
+    poor_ess = 0.5 * min(config.min_ess, 0.1 * flat.shape[0] * flat.shape[1])
+    if not config.adapt_mass and (divergences or r_hat > 1.05 or ess < poor_ess):
         # the Laplace approximation is a poor metric here (a curved or skewed posterior):
         # learn one from the chains instead, over a warm-up long enough to estimate it
         retry = replace(config, adapt_mass=True, num_warmup=max(config.num_warmup, ADAPT_WARMUP))
