@@ -37,10 +37,9 @@ class SamplerConfig:
     adaptive : bool
         Act on what the first run shows: chains on the Laplace metric that diverge, disagree
         or mix badly are rerun adapting a dense mass matrix (``adapt_mass``); divergences rerun
-        the chains once at
-        ``retry_target_accept``; otherwise an R-hat in ``(1.01, 1.05]`` or a bulk ESS below
-        ``min_ess`` extends the chains (same adaptation) by ``num_samples`` draws at a time,
-        up to ``max_draws`` per chain.
+        the chains once at ``retry_target_accept``; otherwise an R-hat in ``(1.01, 1.05]`` or a
+        bulk ESS below ``min_ess`` extends the chains (same adaptation) by ``num_samples`` draws
+        at a time, up to ``max_draws`` per chain.
     max_draws : int
         Budget of kept draws per chain when extending.
     retry_target_accept : float
