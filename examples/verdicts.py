@@ -108,6 +108,8 @@ def run_one(path: Path, sampler: dict) -> dict:
     from gsf_infer.workflow.fit import fit
 
     result = fit(path, **sampler)
+    # fifty fits in one process: free compiled programs before Linux's limit of memory maps
+    runtime.release_compiled()
     inv = result.invariant_detail
     problems = convergence_problems(result.diagnostics)
     if result.deviation_dt is not None:
