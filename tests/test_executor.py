@@ -120,6 +120,28 @@ def test_the_same_subset_gives_the_same_numbers_in_process_and_on_the_cluster(
         np.testing.assert_allclose(x, y, rtol=1e-9, atol=0, err_msg=name)
 
 
+@pytest.mark.slow
+def test_a_local_cluster_starts_while_dasks_default_http_port_is_taken():
+    """Port 8787 held by another program (a second cluster, a notebook's): the cluster the tool
+    starts serves its HTTP routes on another port instead of failing (warnings are errors in
+    this suite, as Dask's "Port 8787 is already in use" was when two test processes started
+    clusters at once)."""
+    import contextlib
+    import socket
+
+    holder = socket.socket()
+    with contextlib.suppress(OSError):  # already held by another process: the same situation
+        holder.bind(("", 8787))
+        holder.listen()
+    try:
+        tasks = [SimpleNamespace(name=f"task {i}", value=i) for i in range(2)]
+        outcomes = run_tasks(repr, tasks, ExecutorSettings(workers=1))
+    finally:
+        holder.close()
+    assert [o.error for o in outcomes] == ["", ""]
+    assert [o.value for o in outcomes] == [repr(t) for t in tasks]
+
+
 def _dies(task):
     """``fit_subset``, except that the first two runs kill their worker process.
 

@@ -183,9 +183,11 @@ def _client(stack: contextlib.ExitStack, settings: ExecutorSettings) -> tuple[An
             ) from None
         return client, None  # every task at once: the cluster's own scheduling (it may scale)
     with dask.config.set({"distributed.scheduler.allowed-failures": settings.retries}):
+        # ":0": the scheduler's HTTP routes on a free port (with None Dask still takes 8787,
+        # and another cluster or notebook holding it makes the start fail)
         cluster = stack.enter_context(
             LocalCluster(n_workers=int(settings.workers), threads_per_worker=1,
-                         processes=True, dashboard_address=None)
+                         processes=True, dashboard_address=":0")
         )
     # one task per worker: the scheduler counts a dying worker against every task queued on
     # it, not only the one that killed it
