@@ -183,6 +183,14 @@ def _state(divergences: int, r_hat: float, ess: float) -> str:
     return f"R-hat {r_hat:.3f}, bulk ESS {ess:.0f}"
 
 
+def _rerun(fns, inputs, z_best, factor, inits, rng_key, config, progress):
+    """Run fresh chains under ``config``: the chains, their draws, statistics and divergences."""
+    chains = Chains(fns, inputs, z_best, factor, inits, rng_key, config)
+    chains.advance(config.num_warmup + config.num_samples, progress)
+    flat, stats = chains.draws()
+    return chains, flat, stats, int(np.asarray(stats["diverging"]).sum())
+
+
 def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progress):
     """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says.
 
@@ -212,22 +220,17 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
             f"{_state(divergences, r_hat, ess)} with the Laplace approximation as metric: chains "
             f"rerun adapting a dense mass matrix over {retry.num_warmup} warm-up iterations"
         )
-        chains = Chains(fns, inputs, z_best, factor, inits, rng_key, retry)
-        chains.advance(retry.num_warmup + retry.num_samples, progress)
-        flat, stats = chains.draws()
-        divergences = int(np.asarray(stats["diverging"]).sum())
+        chains, flat, stats, divergences = _rerun(fns, inputs, z_best, factor, inits, rng_key,
+                                                  retry, progress)
         config = retry
-        total = config.num_warmup + config.num_samples
     if divergences and config.target_accept_prob < config.retry_target_accept:
         retry = replace(config, target_accept_prob=config.retry_target_accept)
         actions.append(
             f"{divergences} divergent transitions at target acceptance "
             f"{config.target_accept_prob:g}: chains rerun at {retry.target_accept_prob:g}"
         )
-        chains = Chains(fns, inputs, z_best, factor, inits, rng_key, retry)
-        chains.advance(total, progress)
-        flat, stats = chains.draws()
-        divergences = int(np.asarray(stats["diverging"]).sum())
+        chains, flat, stats, divergences = _rerun(fns, inputs, z_best, factor, inits, rng_key,
+                                                  retry, progress)
         config = retry
     while divergences == 0 and flat.shape[1] < config.max_draws:
         r_hat, ess = max_r_hat(flat), min_ess(flat)
