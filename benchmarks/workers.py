@@ -103,10 +103,9 @@ def read_posterior_stats(path: str | Path) -> dict | None:
     """:func:`posterior_stats` of a DataTree file written by the tool (None if absent)."""
     if not Path(path).is_file():
         return None
-    import xarray as xr
+    from gsf_infer.output.artifacts import read_datatree
 
-    with xr.open_datatree(path, engine="netcdf4") as dt:
-        return posterior_stats(dt)
+    return posterior_stats(read_datatree(path))
 
 
 def _maxrss_mb() -> float:
@@ -291,10 +290,9 @@ def _posterior_points(fit_dir, file, fns, n, rng) -> list[dict]:
 
     if fit_dir is None or not (Path(fit_dir) / file).is_file():
         return []
-    import xarray as xr
+    from gsf_infer.output.artifacts import read_datatree
 
-    with xr.open_datatree(Path(fit_dir) / file, engine="netcdf4") as dt:
-        post = dt["posterior"].to_dataset().load()
+    post = read_datatree(Path(fit_dir) / file)["posterior"].to_dataset()
     points = []
     for _ in range(n):
         c, d = int(rng.integers(post.sizes["chain"])), int(rng.integers(post.sizes["draw"]))

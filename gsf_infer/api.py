@@ -260,12 +260,11 @@ def fit_by(
 
 def load(folder: str | Path) -> Fit:
     """Open a result folder written by ``gsf-infer fit`` (or :meth:`Fit.save`)."""
-    import arviz as az  # deferred: imports JAX and matplotlib
+    from gsf_infer.workflow.check import read_deviation  # deferred: imports JAX
 
     folder = Path(folder)
     dt = load_fit(folder)
-    deviation = folder / "posterior_deviation.nc"
-    dev_dt = az.from_netcdf(deviation) if deviation.is_file() else None
+    dev_dt = read_deviation(folder)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     return Fit(dt, dev_dt, summary)
 

@@ -15,6 +15,7 @@ runtime.configure(host_devices=4, x64=True, cache=True)
 import jax  # noqa: E402  (after the runtime's settings)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from xdist_scheduling import pytest_xdist_make_scheduler  # noqa: E402, F401
 
 
 @pytest.fixture
@@ -29,23 +30,18 @@ def rng_key():
     return jax.random.key(20261123)
 
 
-#: Tests between two counts of the memory maps: a count reads ``/proc/self/maps``, one line per
-#: map, and no test adds more than a few thousand maps (the budget is a third of the limit).
-CHECK_EVERY = 8
-_TESTS_RUN = [0]
-
-
 @pytest.fixture(autouse=True)
 def _release_compiled_programs():
     """Free the compiled XLA programs after a test once the process holds many memory maps.
 
     The suite's pytest process compiles hundreds of model programs, three memory maps per
     JIT-linked kernel; without this it would pass the kernel's limit of 65530 maps and die with
-    a segmentation fault inside the next compilation
-    (:func:`gsf_infer.inference.runtime.release_compiled`; the counts are in
-    ``docs/decisions.md``). The maps are counted every :data:`CHECK_EVERY` tests.
+    a segmentation fault inside the next compilation, or inside any library that maps memory
+    then (:func:`gsf_infer.inference.runtime.release_compiled`; the counts are in
+    ``docs/decisions.md``). The maps are counted after every test: a count reads
+    ``/proc/self/maps``, a few milliseconds, and a test that fits several models adds
+    thousands.
     """
     yield
-    _TESTS_RUN[0] += 1
-    if _TESTS_RUN[0] % CHECK_EVERY == 0:
-        runtime.release_compiled()
+    runtime.release_compiled()
+

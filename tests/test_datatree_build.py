@@ -251,3 +251,26 @@ def test_arviz_loo_reads_the_pointwise_log_likelihood(built, kind):
     assert math.isfinite(float(loo.elpd))
     assert float(loo.elpd) == pytest.approx(elpd_is, abs=0.05)
     assert len(loo.elpd_i) == ll.shape[1]
+
+
+def test_a_tree_read_back_is_in_memory_and_its_file_closed(built, tmp_path):
+    from xarray.backends.file_manager import FILE_CACHE
+
+    from gsf_infer.output.artifacts import read_datatree, write_datatree
+
+    path = write_datatree(built["dt"], tmp_path / "posterior.nc")
+    back = read_datatree(path)
+    assert not [key for key in FILE_CACHE if str(path) in str(key)]  # no handle left open
+    path.unlink()  # the tree does not need its file any more
+    for group in ("posterior", "log_likelihood", "constant_data", "observed_data"):
+        for name, var in built["dt"][group].data_vars.items():
+            got = back[group][name]
+            assert isinstance(got.variable._data, np.ndarray), (group, name)
+            assert got.equals(var), (group, name)
+    assert read_attrs(back) == read_attrs(built["dt"])
+    # negative control: a tree opened lazily keeps its file in xarray's cache
+    import xarray as xr
+
+    lazy = xr.open_datatree(write_datatree(built["dt"], tmp_path / "lazy.nc"), engine="netcdf4")
+    assert [key for key in FILE_CACHE if "lazy.nc" in str(key)]
+    lazy.close()

@@ -34,6 +34,7 @@ from gsf_infer.executor import (
     verify_folder,
 )
 from gsf_infer.output import artifacts
+from gsf_infer.output.artifacts import read_datatree
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
 from gsf_infer.workflow.batch import subsets
 
@@ -106,13 +107,11 @@ def test_a_local_cluster_of_two_workers_fits_every_run(on_cluster, tiny):
 def test_the_same_subset_gives_the_same_numbers_in_process_and_on_the_cluster(
     on_cluster, tiny, tmp_path
 ):
-    import arviz as az
-
     tasks, _, _ = plan_subsets(read_records(tiny), "run", tmp_path / "here", SAMPLER)
     [outcome] = run_tasks(fit_subset, tasks[:1])  # in this process
     assert outcome.error == "" and outcome.value["row"]["run"] == RUNS[0]
-    here = az.from_netcdf(_at(tmp_path / "here", RUNS[0]) / "posterior.nc")
-    there = az.from_netcdf(_at(on_cluster.out, RUNS[0]) / "posterior.nc")
+    here = read_datatree(_at(tmp_path / "here", RUNS[0]) / "posterior.nc")
+    there = read_datatree(_at(on_cluster.out, RUNS[0]) / "posterior.nc")
     for name in ("a", "b", "rho", "chi", "gamma"):
         x = np.asarray(here["posterior"][name].values)
         y = np.asarray(there["posterior"][name].values)

@@ -28,6 +28,7 @@ from gsf_infer.errors import InputError, OutputExistsError
 from gsf_infer.inference.datatree import read_attrs
 from gsf_infer.model.priors import load_priors
 from gsf_infer.output import artifacts
+from gsf_infer.output.artifacts import read_datatree
 from gsf_infer.output.console import parameter_lines
 from gsf_infer.simulate.gsf import GsfSimConfig, simulate_gsf
 from gsf_infer.workflow.fit import fit
@@ -153,13 +154,13 @@ def test_result_folder_round_trip_through_arviz(small, tmp_path):
         assert (out / name).is_file(), name
     checks = json.loads((out / "checks.json").read_text())
     assert checks["invariant"]["status"] == small["result"].summary["invariant"]["status"]
-    dev = az.from_netcdf(out / "posterior_deviation.nc")
+    dev = read_datatree(out / "posterior_deviation.nc")
     assert json.loads(dev.attrs["model_settings"])["model"] == "deviation"
     np.testing.assert_array_equal(
         dev["posterior"]["delta_over_rho"].values,
         small["result"].deviation_dt["posterior"]["delta_over_rho"].values,
     )
-    dt = az.from_netcdf(out / "posterior.nc")
+    dt = read_datatree(out / "posterior.nc")
     for group in (
         "posterior", "posterior_predictive", "log_likelihood", "sample_stats",
         "observed_data", "constant_data", "prior", "prior_predictive",
@@ -369,7 +370,7 @@ def test_target_accept_reaches_the_sampler_and_is_checked(small, tmp_path):
             "--draws", "20"]
     res = runner.invoke(app, args + ["--target-accept", "0.97", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    dt = az.from_netcdf(out / "posterior.nc")
+    dt = read_datatree(out / "posterior.nc")
     assert read_attrs(dt)["sampler"]["target_accept_prob"] == 0.97
     for bad in ("1", "0", "-0.5"):
         res = runner.invoke(app, args + ["--target-accept", bad, "--out", str(tmp_path / "bad")])

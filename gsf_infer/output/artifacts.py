@@ -221,6 +221,19 @@ def write_datatree(dt: Any, path: str | Path) -> Path:
     return path
 
 
+def read_datatree(path: str | Path) -> Any:
+    """Read a DataTree written by :func:`write_datatree` into memory, and close the file.
+
+    Everything is loaded at once: a tree opened lazily keeps its netCDF handle in xarray's
+    file cache, and the HDF5 library can crash the process (not raise) when such handles
+    are evicted and reopened while variable-length strings of the tree are still read.
+    """
+    import xarray as xr  # deferred: the command line imports this module before xarray
+
+    with xr.open_datatree(path, engine="netcdf4") as dt:
+        return dt.load()
+
+
 def write_fit(result: Any, out: str | Path, *, force: bool = False, extra: Any = None) -> Path:
     """Write a fit's result folder atomically.
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import arviz as az
 import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 
 from gsf_infer.analysis.checks import (
@@ -36,6 +35,7 @@ from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.datatree import read_attrs
 from gsf_infer.inference.predict import settings_from_attrs
 from gsf_infer.model.priors import load_priors
+from gsf_infer.output.artifacts import read_datatree
 from gsf_infer.output.report import write_report_files
 from gsf_infer.workflow.fit import Sampler, fit
 from gsf_infer.workflow.options import FitOptions
@@ -89,7 +89,7 @@ def read_deviation(folder: Path) -> Any:
     if not path.is_file():
         return None
     try:
-        return az.from_netcdf(path)
+        return read_datatree(path)
     except Exception as err:  # netCDF/HDF5 raise many types
         raise InputError(Problem(str(path), f"cannot be read as a DataTree: {err}")) from None
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import arviz as az
 import pandas as pd
 
 from gsf_infer.data.records import read_records, records_from_frame
 from gsf_infer.errors import InputError, Problem
 from gsf_infer.inference.datatree import read_attrs
 from gsf_infer.inference.predict import predict_records, unsupported_kinds
+from gsf_infer.output.artifacts import read_datatree
 from gsf_infer.workflow.resolve import parse_at
 
 
@@ -26,7 +26,7 @@ def load_fit(fit_dir: str | Path):
     if not path.is_file():
         raise InputError(Problem(str(fit_dir), "not a fit folder: no posterior.nc inside"))
     try:
-        return az.from_netcdf(path)
+        return read_datatree(path)
     except Exception as err:  # netCDF/HDF5 raise many types
         raise InputError(Problem(str(path), f"cannot be read as a DataTree: {err}")) from None
 

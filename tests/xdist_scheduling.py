@@ -1,0 +1,43 @@
+"""A pytest-xdist scheduler for the suite (``tests/conftest.py`` installs it)."""
+
+from __future__ import annotations
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's ``loadgroup`` scheduling, able to go on after a test process crashes.
+
+    pytest-xdist 3.8.0 puts a crashed process's whole workload back in the queue, finished
+    groups included, and gives the process that replaces it a single test: the run then waits
+    for ever (pytest-xdist's GitHub issues 1323, 1327, 1378). Here only the unfinished tests
+    go back, the test that crashed is not run again (xdist reports it as failed), and a process
+    is told to finish once the queue is empty, so a crash fails the run instead of hanging it.
+    ``tests/test_scheduling.py`` crashes test processes on purpose to check this.
+    """
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Scheduling(LoadGroupScheduling):
+        def remove_node(self, node):
+            workload = self.assigned_work.pop(node)
+            if not self._pending_of(workload):
+                return None
+            crashed = next(nodeid for unit in workload.values()
+                           for nodeid, done in unit.items() if not done)
+            for scope, unit in workload.items():
+                if crashed in unit:
+                    unit[crashed] = True
+                if not all(unit.values()):
+                    self.workqueue[scope] = unit
+            for other in self.assigned_work:
+                self._reschedule(other)
+            return crashed
+
+        def _reschedule(self, node):
+            if node.shutting_down:
+                return
+            while self.workqueue and self._pending_of(self.assigned_work[node]) <= 2:
+                self._assign_work_unit(node)
+            # a process runs a test once it knows the next one, or that there is none
+            if not self.workqueue and self._pending_of(self.assigned_work[node]) <= 1:
+                node.shutdown()
+
+    return Scheduling(config, log)
