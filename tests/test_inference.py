@@ -139,3 +139,33 @@ def test_a_right_laplace_metric_keeps_the_chains():
     flat, _, actions, config = _chains(np.eye(2))
     assert actions == [] and not config.adapt_mass
     assert min_ess(flat) > 200
+
+
+def _funnel_functions():
+    """Neal's funnel: v ~ N(0, 3), x | v ~ N(0, e^(v/2)) in two coordinates."""
+
+    def fn(inputs, predict=False, likelihood=True):
+        v = numpyro.sample("v", dist.Normal(0.0, 3.0))
+        numpyro.sample("x", dist.Normal(0.0, jnp.exp(v / 2)).expand((2,)).to_event(1))
+
+    return model_functions(SimpleNamespace(fn=fn, inputs={}))
+
+
+def test_divergences_that_remain_after_the_rerun_rerun_the_chains_once_more_closer_to_1():
+    import jax
+
+    from gsf_infer.inference.chains import _adaptive_chains
+    from gsf_infer.inference.config import SamplerConfig
+
+    # the funnel's neck diverges at any acceptance a short run can afford: the chains go up
+    # the ladder, recording each step, and stop at its top
+    config = SamplerConfig(num_chains=2, num_warmup=100, num_samples=200, max_draws=200,
+                           adapt_mass=True, target_accept_prob=0.3, retry_target_accept=0.6,
+                           final_target_accept=0.8)
+    inits = np.zeros((2, 3)) + np.array([[0.1], [-0.1]])
+    _, stats, actions, config = _adaptive_chains(_funnel_functions(), {}, np.zeros(3),
+                                                 np.eye(3), inits, jax.random.key(0), config,
+                                                 None)
+    assert [a.split(": ")[1] for a in actions] == ["chains rerun at 0.6", "chains rerun at 0.8"]
+    assert "at target acceptance 0.3" in actions[0] and "at target acceptance 0.6" in actions[1]
+    assert config.target_accept_prob == 0.8 and np.asarray(stats["diverging"]).sum() > 0

@@ -197,7 +197,8 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
     In order: chains whose metric is the Laplace approximation and that diverge, disagree
     (R-hat above 1.05) or mix badly (bulk ESS under half of ``min_ess``, or under 5% of the
     draws when there are fewer than ``10 min_ess``) are rerun adapting a dense mass matrix;
-    divergences then rerun them once at ``retry_target_accept``; an R-hat in ``(1.01, 1.05]``
+    divergences then rerun them at ``retry_target_accept``, and if some remain at
+    ``final_target_accept``; an R-hat in ``(1.01, 1.05]``
     or a bulk ESS under ``min_ess`` extends them.
     """
     total = config.num_warmup + config.num_samples
@@ -223,8 +224,10 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
         chains, flat, stats, divergences = _rerun(fns, inputs, z_best, factor, inits, rng_key,
                                                   retry, progress)
         config = retry
-    if divergences and config.target_accept_prob < config.retry_target_accept:
-        retry = replace(config, target_accept_prob=config.retry_target_accept)
+    for target in (config.retry_target_accept, config.final_target_accept):
+        if not divergences or config.target_accept_prob >= target:
+            continue
+        retry = replace(config, target_accept_prob=target)
         actions.append(
             f"{divergences} divergent transitions at target acceptance "
             f"{config.target_accept_prob:g}: chains rerun at {retry.target_accept_prob:g}"

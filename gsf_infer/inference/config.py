@@ -37,13 +37,17 @@ class SamplerConfig:
     adaptive : bool
         Act on what the first run shows: chains on the Laplace metric that diverge, disagree
         or mix badly are rerun adapting a dense mass matrix (``adapt_mass``); divergences rerun
-        the chains once at ``retry_target_accept``; otherwise an R-hat in ``(1.01, 1.05]`` or a
+        the chains at ``retry_target_accept``, and those that remain at ``final_target_accept``;
+        otherwise an R-hat in ``(1.01, 1.05]`` or a
         bulk ESS below ``min_ess`` extends the chains (same adaptation) by ``num_samples`` draws
         at a time, up to ``max_draws`` per chain.
     max_draws : int
         Budget of kept draws per chain when extending.
     retry_target_accept : float
         Target acceptance of the rerun after divergences.
+    final_target_accept : float
+        Target acceptance of the last rerun, when divergences remain at ``retry_target_accept``
+        (smaller steps still, longer trees).
     min_ess : float
         Bulk ESS the extension aims at.
     fix_unidentified : bool
@@ -73,6 +77,7 @@ class SamplerConfig:
     adaptive: bool = True
     max_draws: int = 3000
     retry_target_accept: float = 0.97
+    final_target_accept: float = 0.99
     min_ess: float = 400.0
     fix_unidentified: bool = True
     identified_share: float = 0.2
