@@ -169,3 +169,34 @@ def test_divergences_that_remain_after_the_rerun_rerun_the_chains_once_more_clos
     assert [a.split(": ")[1] for a in actions] == ["chains rerun at 0.6", "chains rerun at 0.8"]
     assert "at target acceptance 0.3" in actions[0] and "at target acceptance 0.6" in actions[1]
     assert config.target_accept_prob == 0.8 and np.asarray(stats["diverging"]).sum() > 0
+
+
+def test_a_derived_quantity_whose_chains_disagree_extends_the_chains():
+    import jax
+
+    from gsf_infer.inference.chains import _adaptive_chains
+    from gsf_infer.inference.config import SamplerConfig
+
+    # the coordinates mix well; a "derived quantity" (fixed independent draws, so that its
+    # R-hat does not depend on the chains: 1.022 at 500 draws, 1.038 at 1000) disagrees
+    # between the two chains by 0.4 standard deviations: the chains are extended, as the
+    # convergence verdict on that quantity would ask, until the budget of draws is spent
+    config = SamplerConfig(num_chains=2, num_warmup=100, num_samples=500, max_draws=1000,
+                           adapt_mass=True)
+    inits = np.zeros((2, 2)) + np.array([[0.1], [-0.1]])
+
+    def shifted(flat):
+        draws = np.random.default_rng(1).standard_normal((2, flat.shape[1], 1))
+        return draws + 0.4 * np.arange(2)[:, None, None]
+
+    def run(derived):
+        return _adaptive_chains(_gaussian_functions(), {}, np.zeros(2), np.eye(2), inits,
+                                jax.random.key(0), config, None, derived=derived)
+
+    flat, _, actions, _ = run(shifted)
+    assert len(actions) == 1 and "chains extended by 500 draws to 1000" in actions[0], actions
+    r_hat = float(actions[0].split("R-hat ")[1].split(",")[0])
+    assert 1.01 < r_hat <= 1.05 and flat.shape[1] == 1000
+    # negative control: the same chains judged on their coordinates alone are kept
+    flat, _, actions, _ = run(None)
+    assert actions == [] and flat.shape[1] == 500

@@ -191,7 +191,19 @@ def _rerun(fns, inputs, z_best, factor, inits, rng_key, config, progress):
     return chains, flat, stats, int(np.asarray(stats["diverging"]).sum())
 
 
-def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progress):
+def _mixing(flat: np.ndarray, derived) -> tuple[float, float]:
+    """Largest R-hat and smallest bulk ESS of the chains.
+
+    Over the coordinates and what ``derived`` makes of them (``(chain, draw, k)``: the
+    posterior's quantities, which the convergence verdict reads).
+    """
+    if derived is not None:
+        flat = np.concatenate([flat, derived(flat)], axis=-1)
+    return max_r_hat(flat), min_ess(flat)
+
+
+def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progress,
+                     derived=None):
     """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says.
 
     In order: chains whose metric is the Laplace approximation and that diverge, disagree
@@ -199,7 +211,10 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
     draws when there are fewer than ``10 min_ess``) are rerun adapting a dense mass matrix;
     divergences then rerun them at ``retry_target_accept``, and if some remain at
     ``final_target_accept``; an R-hat in ``(1.01, 1.05]``
-    or a bulk ESS under ``min_ess`` extends them.
+    or a bulk ESS under ``min_ess`` extends them. R-hat and ESS are read over the
+    coordinates and, given ``derived`` (draws ``(chain, draw, dim)`` to ``(chain, draw, k)``),
+    over the quantities it derives from them: a ratio of two sampled sites can mix worse than
+    either.
     """
     total = config.num_warmup + config.num_samples
     chains = Chains(fns, inputs, z_best, factor, inits, rng_key, config)
@@ -209,7 +224,7 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
     if not config.adaptive:
         return flat, stats, actions, config
     divergences = int(np.asarray(stats["diverging"]).sum())
-    r_hat, ess = max_r_hat(flat), min_ess(flat)
+    r_hat, ess = _mixing(flat, derived)
     # mixing badly: a bulk ESS under half the target, or under 5% of the draws when there are
     # too few draws for the target (short chains asked for are not rerun for their length)
     poor_ess = 0.5 * min(config.min_ess, 0.1 * flat.shape[0] * flat.shape[1])
@@ -236,7 +251,7 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
                                                   retry, progress)
         config = retry
     while divergences == 0 and flat.shape[1] < config.max_draws:
-        r_hat, ess = max_r_hat(flat), min_ess(flat)
+        r_hat, ess = _mixing(flat, derived)
         if not ((1.01 < r_hat <= 1.05) or (r_hat <= 1.01 and ess < config.min_ess)):
             break
         more = min(config.num_samples, config.max_draws - flat.shape[1])

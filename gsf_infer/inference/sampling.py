@@ -251,11 +251,26 @@ def sample(
     """
     prep = prepare(fns, inputs, config, starts=starts, reported=reported)
     tic = time.perf_counter()
+    constrain = _constrain_program(fns)
+
+    def derived(flat: np.ndarray) -> np.ndarray:
+        """Every posterior quantity of the draws, ``(chain, draw, k)``."""
+        chains, draws = flat.shape[:2]
+        out = constrain(jnp.asarray(flat.reshape(chains * draws, -1)), inputs)
+        return np.concatenate([np.asarray(v).reshape(chains, draws, -1) for v in out.values()],
+                              axis=-1)
+
     flat, stats, actions, used = _adaptive_chains(
-        fns, inputs, prep.z_best, prep.factor, prep.inits, prep.key_nuts, config, progress
+        fns, inputs, prep.z_best, prep.factor, prep.inits, prep.key_nuts, config, progress,
+        derived=derived,
     )
     seconds = {**prep.seconds, "sampling": time.perf_counter() - tic}
     return assemble(fns, inputs, prep, flat, stats, seconds, actions, used.target_accept_prob)
+
+
+def _constrain_program(fns: ModelFunctions):
+    """Compile (once per model) the map from flat draws ``(n, dim)`` to every posterior site."""
+    return fns.program("constrain", lambda: jax.jit(jax.vmap(fns.constrain, in_axes=(0, None))))
 
 
 def assemble(
@@ -271,9 +286,7 @@ def assemble(
     """Constrain the chains' draws ``(chain, draw, dim)`` and assemble the result."""
     tic = time.perf_counter()
     chains, draws = flat.shape[:2]
-    constrain = fns.program(
-        "constrain", lambda: jax.jit(jax.vmap(fns.constrain, in_axes=(0, None)))
-    )
+    constrain = _constrain_program(fns)
     constrained = constrain(jnp.asarray(flat.reshape(chains * draws, -1)), inputs)
     posterior = {
         k: np.asarray(v).reshape((chains, draws) + v.shape[1:]) for k, v in constrained.items()
