@@ -202,19 +202,43 @@ def _mixing(flat: np.ndarray, derived) -> tuple[float, float]:
     return max_r_hat(flat), min_ess(flat)
 
 
+def _next_rung(config, divergences: int, r_hat: float, ess: float, poor_ess: float):
+    """Choose the next, more careful sampler settings after chains that failed (or None).
+
+    The ladder: the Laplace approximation as metric, then a dense mass matrix adapted over
+    :data:`ADAPT_WARMUP` warm-up iterations (for divergences, R-hat above 1.05 or a bulk ESS
+    under ``poor_ess``), then target acceptance ``retry_target_accept`` and
+    ``final_target_accept`` (for divergences). Returns ``(config, action)``.
+    """
+    if not config.adapt_mass and (divergences or r_hat > 1.05 or ess < poor_ess):
+        # the Laplace approximation is a poor metric here (a curved or skewed posterior):
+        # learn one from the chains instead, over a warm-up long enough to estimate it
+        retry = replace(config, adapt_mass=True, num_warmup=max(config.num_warmup, ADAPT_WARMUP))
+        return retry, (
+            f"{_state(divergences, r_hat, ess)} with the Laplace approximation as metric: chains "
+            f"rerun adapting a dense mass matrix over {retry.num_warmup} warm-up iterations"
+        )
+    for target in (config.retry_target_accept, config.final_target_accept):
+        if divergences and config.target_accept_prob < target:
+            return replace(config, target_accept_prob=target), (
+                f"{divergences} divergent transitions at target acceptance "
+                f"{config.target_accept_prob:g}: chains rerun at {target:g}"
+            )
+    return None
+
+
 def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progress,
                      derived=None):
     """Chains run, and rerun or extended as :class:`SamplerConfig` ``adaptive`` says.
 
-    In order: chains whose metric is the Laplace approximation and that diverge, disagree
-    (R-hat above 1.05) or mix badly (bulk ESS under half of ``min_ess``, or under 5% of the
-    draws when there are fewer than ``10 min_ess``) are rerun adapting a dense mass matrix;
-    divergences then rerun them at ``retry_target_accept``, and if some remain at
-    ``final_target_accept``; an R-hat in ``(1.01, 1.05]``
-    or a bulk ESS under ``min_ess`` extends them. R-hat and ESS are read over the
-    coordinates and, given ``derived`` (draws ``(chain, draw, dim)`` to ``(chain, draw, k)``),
-    over the quantities it derives from them: a ratio of two sampled sites can mix worse than
-    either.
+    Chains that diverge, disagree (R-hat above 1.05) or mix badly (bulk ESS under half of
+    ``min_ess``, or under 5% of the draws when there are fewer than ``10 min_ess``) are rerun
+    one rung up :func:`_next_rung`'s ladder, until they do not or the ladder ends; chains
+    without divergences whose R-hat is in ``(1.01, 1.05]`` or whose bulk ESS is under
+    ``min_ess`` are extended (divergences in the extension send them up the ladder too).
+    R-hat and ESS are read over the coordinates and, given ``derived`` (draws
+    ``(chain, draw, dim)`` to ``(chain, draw, k)``), over the quantities it derives from
+    them: a ratio of two sampled sites can mix worse than either.
     """
     total = config.num_warmup + config.num_samples
     chains = Chains(fns, inputs, z_best, factor, inits, rng_key, config)
@@ -223,43 +247,26 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
     actions: list[str] = []
     if not config.adaptive:
         return flat, stats, actions, config
-    divergences = int(np.asarray(stats["diverging"]).sum())
-    r_hat, ess = _mixing(flat, derived)
     # mixing badly: a bulk ESS under half the target, or under 5% of the draws when there are
     # too few draws for the target (short chains asked for are not rerun for their length)
     poor_ess = 0.5 * min(config.min_ess, 0.1 * flat.shape[0] * flat.shape[1])
-    if not config.adapt_mass and (divergences or r_hat > 1.05 or ess < poor_ess):
-        # the Laplace approximation is a poor metric here (a curved or skewed posterior):
-        # learn one from the chains instead, over a warm-up long enough to estimate it
-        retry = replace(config, adapt_mass=True, num_warmup=max(config.num_warmup, ADAPT_WARMUP))
-        actions.append(
-            f"{_state(divergences, r_hat, ess)} with the Laplace approximation as metric: chains "
-            f"rerun adapting a dense mass matrix over {retry.num_warmup} warm-up iterations"
-        )
-        chains, flat, stats, divergences = _rerun(fns, inputs, z_best, factor, inits, rng_key,
-                                                  retry, progress)
-        config = retry
-    for target in (config.retry_target_accept, config.final_target_accept):
-        if not divergences or config.target_accept_prob >= target:
-            continue
-        retry = replace(config, target_accept_prob=target)
-        actions.append(
-            f"{divergences} divergent transitions at target acceptance "
-            f"{config.target_accept_prob:g}: chains rerun at {retry.target_accept_prob:g}"
-        )
-        chains, flat, stats, divergences = _rerun(fns, inputs, z_best, factor, inits, rng_key,
-                                                  retry, progress)
-        config = retry
-    while divergences == 0 and flat.shape[1] < config.max_draws:
+    while True:
+        divergences = int(np.asarray(stats["diverging"]).sum())
         r_hat, ess = _mixing(flat, derived)
-        if not ((1.01 < r_hat <= 1.05) or (r_hat <= 1.01 and ess < config.min_ess)):
-            break
+        rung = _next_rung(config, divergences, r_hat, ess, poor_ess)
+        if rung is not None:
+            config, action = rung
+            actions.append(action)
+            chains, flat, stats, _ = _rerun(fns, inputs, z_best, factor, inits, rng_key,
+                                            config, progress)
+            continue
+        extend = (1.01 < r_hat <= 1.05) or (r_hat <= 1.01 and ess < config.min_ess)
+        if divergences or not extend or flat.shape[1] >= config.max_draws:
+            return flat, stats, actions, config
         more = min(config.num_samples, config.max_draws - flat.shape[1])
         chains.advance(more, progress)
         flat, stats = chains.draws()
-        divergences = int(np.asarray(stats["diverging"]).sum())
         actions.append(
             f"R-hat {r_hat:.3f}, bulk ESS {ess:.0f}: chains extended by {more} draws to "
             f"{flat.shape[1]} per chain"
         )
-    return flat, stats, actions, config
