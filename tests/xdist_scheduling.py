@@ -11,6 +11,8 @@ def pytest_xdist_make_scheduler(config, log):
     for ever (pytest-xdist's GitHub issues 1323, 1327, 1378). Here only the unfinished tests
     go back, the test that crashed is not run again (xdist reports it as failed), and a process
     is told to finish once the queue is empty, so a crash fails the run instead of hanging it.
+    Work sent to a process that has just died (its crash not yet handled) is not lost: it stays
+    assigned to that process until its crash puts it back.
     ``tests/test_scheduling.py`` crashes test processes on purpose to check this.
     """
     from xdist.scheduler import LoadGroupScheduling
@@ -30,6 +32,14 @@ def pytest_xdist_make_scheduler(config, log):
             for other in self.assigned_work:
                 self._reschedule(other)
             return crashed
+
+        def _assign_work_unit(self, node):
+            try:
+                super()._assign_work_unit(node)
+            except OSError:
+                # the process died after its last report and before its crash is handled:
+                # the unit stays assigned to it, and remove_node puts it back in the queue
+                pass
 
         def _reschedule(self, node):
             if node.shutting_down:
