@@ -161,6 +161,44 @@ def test_predictive_equal_to_the_data_is_flagged_as_not_sampled():
     assert "binomial" not in entry["reason"] and "LOO-PIT not uniform" not in entry["reason"]
 
 
+def test_loo_pit_values_are_arviz_loo_pit_with_the_loo_weights(calibrated):
+    # loo_pit_values computes r_eff once and calls the accessor az.loo_pit calls: same values
+    import arviz as az
+    import xarray as xr
+
+    for var in ("loss", "spectrum_target"):
+        got = ppc.loo_pit_values(calibrated, var, np.random.default_rng(5))
+        tree = ppc.kind_tree(calibrated, var)
+        loo = az.loo(tree, var_name=var, pointwise=True)
+        want = az.loo_pit(
+            tree,
+            var_names=[var],
+            log_weights=xr.Dataset({var: loo.log_weights}),
+            pareto_k=xr.Dataset({var: loo.pareto_k}),
+            random_state=np.random.default_rng(5),
+            pareto_pit=True,
+        )
+        np.testing.assert_array_equal(got["pit"], np.asarray(want[var].values).ravel())
+        assert not got["ties"]
+
+
+def test_loo_pits_handed_to_the_checks_give_the_same_checks(calibrated):
+    pits = ppc.loo_pits(calibrated)
+    assert list(pits) == ppc.ppc_variables(calibrated)
+    fresh = ppc.posterior_predictive_checks(calibrated)
+    given = ppc.posterior_predictive_checks(calibrated, pits=pits)
+    assert json.dumps(given, sort_keys=True) == json.dumps(fresh, sort_keys=True)
+
+
+def test_ties_between_draws_and_observations_are_reported():
+    dt = fake_fit(np.random.default_rng(16), kinds=("loss",), draws=250)
+    observed = dt["observed_data"]["loss"]
+    dt["posterior_predictive"]["loss"] = observed.expand_dims(
+        chain=dt["posterior"].sizes["chain"], draw=dt["posterior"].sizes["draw"]
+    ).transpose("chain", "draw", ...)
+    assert ppc.loo_pits(dt)["loss"]["ties"]
+
+
 def test_unconverged_deviation_fit_makes_the_verdict_untrusted(calibrated):
     deviation = fake_fit(
         np.random.default_rng(17), model="deviation", draws=250, split_chains=True

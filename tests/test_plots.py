@@ -55,6 +55,31 @@ def test_write_plots_gsf(tmp_path, gsf_fit, deviation_fit):
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(names)
 
 
+def _drawn(fig) -> list:
+    return [
+        (ax.get_title(), ax.get_xlabel(), ax.get_ylabel())
+        + tuple(np.asarray(line.get_xydata()).tobytes() for line in ax.lines)
+        + tuple(path.vertices.tobytes() for c in ax.collections for path in c.get_paths())
+        + tuple(str(text.get_text()) for text in ax.texts)
+        for ax in fig.axes
+    ]
+
+
+def test_loo_pit_figure_from_the_checks_pit_values_is_the_same(gsf_fit):
+    import matplotlib.pyplot as plt
+
+    from gsf_infer.analysis.ppc import loo_pits
+
+    fresh = plots.plot_loo_pits(gsf_fit)
+    given = plots.plot_loo_pits(gsf_fit, loo_pits(gsf_fit))
+    try:
+        assert len(fresh.axes) == len(given.axes) >= 5
+        assert _drawn(given) == _drawn(fresh)
+    finally:
+        plt.close(fresh)
+        plt.close(given)
+
+
 @pytest.mark.slow  # rendering or benchmark plumbing, not the statistical core
 def test_write_plots_deviation_model(tmp_path, deviation_fit):
     paths = plots.write_plots(deviation_fit, tmp_path)

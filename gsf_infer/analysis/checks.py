@@ -287,6 +287,7 @@ def build_checks(
     rope: float = 0.1,
     ci_prob: float | None = None,
     seed: int = 0,
+    pits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the ``checks.json`` object of a fit.
 
@@ -313,6 +314,9 @@ def build_checks(
         For the invariant when it is computed here (``ci_prob`` defaults to the fit's).
     seed : int
         Tie-breaking of LOO-PIT values.
+    pits : dict, optional
+        :func:`gsf_infer.analysis.ppc.loo_pits` of ``dt`` with ``seed``, when already computed
+        (the LOO-PIT figure draws the same values).
 
     Returns
     -------
@@ -336,7 +340,7 @@ def build_checks(
     out_warnings = list(warnings)
     if diag["problems"] and not any(w.startswith("NOT CONVERGED") for w in out_warnings):
         out_warnings.append("NOT CONVERGED: " + "; ".join(diag["problems"]))
-    ppc = posterior_predictive_checks(dt, thresholds, seed)
+    ppc = posterior_predictive_checks(dt, thresholds, seed, pits)
     for var, entry in ppc.items():
         if entry["flagged"]:
             out_warnings.append(f"posterior predictive check of {var} flagged: {entry['reason']}")
@@ -406,9 +410,15 @@ def gsf_vs_deviation(dt: xr.DataTree, deviation_dt: xr.DataTree) -> dict[str, An
 
 
 def checks_for_fit(
-    result: Any, excluded: dict[str, int] | None = None, thresholds: CheckThresholds | None = None
+    result: Any,
+    excluded: dict[str, int] | None = None,
+    thresholds: CheckThresholds | None = None,
+    pits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """:func:`build_checks` of a :class:`gsf_infer.workflow.fit.FitResult`."""
+    """:func:`build_checks` of a :class:`gsf_infer.workflow.fit.FitResult`.
+
+    ``pits``: :func:`gsf_infer.analysis.ppc.loo_pits` of the fit, when already computed.
+    """
     return build_checks(
         result.dt,
         invariant=result.invariant_detail,
@@ -418,6 +428,7 @@ def checks_for_fit(
         parameters=result.summary.get("parameters"),
         excluded=excluded,
         thresholds=thresholds,
+        pits=pits,
     )
 
 

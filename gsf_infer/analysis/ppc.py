@@ -171,7 +171,23 @@ def kind_tree(dt: xr.DataTree, var: str) -> xr.DataTree | None:
     )
 
 
-def loo_pit_values(dt: xr.DataTree, var: str, rng: np.random.Generator) -> dict[str, Any] | None:
+def relative_efficiency(posterior: xr.Dataset) -> float:
+    """Return PSIS's relative efficiency ``r_eff`` of a posterior, as ``az.loo`` computes it.
+
+    The mean over every variable of the ``mean`` ESS divided by the number of draws (1 for a
+    single chain). Every kind's tree (:func:`kind_tree`) shares the fit's posterior, so this is
+    computed once per fit instead of once per ``az.loo`` and ``az.loo_pit`` call.
+    """
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    if posterior.sizes["chain"] == 1:
+        return 1.0
+    ess = posterior.azstats.ess(method="mean")
+    return float(np.hstack([ess[v].values.flatten() for v in ess.data_vars]).mean() / n_samples)
+
+
+def loo_pit_values(
+    dt: xr.DataTree, var: str, rng: np.random.Generator, r_eff: float | None = None
+) -> dict[str, Any] | None:
     """Compute LOO-PIT values of one observed variable and the Pareto k of its PSIS weights.
 
     Pareto-smoothed PIT (ArviZ's ``pareto_pit=True``): the tails of each weighted predictive
@@ -179,33 +195,68 @@ def loo_pit_values(dt: xr.DataTree, var: str, rng: np.random.Generator) -> dict[
     an observation beyond every draw has probability ``2/(S+1)``, and a raw PIT of exactly 1
     makes the order-statistic test reject uniformity outright.
 
+    The values are those of ``az.loo_pit(tree, pareto_pit=True, log_weights=..., pareto_k=...)``
+    with ``az.loo``'s weights; ``r_eff`` (:func:`relative_efficiency` of the posterior) is
+    computed when not given.
+
     Returns
     -------
     dict or None
-        ``pit`` (``(n,)``), ``pareto_k_bad`` (records with Pareto k above ArviZ's ``good_k``)
-        and ``good_k``; ``None`` without a log-likelihood for ``var``.
+        ``pit`` (``(n,)``), ``pit_values`` (the same as a DataArray over the variable's
+        observation dimension, as ``az.loo_pit`` returns it), ``ties`` (whether a predictive
+        draw equals its observation, where ``rng`` breaks the tie), ``pareto_k_bad`` (records
+        with Pareto k above ArviZ's ``good_k``) and ``good_k``; ``None`` without a
+        log-likelihood for ``var``.
     """
     tree = kind_tree(dt, var)
     if tree is None:
         return None
+    if r_eff is None:
+        r_eff = relative_efficiency(tree["posterior"].to_dataset())
+    pred = tree["posterior_predictive"][var]
+    obs = tree["observed_data"][var]
     with pywarnings.catch_warnings():
         # ArviZ warns about high Pareto k; the count is reported instead
         pywarnings.simplefilter("ignore", UserWarning)
-        loo = az.loo(tree, var_name=var, pointwise=True)
-        pit = az.loo_pit(
-            tree,
-            var_names=[var],
-            log_weights=xr.Dataset({var: loo.log_weights}),
-            pareto_k=xr.Dataset({var: loo.pareto_k}),
+        loo = az.loo(tree, var_name=var, pointwise=True, reff=r_eff)
+        # what az.loo_pit does with given weights, without its second r_eff computation
+        pit, _ = pred.azstats.loo_pit(
+            y_obs=obs,
+            log_weights=loo.log_weights,
+            pareto_k=loo.pareto_k,
+            r_eff=r_eff,
+            sample_dims=["chain", "draw"],
             random_state=rng,
             pareto_pit=True,
         )
     k = np.asarray(loo.pareto_k, dtype=float).ravel()
+    obs_dims = [d for d in pred.dims if d not in ("chain", "draw")]
+    ties = bool(np.any(pred.transpose("chain", "draw", *obs_dims).values == obs.values))
     return {
-        "pit": np.asarray(pit[var].values, dtype=float).ravel(),
+        "pit": np.asarray(pit.values, dtype=float).ravel(),
+        "pit_values": pit,
+        "ties": ties,
         "pareto_k_bad": int(np.sum(k > loo.good_k)),
         "good_k": float(loo.good_k),
     }
+
+
+def loo_pits(dt: xr.DataTree, seed: int = 0) -> dict[str, dict[str, Any] | None]:
+    """:func:`loo_pit_values` of every checked variable, as :func:`posterior_predictive_checks`.
+
+    One generator seeded with ``seed`` breaks ties across the variables in
+    :func:`ppc_variables` order, so handing the result to :func:`posterior_predictive_checks`
+    (and to the LOO-PIT figure) gives the values they would compute themselves.
+    """
+    variables = ppc_variables(dt)
+    if not variables:
+        return {}
+    rng = np.random.default_rng(seed)
+    r_eff = None
+    if "log_likelihood" in dt.children:
+        first = next((t for t in (kind_tree(dt, v) for v in variables) if t is not None), None)
+        r_eff = None if first is None else relative_efficiency(first["posterior"].to_dataset())
+    return {var: loo_pit_values(dt, var, rng, r_eff) for var in variables}
 
 
 def pit_uniformity(pit: np.ndarray) -> float:
@@ -252,7 +303,11 @@ def _describe_pit(pit: np.ndarray) -> str:
 
 
 def check_variable(
-    dt: xr.DataTree, var: str, thresholds: CheckThresholds, rng: np.random.Generator
+    dt: xr.DataTree,
+    var: str,
+    thresholds: CheckThresholds,
+    rng: np.random.Generator,
+    pit_info: dict[str, Any] | None | str = "compute",
 ) -> dict[str, Any]:
     """Check the predictive of one observed variable (one entry of checks.json ``ppc``).
 
@@ -264,6 +319,9 @@ def check_variable(
         (``p_value``, ``test``, ``mean``, ``sd``, ``pareto_k_bad``; ``None`` without a
         log-likelihood), ``degenerate`` (the predictive draws do not vary), ``flagged`` and
         ``reason`` (a sentence, ``None`` when not flagged).
+
+    ``pit_info`` is the variable's :func:`loo_pit_values` when already computed (``None``:
+    no log-likelihood); by default it is computed with ``rng``.
     """
     draws = _flat_draws(dt["posterior_predictive"][var])
     observed = np.asarray(dt["observed_data"][var].values, dtype=float).ravel()
@@ -275,7 +333,8 @@ def check_variable(
     coverage = k / n if n else float("nan")
     under, p_cov = coverage_flag(k, n, thresholds)
     degenerate = bool(n and np.all(np.ptp(draws, axis=0) == 0))
-    pit_info = loo_pit_values(dt, var, rng)
+    if isinstance(pit_info, str):
+        pit_info = loo_pit_values(dt, var, rng)
     reasons = []
     if degenerate:
         reasons.append(
@@ -312,14 +371,22 @@ def check_variable(
 
 
 def posterior_predictive_checks(
-    dt: xr.DataTree, thresholds: CheckThresholds | None = None, seed: int = 0
+    dt: xr.DataTree,
+    thresholds: CheckThresholds | None = None,
+    seed: int = 0,
+    pits: dict[str, dict[str, Any] | None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """:func:`check_variable` for every observed variable (checks.json ``ppc``).
 
     ``seed`` drives ArviZ's random tie-breaking of LOO-PIT values (ties only arise when
-    predictive draws repeat an observed value).
+    predictive draws repeat an observed value). ``pits`` are :func:`loo_pits` of ``dt`` with
+    the same ``seed`` when already computed.
     """
     thresholds = thresholds or CheckThresholds()
-    rng = np.random.default_rng(seed)
-    return {var: check_variable(dt, var, thresholds, rng) for var in ppc_variables(dt)}
+    pits = loo_pits(dt, seed) if pits is None else pits
+    rng = np.random.default_rng(seed)  # for variables missing from ``pits``
+    return {
+        var: check_variable(dt, var, thresholds, rng, pits.get(var, "compute"))
+        for var in ppc_variables(dt)
+    }
 

@@ -458,15 +458,44 @@ def loo_pit_tree(dt: xr.DataTree) -> tuple[xr.DataTree, list[str]] | None:
     return xr.DataTree.from_dict(merged), list(trees)
 
 
-def plot_loo_pits(dt: xr.DataTree):
-    """Plot ArviZ's ``plot_loo_pit`` of every kind with a log-likelihood (``None``: none)."""
+def plot_loo_pits(dt: xr.DataTree, pits: dict[str, Any] | None = None):
+    """Plot ArviZ's ``plot_loo_pit`` of every kind with a log-likelihood (``None``: none).
+
+    ``pits`` (:func:`gsf_infer.analysis.ppc.loo_pits`, computed for the checks) spare the
+    second PSIS and Pareto-smoothed PIT of every kind: ``plot_loo_pit`` is ``az.loo_pit(tree,
+    pareto_pit=True)`` handed to ``plot_ecdf_pit``, and a kind's values are the same unless a
+    predictive draw ties with its observation (ties are broken at random, with ArviZ's seed
+    in ``plot_loo_pit``), so such kinds are computed here as before.
+    """
     built = loo_pit_tree(dt)
     if built is None:
         return None
     tree, names = built
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # high Pareto k: reported by the checks
-        pc = az.plot_loo_pit(tree, var_names=names)
+        reusable = pits is not None and all(
+            (pits.get(v) or {}).get("pit_values") is not None and not pits[v]["ties"]
+            for v in names
+        )
+        if not reusable:
+            pc = az.plot_loo_pit(tree, var_names=names)
+        else:
+            from arviz_base import convert_to_datatree
+            from arviz_plots import plot_ecdf_pit
+
+            observed = tree["observed_data"].to_dataset()
+            lpv = xr.Dataset(coords=observed.coords)
+            for v in names:
+                lpv[v] = pits[v]["pit_values"]
+            pc = plot_ecdf_pit(  # the call of az.plot_loo_pit's defaults
+                convert_to_datatree(lpv, group="loo_pit"),
+                var_names=names,
+                group="loo_pit",
+                sample_dims=lpv.dims,
+                method="pot_c",
+                coverage=False,
+                visuals={"ylabel": {}, "remove_axis": False, "xlabel": {"text": "LOO-PIT"}},
+            )
     return _figure(pc)
 
 
@@ -526,15 +555,19 @@ def figures(
     dt: xr.DataTree,
     deviation_dt: xr.DataTree | None = None,
     invariant: dict[str, Any] | None = None,
+    pits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Draw every figure of a fit, by file stem (see :data:`CAPTIONS`)."""
+    """Draw every figure of a fit, by file stem (see :data:`CAPTIONS`).
+
+    ``pits``: :func:`gsf_infer.analysis.ppc.loo_pits` of ``dt``, when the checks computed them.
+    """
     attrs = read_attrs(dt)
     ci_prob = float(attrs.get("ci_prob", 0.94))
     out: dict[str, Any] = {}
     for var in ppc_variables(dt):
         if _x_values(dt, var) is not None:
             out[f"ppc_{var}"] = plot_ppc(dt, var)
-    out["loo_pit"] = plot_loo_pits(dt)
+    out["loo_pit"] = plot_loo_pits(dt, pits)
     out["trace"] = plot_trace(dt)
     out["rank"] = plot_ranks(dt)
     out.update(plot_pairs(dt))
@@ -552,6 +585,7 @@ def write_plots(
     folder: str | Path,
     deviation_dt: xr.DataTree | None = None,
     invariant: dict[str, Any] | None = None,
+    pits: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Draw every figure of a fit and write them as PNGs into ``folder``.
 
@@ -565,6 +599,8 @@ def write_plots(
         The ``deviation``-model fit behind the invariant (for the ``delta`` posterior).
     invariant : dict, optional
         The invariant result (its ROPE).
+    pits : dict, optional
+        :func:`gsf_infer.analysis.ppc.loo_pits` of ``dt``, when the checks computed them.
 
     Returns
     -------
@@ -579,7 +615,7 @@ def write_plots(
     folder = Path(folder)
     paths = []
     try:
-        for stem, fig in figures(dt, deviation_dt, invariant).items():
+        for stem, fig in figures(dt, deviation_dt, invariant, pits).items():
             paths.append(artifacts.write_figure(fig, folder / f"{stem}.png", force=True))
             plt.close(fig)
     finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gsf_infer.analysis.checks import checks_for_fit
-from gsf_infer.analysis.ppc import PPC_VARIABLES
+from gsf_infer.analysis.ppc import PPC_VARIABLES, loo_pits
 from gsf_infer.inference.datatree import read_attrs
 from gsf_infer.output import artifacts
 from gsf_infer.output.plots import caption, write_plots
@@ -71,6 +71,7 @@ def write_report_files(
     *,
     deviation_dt: Any = None,
     attrs: dict[str, Any] | None = None,
+    pits: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write ``plots/``, ``report.md`` and ``report.html`` of a fit into its folder.
 
@@ -84,6 +85,9 @@ def write_report_files(
         summary.json and the full checks.json.
     attrs : dict, optional
         The DataTree's root attributes (read from ``dt`` when not given).
+    pits : dict, optional
+        :func:`gsf_infer.analysis.ppc.loo_pits` of ``dt`` (computed for the checks), which the
+        LOO-PIT figure draws.
 
     Returns
     -------
@@ -92,7 +96,7 @@ def write_report_files(
     """
     folder = Path(folder)
     attrs = read_attrs(dt) if attrs is None else attrs
-    figures = write_plots(dt, folder / "plots", deviation_dt, checks.get("invariant"))
+    figures = write_plots(dt, folder / "plots", deviation_dt, checks.get("invariant"), pits)
     md, page = render_report(folder, summary, checks, attrs, figures)
     return figures + artifacts.write_report(md, page, folder)
 
@@ -107,7 +111,8 @@ def write_fit_extras(
 
     Called with the temporary folder :func:`gsf_infer.output.artifacts.write_fit` is assembling
     (its ``extra`` callback). ``checks`` are computed
-    (:func:`gsf_infer.analysis.checks.checks_for_fit`) unless given.
+    (:func:`gsf_infer.analysis.checks.checks_for_fit`) unless given; the LOO-PIT values they
+    compute are drawn by the LOO-PIT figure rather than computed a second time.
 
     Returns
     -------
@@ -115,9 +120,11 @@ def write_fit_extras(
         Files written.
     """
     folder = Path(folder)
+    pits = None
     if checks is None:
-        checks = checks_for_fit(result, excluded=excluded)
+        pits = loo_pits(result.dt)
+        checks = checks_for_fit(result, excluded=excluded, pits=pits)
     written = [artifacts.write_checks(checks, folder)]
     return written + write_report_files(
-        folder, result.dt, result.summary, checks, deviation_dt=result.deviation_dt
+        folder, result.dt, result.summary, checks, deviation_dt=result.deviation_dt, pits=pits
     )
