@@ -200,3 +200,49 @@ def test_a_derived_quantity_whose_chains_disagree_extends_the_chains():
     # negative control: the same chains judged on their coordinates alone are kept
     flat, _, actions, _ = run(None)
     assert actions == [] and flat.shape[1] == 500
+
+
+def test_one_compiled_program_serves_every_target_acceptance_and_each_takes_effect():
+    import jax
+
+    from gsf_infer.inference.chains import Chains
+    from gsf_infer.inference.config import SamplerConfig
+
+    fns = _gaussian_functions()
+    inits = np.zeros((2, 2)) + np.array([[0.1], [-0.1]])
+
+    def step_size(target: float):
+        config = SamplerConfig(num_chains=2, num_warmup=200, num_samples=100,
+                               target_accept_prob=target)
+        chains = Chains(fns, {}, np.zeros(2), np.eye(2), inits, jax.random.key(0), config)
+        chains.advance(300)
+        _, stats = chains.draws()
+        return chains.program, float(np.mean(stats["step_size"])), float(
+            np.mean(stats["acceptance_rate"]))
+
+    low, high = step_size(0.6), step_size(0.95)
+    assert low[0] is high[0]  # one program for both targets
+    # the target is not a constant of that program: dual averaging adapts to each, a longer
+    # step and a lower acceptance at the lower one (a standard normal in 2 coordinates; the
+    # step after warm-up is the averaged one, so acceptance ends above a low target)
+    assert low[1] > 1.3 * high[1], (low, high)
+    assert low[2] < high[2] - 0.1 and abs(high[2] - 0.95) < 0.05, (low, high)
+
+
+def test_optima_found_in_threads_are_those_found_one_start_after_another():
+    from gsf_infer.inference.optimize import find_optima
+
+    # a potential with two minima (a double well in x, a bowl in y): starts on both sides
+    def value_and_grad(z):
+        x, y = float(z[0]), float(z[1])
+        value = (x * x - 1.0) ** 2 + 0.3 * x + y * y
+        return jnp.asarray(value), jnp.asarray([4 * x * (x * x - 1.0) + 0.3, 2 * y])
+
+    starts = np.array([[-2.0, 1.0], [2.0, -1.0], [0.5, 0.5], [-0.5, 2.0], [1.5, 0.0]])
+    serial = find_optima(value_and_grad, starts, threads=1)
+    threaded = find_optima(value_and_grad, starts, threads=3)
+    assert len(serial) == 2  # the left well (lower, the linear tilt) first
+    assert serial[0].z[0] < 0 < serial[1].z[0]
+    assert [o.potential for o in threaded] == [o.potential for o in serial]
+    for a, b in zip(threaded, serial, strict=True):
+        np.testing.assert_array_equal(a.z, b.z)

@@ -43,17 +43,11 @@ import numpy as np
 
 from gsf_infer.inference.chains import SEGMENT, Chains
 from gsf_infer.inference.config import SamplerConfig
-from gsf_infer.inference.functions import ModelFunctions, draw_prior
+from gsf_infer.inference.functions import TRACE_LOCK, ModelFunctions, draw_prior
 from gsf_infer.inference.sampling import Prepared, SamplingResult, assemble, prepare
 
 __all__ = ["GradientPool", "Prepared", "prepare", "prepare_batch", "sample_batch",
            "sample_prepared", "with_observations"]
-
-
-#: Held while a program may be traced: numpyro's effect handlers live on one stack per process
-#: (``numpyro.primitives._PYRO_STACK``), so two threads tracing a model at once would mix their
-#: sites. Threads run compiled programs freely; tracing happens under this lock.
-TRACE_LOCK = threading.RLock()
 
 
 def with_observations(inputs: dict[str, Any], ys: dict[str, Any]) -> dict[str, Any]:

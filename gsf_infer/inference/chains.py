@@ -18,11 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 from arviz_stats.base import array_stats
 from numpyro.infer.hmc import hmc
+from numpyro.infer.util import ParamInfo
 
 from gsf_infer.inference.config import SamplerConfig
-from gsf_infer.inference.functions import (
-    ModelFunctions,
-)
+from gsf_infer.inference.functions import ModelFunctions, value_and_grad_of
 
 #: Iterations per call of the compiled chain program (progress is reported between calls).
 SEGMENT = 100
@@ -30,13 +29,18 @@ SEGMENT = 100
 
 @dataclass
 class ChainProgram:
-    """NUTS chains as two compiled programs, the data and the whitening as arguments.
+    """NUTS chains as two compiled programs, the data, the whitening and the target as arguments.
 
-    ``init(u0, keys, inputs, z0, factor)`` starts the chains; ``segment(state, inputs, z0,
-    factor)`` advances them by :data:`SEGMENT` iterations and returns the draws' statistics.
-    Warm-up (step size, and with ``adapt_mass`` a dense mass matrix) happens inside the first
-    ``num_warmup`` iterations of the same program. Chains run one per device
-    (:func:`jax.pmap`) when the host has as many devices, else vectorised.
+    ``init(u0, potential, gradient, keys, inputs, z0, factor, target)`` starts the chains at
+    whitened points ``u0`` whose potential and gradient are given (so the program does not hold
+    the model and compiles in a fraction of the time); ``segment(state, inputs, z0, factor,
+    target)`` advances them by :data:`SEGMENT` iterations and returns the draws'
+    statistics. Warm-up (step size, and with ``adapt_mass`` a dense mass matrix) happens inside
+    the first ``num_warmup`` iterations of the same program. The target acceptance probability
+    of the step-size adaptation is an argument, not a constant of the program, so that runs at
+    different targets (the ``gsf`` and ``deviation`` fits, reruns at higher targets) share one
+    compiled program. Chains run one per device (:func:`jax.pmap`) when the host has as many
+    devices, else vectorised.
     """
 
     init: Callable
@@ -44,23 +48,36 @@ class ChainProgram:
 
     @classmethod
     def build(cls, fns: ModelFunctions, config: SamplerConfig) -> ChainProgram:
-        """Compile the chain programs of a model under ``config``'s sampler settings."""
+        """Compile the chain programs of a model under ``config``'s sampler settings.
+
+        Every setting but ``target_accept_prob`` is fixed in the programs.
+        """
 
         def potential_gen(inputs, z0, factor):
             return lambda u: fns.potential(z0 + factor @ u, inputs)
 
-        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
-
-        def init_one(u0, key, inputs, z0, factor):
-            return init_kernel(
-                u0, config.num_warmup, dense_mass=config.adapt_mass,
-                adapt_mass_matrix=config.adapt_mass,
-                target_accept_prob=config.target_accept_prob,
+        def kernels(init_params, key, inputs, z0, factor, target):
+            # numpyro's sample kernel reads its warm-up adapter (which holds the target) from
+            # the closure its init kernel sets; a segment therefore calls the init kernel on
+            # its own state, whose potential and gradient are given (nothing is evaluated, and
+            # what the call computes besides the closure is unused and compiled away)
+            init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+            state = init_kernel(
+                init_params, config.num_warmup, dense_mass=config.adapt_mass,
+                adapt_mass_matrix=config.adapt_mass, target_accept_prob=target,
                 max_tree_depth=config.max_tree_depth,
                 model_args=(inputs, z0, factor), rng_key=key,
             )
+            return state, sample_kernel
 
-        def segment_one(state, inputs, z0, factor):
+        def init_one(u0, potential, gradient, key, inputs, z0, factor, target):
+            info = ParamInfo(u0, potential, gradient)
+            return kernels(info, key, inputs, z0, factor, target)[0]
+
+        def segment_one(state, inputs, z0, factor, target):
+            info = ParamInfo(state.z, state.potential_energy, state.z_grad)
+            _, sample_kernel = kernels(info, state.rng_key, inputs, z0, factor, target)
+
             def body(state, _):
                 state = sample_kernel(state, model_args=(inputs, z0, factor))
                 stats = (state.diverging, state.energy, state.num_steps, state.accept_prob,
@@ -71,13 +88,20 @@ class ChainProgram:
 
         if jax.local_device_count() >= config.num_chains:
             return cls(
-                init=jax.pmap(init_one, in_axes=(0, 0, None, None, None)),
-                segment=jax.pmap(segment_one, in_axes=(0, None, None, None)),
+                init=jax.pmap(init_one, in_axes=(0, 0, 0, 0, None, None, None, None)),
+                segment=jax.pmap(segment_one, in_axes=(0, None, None, None, None)),
             )
         return cls(
-            init=jax.jit(jax.vmap(init_one, in_axes=(0, 0, None, None, None))),
-            segment=jax.jit(jax.vmap(segment_one, in_axes=(0, None, None, None))),
+            init=jax.jit(jax.vmap(init_one, in_axes=(0, 0, 0, 0, None, None, None, None))),
+            segment=jax.jit(jax.vmap(segment_one, in_axes=(0, None, None, None, None))),
         )
+
+
+def chain_program(fns: ModelFunctions, config: SamplerConfig) -> ChainProgram:
+    """Return the model's chain program for ``config``'s settings (built once, then kept)."""
+    key = ("chains", config.adapt_mass, config.num_warmup, config.max_tree_depth,
+           config.num_chains)
+    return fns.program(key, lambda: ChainProgram.build(fns, config))
 
 
 #: The sampler statistics recorded per draw, under ArviZ's names, in ChainProgram's order.
@@ -103,14 +127,22 @@ class Chains:
         rng_key: jax.Array,
         config: SamplerConfig,
     ):
-        key = ("chains", config.adapt_mass, config.num_warmup, config.target_accept_prob,
-               config.max_tree_depth, config.num_chains)
-        self.program = fns.program(key, lambda: ChainProgram.build(fns, config))
+        self.program = chain_program(fns, config)
         self.inputs, self.config = inputs, config
         self.z0, self.factor = np.asarray(z0), np.asarray(factor)
         self._z0, self._factor = jnp.asarray(z0), jnp.asarray(factor)
+        self._target = jnp.asarray(float(config.target_accept_prob))
         keys = jax.random.split(rng_key, config.num_chains)
-        self.state = self.program.init(jnp.asarray(inits), keys, inputs, self._z0, self._factor)
+        # the potential in whitened coordinates, u -> U(z0 + factor u), and its gradient
+        # factor^T grad U, at the starts, by the model's compiled value and gradient
+        value_and_grad = value_and_grad_of(fns)
+        inits = np.asarray(inits, dtype=float)
+        starts = [value_and_grad(jnp.asarray(self.z0 + self.factor @ u), inputs) for u in inits]
+        potential = np.array([float(v) for v, _ in starts])
+        gradient = np.stack([self.factor.T @ np.asarray(g) for _, g in starts])
+        self.state = self.program.init(jnp.asarray(inits), jnp.asarray(potential),
+                                       jnp.asarray(gradient), keys, inputs, self._z0,
+                                       self._factor, self._target)
         self.done = 0
         self._u: list[np.ndarray] = []
         self._stats: list[list[np.ndarray]] = []
@@ -121,7 +153,7 @@ class Chains:
         start = self.done
         while self.done < target:
             self.state, (u, st) = self.program.segment(
-                self.state, self.inputs, self._z0, self._factor
+                self.state, self.inputs, self._z0, self._factor, self._target
             )
             self._u.append(np.asarray(u))
             self._stats.append([np.asarray(v) for v in st])

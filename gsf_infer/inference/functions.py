@@ -5,12 +5,20 @@ the map to constrained values, and prior draws.
 
 Every compiled program takes the model's inputs as an argument, so models of equal shapes share
 them (:class:`ModelFunctions` keeps a cache of the programs built for one model).
+
+Threads may run a model's programs at once (the ``gsf`` and ``deviation`` fits of one data set,
+simulation-based calibration's data sets), but not trace them at once: numpyro's effect handlers
+live on one stack per process (``numpyro.primitives._PYRO_STACK``), so two threads tracing a
+model together would mix their sites. Every call of a program is therefore made under
+:data:`TRACE_LOCK`; a call only traces, compiles and dispatches under it (a compiled program runs
+asynchronously, after the lock is released), so threads still compute in parallel.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 import jax
@@ -21,6 +29,35 @@ from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import Predictive
 from numpyro.infer import util as infer_util
+
+#: Held while a program may be traced (module docstring). Re-entrant: a program may call another.
+TRACE_LOCK = threading.RLock()
+
+
+class Serialized:
+    """A compiled program whose calls (trace, compilation and dispatch) hold :data:`TRACE_LOCK`.
+
+    Attributes other than the call are the program's own (``lower``, ``trace`` ...).
+    """
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs):
+        """Call the program under :data:`TRACE_LOCK`."""
+        with TRACE_LOCK:
+            return self.fn(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fn, name)
+
+
+def serialized(program: Any) -> Any:
+    """Wrap a program (a callable, or a dataclass of callables) in :class:`Serialized`."""
+    if is_dataclass(program) and not isinstance(program, type):
+        return replace(program, **{f.name: serialized(getattr(program, f.name))
+                                   for f in fields(program)})
+    return Serialized(program) if callable(program) else program
 
 
 @dataclass(frozen=True)
@@ -62,10 +99,15 @@ class ModelFunctions:
         return ravel_pytree(z)[0]
 
     def program(self, key: Any, build: Callable[[], Any]) -> Any:
-        """Return a compiled program of this model, built once per ``key`` and kept."""
-        if key not in self.programs:
-            self.programs[key] = build()
-        return self.programs[key]
+        """Return a compiled program of this model, built once per ``key`` and kept.
+
+        Its calls hold :data:`TRACE_LOCK` while they trace, compile and dispatch
+        (:func:`serialized`).
+        """
+        with TRACE_LOCK:
+            if key not in self.programs:
+                self.programs[key] = serialized(build())
+            return self.programs[key]
 
 
 def model_functions(built) -> ModelFunctions:
