@@ -252,6 +252,7 @@ def section_fit(cfg: Config, work: Path) -> dict:
             res.update(
                 phase=phase, repeat=r, out_dir=str(folder), argv=argv,
                 timings=summary.get("timings", {}),
+                models_seconds=summary.get("sampler", {}).get("seconds_total"),
                 verdict=summary.get("invariant", {}).get("status"),
                 cache_entries=sum(1 for p in cache.rglob("*") if p.is_file()),
                 models={"gsf": read_posterior_stats(folder / "posterior.nc"),

@@ -10,6 +10,7 @@ direction whose curvature comes mostly from the prior is one the data do not ide
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +36,17 @@ def find_optima(
     value_and_grad: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
     starts: np.ndarray,
     max_iter: int = 2000,
+    threads: int = 1,
 ) -> list[Optimum]:
     """Minimise the potential from every start with L-BFGS-B; distinct optima, best first.
 
     ``value_and_grad`` is compiled once and driven from SciPy (compiling an optimiser around
     the model costs more than the optimisation). A point where the potential or its gradient
     is not finite is returned to the optimiser as an infinite value, so it backtracks; starts
-    that never reach a finite value are dropped.
+    that never reach a finite value are dropped. With ``threads`` above 1, that many starts are
+    optimised at once (the compiled program releases Python's lock while it computes); the
+    optima do not depend on it. ``value_and_grad`` must then be safe to call from several
+    threads at once.
     """
 
     def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -51,14 +56,21 @@ def find_optima(
             return np.inf, np.zeros_like(z)
         return value, grad
 
-    found: list[Optimum] = []
-    for z0 in starts:
-        if not np.isfinite(fun(np.asarray(z0, dtype=float))[0]):
-            continue
-        res = minimize(fun, np.asarray(z0, dtype=float), jac=True, method="L-BFGS-B",
+    def one(z0: np.ndarray) -> Optimum | None:
+        z0 = np.asarray(z0, dtype=float)
+        if not np.isfinite(fun(z0)[0]):
+            return None
+        res = minimize(fun, z0, jac=True, method="L-BFGS-B",
                        options={"maxiter": max_iter, "maxcor": 20})
-        if np.isfinite(res.fun):
-            found.append(Optimum(z=np.asarray(res.x), potential=float(res.fun)))
+        return Optimum(z=np.asarray(res.x), potential=float(res.fun)) if np.isfinite(
+            res.fun) else None
+
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(starts))) as pool:
+            results = list(pool.map(one, starts))
+    else:
+        results = [one(z0) for z0 in starts]
+    found = [o for o in results if o is not None]
     found.sort(key=lambda o: o.potential)
     optima: list[Optimum] = []
     for o in found:

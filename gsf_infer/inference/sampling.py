@@ -30,6 +30,7 @@ puts them together (:func:`sample`) and computes pointwise log-likelihoods (:fun
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,9 +42,7 @@ import numpy as np
 from numpyro.infer import Predictive
 from numpyro.infer import util as infer_util
 
-from gsf_infer.inference.chains import (
-    _adaptive_chains,
-)
+from gsf_infer.inference.chains import _adaptive_chains
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import (
     ModelFunctions,
@@ -173,6 +172,7 @@ def prepare(
     seconds["prior"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
+    pooled = value_and_grad
     if value_and_grad is None:
         compiled = value_and_grad_of(fns)
 
@@ -186,7 +186,10 @@ def prepare(
     if starts is None:
         picks = rng.choice(z_prior.shape[0], size=n_random, replace=False)
         starts = np.vstack([z_median[None], z_median + 0.5 * (z_prior[picks] - z_median)])
-    optima = find_optima(value_and_grad, np.atleast_2d(starts), max_iter=config.max_iter)
+    # the model's own program may be called from several threads; a pooled one may not
+    threads = (os.cpu_count() or 1) if pooled is None else 1
+    optima = find_optima(value_and_grad, np.atleast_2d(starts), max_iter=config.max_iter,
+                         threads=threads)
     if not optima:
         raise FloatingPointError(
             "the posterior density is not finite at any starting point (prior median and "
@@ -223,6 +226,7 @@ def sample(
     progress: Callable[[int, int], None] | None = None,
     starts: np.ndarray | None = None,
     reported: tuple[str, ...] = (),
+    on_prepared: Callable[[Prepared], None] | None = None,
 ) -> SamplingResult:
     """Run the whole sampling procedure of the module docstring.
 
@@ -244,12 +248,16 @@ def sample(
     reported : tuple of str
         Sites the data are asked about: an unidentified direction that carries a tenth or more
         of one's Laplace variance is sampled, never held (``fix_unidentified``).
+    on_prepared : callable, optional
+        Called with the :class:`Prepared` state (optima, whitening) before the chains start.
 
     Returns
     -------
     SamplingResult
     """
     prep = prepare(fns, inputs, config, starts=starts, reported=reported)
+    if on_prepared is not None:
+        on_prepared(prep)
     tic = time.perf_counter()
     constrain = _constrain_program(fns)
 
