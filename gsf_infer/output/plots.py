@@ -367,14 +367,20 @@ def _numpy_posterior(dt: xr.DataTree, names: list[str] | None = None) -> xr.Data
 
 
 def _usable(dt: xr.DataTree, names: tuple[str, ...]) -> list[str]:
-    """List names present in the posterior with finite draws that vary."""
+    """List names present in the posterior with finite draws that vary.
+
+    A quantity held at the optimum varies only by rounding (its draws are ``z0 + L u`` with
+    ``L`` zero along it, up to 1e-15): it has no density to draw, so it counts as constant.
+    """
     post = dt["posterior"]
     out = []
     for name in names:
         if name not in post.data_vars:
             continue
         values = np.asarray(post[name].values, dtype=float)
-        if values.size and np.all(np.isfinite(values)) and np.ptp(values) > 0:
+        if not values.size or not np.all(np.isfinite(values)):
+            continue
+        if np.ptp(values) > 1e-10 * max(1.0, float(np.max(np.abs(values)))):
             out.append(name)
     return out
 
