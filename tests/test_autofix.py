@@ -123,6 +123,33 @@ def test_held_coordinates_are_left_out_of_r_hat_and_ess():
     assert max_r_hat(stuck) > 1.5
 
 
+def test_a_quantity_held_at_the_optimum_has_no_r_hat_in_the_convergence_verdict():
+    import xarray as xr
+
+    from gsf_infer.analysis.summary import diagnostics, parameter_table
+
+    # a held quantity's draws are its optimum plus rounding noise (z0 + L u, L zero along
+    # it); noise that differs between chains gives an arbitrary R-hat (1.014 on a Revisiting
+    # curve, reported as "the chains disagree")
+    rng = np.random.default_rng(0)
+    free = rng.standard_normal((4, 1000))
+    held = 1.5 + 1e-15 * (rng.standard_normal((4, 1000)) + np.arange(4)[:, None])
+
+    def tree(a):
+        post = xr.Dataset({"a": (("chain", "draw"), a), "b": (("chain", "draw"), free)},
+                          coords={"chain": np.arange(4), "draw": np.arange(1000)})
+        stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((4, 1000), bool))})
+        return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+    diag = diagnostics(tree(held))
+    assert diag["converged"] and diag["worst"] == "b" and diag["max_r_hat"] < 1.01, diag
+    assert parameter_table(tree(held), "gsf")["a"]["r_hat"] is None
+    # negative control: the same between-chain offsets at the scale of a real spread
+    moved = 1.5 + 0.05 * (rng.standard_normal((4, 1000)) + np.arange(4)[:, None])
+    diag = diagnostics(tree(moved))
+    assert not diag["converged"] and diag["worst"] == "a" and diag["max_r_hat"] > 1.1, diag
+
+
 def _records(sizes, kinds=("loss",)) -> Records:
     config = GsfSimConfig(sizes=sizes, kinds=kinds, loss_points=6, bits=(3,),
                           quantization_points=3)

@@ -98,6 +98,23 @@ def _selection(dt: xr.DataTree, model: str) -> list[str]:
     return [n for n in names if n in post.data_vars]
 
 
+#: Relative spread over the draws below which a quantity counts as constant: one held at the
+#: optimum varies only by rounding (its draws are ``z0 + L u`` with ``L`` zero along it).
+CONSTANT_SPREAD = 1e-10
+
+
+def constant_over_draws(values: np.ndarray) -> np.ndarray:
+    """Whether each element of ``(chain, draw, ...)`` draws is constant up to rounding.
+
+    Such an element has no R-hat or ESS: computed on rounding noise they are arbitrary.
+    """
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        spread = np.ptp(values, axis=(0, 1))
+        scale = np.maximum(np.max(np.abs(values), axis=(0, 1)), 1.0)
+        return ~(spread > CONSTANT_SPREAD * scale)
+
+
 def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[str, dict | None]:
     """Build the ``parameters`` object of summary.json.
 
@@ -126,14 +143,16 @@ def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[
         if np.all(~np.isfinite(post_values)):
             table[label] = None
             continue
+        # held at the optimum: no mixing to speak of
+        constant = bool(np.all(constant_over_draws(post_values)))
         entry = {
             "mean": _finite(row["mean"]),
             "sd": _finite(row["sd"]),
             "hdi_low": _finite(row[low_col]),
             "hdi_high": _finite(row[high_col]),
-            "r_hat": _finite(row["r_hat"]),
-            "ess_bulk": _finite(row["ess_bulk"]),
-            "ess_tail": _finite(row["ess_tail"]),
+            "r_hat": None if constant else _finite(row["r_hat"]),
+            "ess_bulk": None if constant else _finite(row["ess_bulk"]),
+            "ess_tail": None if constant else _finite(row["ess_tail"]),
             "contraction": (
                 contraction(prior_values, post_values, log=base in LOG_SCALE)
                 if prior_values is not None
@@ -180,10 +199,15 @@ def diagnostics(
         ess_bulk = az.ess(dt, group="posterior", method="bulk")
         ess_tail = az.ess(dt, group="posterior", method="tail")
 
+    # ... nor one held at the optimum, whose draws vary by rounding only
+    ordered = {name: post[name].transpose("chain", "draw", ...) for name in post.data_vars}
+    varying = {name: ~constant_over_draws(v.values) for name, v in ordered.items()}
+
     def extreme(ds, fn):
         vals = {}
         for name in post.data_vars:
-            arr = np.asarray(ds[name]).ravel()
+            arr = np.asarray(ds[name].transpose(*ordered[name].dims[2:]).values)
+            arr = arr[np.broadcast_to(varying[name], arr.shape)].ravel()
             arr = arr[np.isfinite(arr)]
             if arr.size:
                 vals[name] = float(fn(arr))
