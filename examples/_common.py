@@ -26,7 +26,7 @@ from typing import Any
 
 #: Sampler settings of ``--quick`` (the test suite) and of a full run (the tool's defaults).
 QUICK = {"chains": 2, "warmup": 300, "draws": 300}
-FULL = {"chains": 4, "warmup": 1000, "draws": 1000}
+FULL = {"chains": 4, "warmup": 300, "draws": 1000}
 
 
 def parse_args(

@@ -24,7 +24,7 @@ Usage::
     .venv/bin/python examples/nn.py [--quick] [--seeds 5] [--out DIR] [--force]
 
 Full run (the default): 5 training seeds (0-4), ``simulate nn`` with its defaults, the fit with
-the tool's defaults (4 chains x (1000 + 1000)). ``--quick``: one training seed, a smaller
+the tool's defaults (4 chains x (300 + 1000)). ``--quick``: one training seed, a smaller
 simulation (widths 8, 16, 32; 2000 steps; 128-image NTK subset) and 2 chains x (300 + 300).
 """
 
@@ -173,7 +173,7 @@ def body(run: Run) -> tuple[str, dict[str, Any]]:
 
 `gsf-infer simulate nn` with {'the quick settings' if run.quick else 'its defaults'}, one
 training seed per data set, then `gsf-infer fit` with the tool's defaults
-({'quick sampler' if run.quick else '4 chains x (1000 + 1000)'}). Nothing about `a`, `b`,
+({'quick sampler' if run.quick else '4 chains x (300 + 1000)'}). Nothing about `a`, `b`,
 `rho` is known; "measured" is the least-squares power-law slope of the empirical NTK's
 eigenvalues (`b`) and octave-mean target power (`a`) over `k = {lo}..{hi}`, of the kernel at
 initialisation (which the `spectrum` records carry) and at the end of training.

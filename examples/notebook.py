@@ -86,7 +86,7 @@ print("missing:", list(identification.missing) or "nothing")
 # ## 3. Fit
 #
 # `gsf.fit` takes the options of `gsf-infer fit` under the same names and defaults. The
-# defaults are **4 chains x (1000 warm-up + 1000 draws)**; this walk-through uses 2 x (300 +
+# defaults are **4 chains x (300 warm-up + 1000 draws)**; this walk-through uses 2 x (300 +
 # 300) so that it runs in a few minutes. Use the defaults for results you mean to report.
 # Unless `no_check=True`, the fit also runs the `deviation` model behind the invariant's
 # verdict.

@@ -21,7 +21,7 @@ Usage::
                                              [--discrepancies none,gp] [--priors P] [--force]
                                              [--out gsf-results/examples/rf_coverage]
 
-``--quick`` samples 2 chains x (300 + 300) instead of the default fit's 4 x (1000 + 1000);
+``--quick`` samples 2 chains x (300 + 300) instead of the default fit's 4 x (300 + 1000);
 ``--priors P`` passes a priors file to the discrepancy's fits (``[discrepancy_sd]`` fixed, say).
 """
 

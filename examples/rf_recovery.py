@@ -20,7 +20,7 @@ Usage::
     .venv/bin/python examples/rf_recovery.py [--seed 0] [--quick] [--no-check]
                                              [--out gsf-results/examples/rf_recovery]
 
-``--quick`` samples 2 chains x (300 + 300) instead of 4 x (1000 + 1000); ``--no-check`` skips
+``--quick`` samples 2 chains x (300 + 300) instead of 4 x (300 + 1000); ``--no-check`` skips
 the free-model fit behind the invariant verdict (a few minutes).
 
 What to expect (measured, see the README of examples/): the posterior of rho covers 1 and that
