@@ -239,6 +239,8 @@ def diagnostics(
         "min_ess_tail": min(tails.values()) if tails else float("nan"),
         "min_bfmi": bfmi,
         "worst": worst,
+        # the target acceptance the draws were made at (after any automatic reruns)
+        "target_accept": read_attrs(dt).get("sampler", {}).get("target_accept_prob"),
     }
 
 
@@ -261,10 +263,17 @@ def convergence_problems(
             "more --draws raise it)"
         )
     if diag["divergences"] > thresholds.max_divergences:
+        target = diag.get("target_accept")
+        if target is not None and target >= 0.99:
+            remedy = (f"at target acceptance {target:g} already: a region of the posterior (a "
+                      "ridge or a funnel) that small steps do not cross; more informative data, "
+                      "or priors or held parameters that remove it, are the remedies")
+        else:
+            remedy = ("a --target-accept closer to 1, up to 0.99, takes smaller steps through "
+                      "curved regions")
         out.append(
             f"{diag['divergences']} divergent transitions: the posterior is not trusted "
-            "(a --target-accept closer to 1, up to 0.99, takes smaller steps through curved "
-            "regions)"
+            f"({remedy})"
         )
     if diag.get("min_bfmi") is not None and diag["min_bfmi"] < 0.3:
         out.append(f"E-BFMI down to {diag['min_bfmi']:.2f} (< 0.3): poor energy exploration")
