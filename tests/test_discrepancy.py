@@ -220,7 +220,9 @@ def test_discrepancy_widens_an_interval_the_iid_model_makes_too_narrow(tmp_path)
     priors.write_text(f'[discrepancy_sd]\ndist = "HalfNormal"\nscale = {HALF_NORMAL_SD}\n')
     found = {}
     for name in ("none", "gp"):
-        result = fit(records, chains=2, warmup=300, draws=300, seed=1, check_invariant=False,
+        # the sampled scale makes a funnel with the curve's values: 2 x 300 draws left R-hat
+        # at 1.054 once (after the automatic reruns), 2 x 500 at 1.017
+        result = fit(records, chains=2, warmup=300, draws=500, seed=1, check_invariant=False,
                      discrepancy=name, priors=priors)
         assert result.summary["diagnostics"]["max_r_hat"] < 1.05, result.summary["diagnostics"]
         found[name] = result.summary["parameters"]

@@ -347,7 +347,8 @@ def test_fit_cli_writes_the_folder_and_strict_exits_3_when_not_converged(small, 
     runner = CliRunner()
     out = tmp_path / "cli"
     args = ["fit", str(small["path"]), "--out", str(out), "--no-check", "--quiet"]
-    quick = ["--chains", "2", "--warmup", "15", "--draws", "15"]
+    # 2 x 15 draws, never extended: a bulk ESS of 400 is out of reach, whatever the draws
+    quick = ["--chains", "2", "--warmup", "15", "--draws", "15", "--max-draws", "15"]
     res = runner.invoke(app, args + quick + ["--strict"])
     assert res.exit_code == 3, res.output
     assert (out / "summary.json").is_file()  # results are written before the exit code
