@@ -149,12 +149,18 @@ def test_too_wide_predictive_is_flagged_by_loo_pit_only():
         assert "intervals too wide" in entry["reason"]
 
 
-def test_predictive_equal_to_the_data_is_flagged_as_not_sampled():
+def _predictive_equal_to_the_data():
+    """A fake loss fit whose every predictive draw is the observed value itself."""
     dt = fake_fit(np.random.default_rng(16), kinds=("loss",), draws=250)
     observed = dt["observed_data"]["loss"]
     dt["posterior_predictive"]["loss"] = observed.expand_dims(
         chain=dt["posterior"].sizes["chain"], draw=dt["posterior"].sizes["draw"]
     ).transpose("chain", "draw", ...)
+    return dt
+
+
+def test_predictive_equal_to_the_data_is_flagged_as_not_sampled():
+    dt = _predictive_equal_to_the_data()
     entry = ppc.posterior_predictive_checks(dt)["loss"]
     assert entry["degenerate"] and entry["flagged"]
     assert "not sampled" in entry["reason"]
@@ -191,11 +197,7 @@ def test_loo_pits_handed_to_the_checks_give_the_same_checks(calibrated):
 
 
 def test_ties_between_draws_and_observations_are_reported():
-    dt = fake_fit(np.random.default_rng(16), kinds=("loss",), draws=250)
-    observed = dt["observed_data"]["loss"]
-    dt["posterior_predictive"]["loss"] = observed.expand_dims(
-        chain=dt["posterior"].sizes["chain"], draw=dt["posterior"].sizes["draw"]
-    ).transpose("chain", "draw", ...)
+    dt = _predictive_equal_to_the_data()
     assert ppc.loo_pits(dt)["loss"]["ties"]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
+from gsf_infer.inference.chains import constant_over_draws
 from gsf_infer.inference.datatree import read_attrs
 
 #: The named exponents every summary.json carries (null where the fit cannot speak to them).
@@ -96,23 +97,6 @@ def _selection(dt: xr.DataTree, model: str) -> list[str]:
         names = list(NAMED) + list(FAMILY) + list(PHYSICAL) + list(DEVIATION)
         names += sorted(str(n) for n in post.data_vars if str(n).startswith(NUISANCE_PREFIX))
     return [n for n in names if n in post.data_vars]
-
-
-#: Relative spread over the draws below which a quantity counts as constant: one held at the
-#: optimum varies only by rounding (its draws are ``z0 + L u`` with ``L`` zero along it).
-CONSTANT_SPREAD = 1e-10
-
-
-def constant_over_draws(values: np.ndarray) -> np.ndarray:
-    """Whether each element of ``(chain, draw, ...)`` draws is constant up to rounding.
-
-    Such an element has no R-hat or ESS: computed on rounding noise they are arbitrary.
-    """
-    values = np.asarray(values, dtype=float)
-    with np.errstate(invalid="ignore"):
-        spread = np.ptp(values, axis=(0, 1))
-        scale = np.maximum(np.max(np.abs(values), axis=(0, 1)), 1.0)
-        return ~(spread > CONSTANT_SPREAD * scale)
 
 
 def parameter_table(dt: xr.DataTree, model: str, ci_prob: float = 0.94) -> dict[str, dict | None]:

@@ -174,10 +174,27 @@ class Chains:
         return flat, out
 
 
+#: Relative spread over the draws below which a quantity counts as constant: one held at the
+#: optimum varies only by rounding (its draws are ``z0 + L u`` with ``L`` zero along it).
+CONSTANT_SPREAD = 1e-10
+
+
+def constant_over_draws(values: np.ndarray) -> np.ndarray:
+    """Whether each element of ``(chain, draw, ...)`` draws is constant up to rounding.
+
+    Such an element has no R-hat, ESS or density: computed on rounding noise they are
+    arbitrary (or, for a density, fail).
+    """
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        spread = np.ptp(values, axis=(0, 1))
+        scale = np.maximum(np.max(np.abs(values), axis=(0, 1)), 1.0)
+        return ~(spread > CONSTANT_SPREAD * scale)
+
+
 def _varying(flat: np.ndarray) -> np.ndarray:
     """Keep the coordinates of ``(chain, draw, dim)`` that vary (a held one has no R-hat)."""
-    scale = np.maximum(np.abs(flat).max(axis=(0, 1)), 1.0)
-    return flat[..., np.ptp(flat, axis=(0, 1)) > 1e-10 * scale]
+    return flat[..., ~constant_over_draws(flat)]
 
 
 def max_r_hat(flat: np.ndarray) -> float:

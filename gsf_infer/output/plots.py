@@ -30,6 +30,7 @@ import xarray as xr  # noqa: E402
 
 from gsf_infer.analysis.elastic import elasticity_curve  # noqa: E402
 from gsf_infer.analysis.ppc import kind_tree, ppc_variables  # noqa: E402
+from gsf_infer.inference.chains import constant_over_draws  # noqa: E402
 from gsf_infer.inference.datatree import read_attrs  # noqa: E402
 from gsf_infer.output import artifacts  # noqa: E402
 from gsf_infer.output.elastic_plot import CAPTION as RHO_T_CAPTION  # noqa: E402
@@ -377,10 +378,10 @@ def _usable(dt: xr.DataTree, names: tuple[str, ...]) -> list[str]:
     for name in names:
         if name not in post.data_vars:
             continue
-        values = np.asarray(post[name].values, dtype=float)
+        values = np.asarray(post[name].transpose("chain", "draw", ...).values, dtype=float)
         if not values.size or not np.all(np.isfinite(values)):
             continue
-        if np.ptp(values) > 1e-10 * max(1.0, float(np.max(np.abs(values)))):
+        if not np.all(constant_over_draws(values)):
             out.append(name)
     return out
 
