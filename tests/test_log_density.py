@@ -239,7 +239,7 @@ def expected_sites(case: Case) -> set[str]:
     if "spectrum" in kinds and case.table["target_power"].notna().any():
         sites.add("target_scale")
     if "data_scaling" in kinds:
-        sites |= {"E_ds_frac", "B_ds", "s"}
+        sites |= {"E_ds_frac", "ds_level", "s"}
     if case.built.deviations:
         sites.add("deviation_z")
     return sites
@@ -337,18 +337,16 @@ def reference(case: Case, z: np.ndarray, mask: float) -> dict[str, Any]:
             )
         elif kind == "data_scaling":
             run_of = rows["run"].astype(str).to_numpy()
-            floor = np.array([
-                E_MARGIN * y[run_of == r].min() if (run_of == r).any() else E_MARGIN for r in runs
+            # each run's value at its reference sample count is centred on the run's median
+            # (placeholder centre 1 for runs without data_scaling records); E is a uniform
+            # fraction of it and B the rest
+            centre = np.array([
+                np.median(y[run_of == r]) if (run_of == r).any() else 1.0 for r in runs
             ])
-            # B_ds is centred on the median less half the floor (E's upper end, margin
-            # included; the loss amplitude uses half the smallest loss); placeholders for runs
-            # without data_scaling records
-            typical = np.array([
-                np.median(y[run_of == r]) - 0.5 * floor[i] if (run_of == r).any() else 1.0
-                for i, r in enumerate(runs)
-            ])
-            V["E_ds"] = P["E_ds"] = floor * unit_interval("E_ds_frac")
-            V["B_ds"] = P["B_ds"] = positive("B_ds", stats.lognorm(s=2.0, scale=typical))
+            level = positive("ds_level", stats.lognorm(s=2.0, scale=centre))
+            frac = unit_interval("E_ds_frac")
+            V["E_ds"] = P["E_ds"] = level * frac
+            V["B_ds"] = P["B_ds"] = level * (1.0 - frac)
             V["s"] = P["s"] = positive("s", lognormal(*LOGNORMAL["s"]))
             V["alpha"] = 2 * V["s"] / (2 * V["s"] + 1 / V["b"])
         for site, of in AMPLITUDE_KIND.items():
@@ -430,7 +428,7 @@ def test_sites_are_those_the_records_use(cases, name):
 
 def test_sites_no_record_uses_are_absent(cases, simulated):
     data_scaling = set(cases("data_scaling_only").fns.supports)
-    assert data_scaling == {"a", "b", "E_ds_frac", "B_ds", "s", "sigma_data_scaling"}
+    assert data_scaling == {"a", "b", "E_ds_frac", "ds_level", "s", "sigma_data_scaling"}
     assert not {"bm", "n", "k_star", "K", "nu", "deviation_z"} & data_scaling
     loss = set(cases("loss_only").fns.supports)
     assert loss == {"a", "b", "bm", "n", "k_star", "K", "E_frac", "loss_scale", "sigma_loss"}

@@ -147,10 +147,6 @@ def test_floors_and_centres():
     np.testing.assert_allclose(
         data.loss_floor, [loss.loc[loss["group"] == g, "loss"].min() for g in data.groups]
     )
-    ds = frame[frame["kind"] == "data_scaling"]
-    expected_ds = [ds.loc[ds["run"] == r, "loss"].min() if (ds["run"] == r).any() else np.nan
-                   for r in data.runs]
-    np.testing.assert_allclose(data.ds_floor, expected_ds)
     assert data.centers["loss"] == pytest.approx(np.median(np.log(loss["loss"])))
     target = frame.loc[frame["kind"] == "spectrum", "target_power"].dropna()
     assert data.centers["spectrum_target"] == pytest.approx(np.median(np.log(target)))

@@ -100,8 +100,6 @@ class ModelData:
     loss_floor : np.ndarray
         Per group: the smallest observed loss of ``loss`` records (``E`` lies below it); NaN
         for groups without loss records.
-    ds_floor : np.ndarray
-        Per run: the smallest observed loss of ``data_scaling`` records; NaN where none.
     quant_units : tuple of str
         Amplitude units of quantization records: a group (records with ``bits``, noise
         ``sigma0^2 4^-bits``) or a run (records without ``bits``: one free amplitude per run).
@@ -116,7 +114,6 @@ class ModelData:
     groups: tuple[str, ...]
     scales: Scales
     loss_floor: np.ndarray
-    ds_floor: np.ndarray
     quant_units: tuple[str, ...] = ()
     centers: dict[str, float] = field(default_factory=dict)
     has_params: bool = False
@@ -207,14 +204,12 @@ def build_model_data(
         if np.isfinite(target).any():
             centers["spectrum_target"] = float(np.median(np.log(target[np.isfinite(target)])))
     loss_floor = _floors(kinds.get("loss"), "group", len(groups))
-    ds_floor = _floors(kinds.get("data_scaling"), "run", len(runs))
     return ModelData(
         kinds=kinds,
         runs=runs,
         groups=groups,
         scales=scales,
         loss_floor=loss_floor,
-        ds_floor=ds_floor,
         quant_units=tuple(quant_units),
         centers=centers,
         has_params=bool(np.isfinite(table["params"].to_numpy(dtype=float)).any()),

@@ -43,7 +43,7 @@ def natural_scale(kind: str, values: np.ndarray) -> np.ndarray:
 
 
 #: Sites with one value per run, per quantization amplitude unit, per deviation parameter.
-RUN_SITES = frozenset({"E_ds", "E_ds_frac", "B_ds"})
+RUN_SITES = frozenset({"E_ds", "E_ds_frac", "B_ds", "ds_level"})
 UNIT_SITES = frozenset({"quant_scale"})
 DEVIATION_SITES = frozenset({"deviation_z"})
 #: Curves on the ``elastic`` family's grid in ``tau = log(t/t_ref)``, and its HSGP weights.

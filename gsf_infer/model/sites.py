@@ -14,7 +14,11 @@ Parametrisation (chosen so that NUTS sees weakly correlated, data-identified coo
   ``pruning_scale`` = ``dL_P`` at ``(t_ref, P_ref)`` with everything pruned, ``density_scale``
   = density at ``(t_ref, P_ref)``, ``spectrum_scale``/``target_scale`` = eigenvalue/target power
   at ``k_ref``; ``E`` uniform below the smallest observed loss (a uniform fraction ``E_frac``
-  of that bound, so the bound may be an input and not a constant of the program).
+  of that bound, so the bound may be an input and not a constant of the program);
+- a ``data_scaling`` curve ``E + B n^-alpha`` by its value ``ds_level = E + B`` at its
+  reference sample count (``n = 1``) and the fraction ``E_ds_frac`` of it that is floor: the
+  records pin the value, which leaves one soft direction (the floor against ``alpha``) where
+  ``E`` and ``B`` sampled directly make a curved ridge of three.
 
 Derived quantities are deterministic sites: ``rho`` (at ``t_ref`` for families where it varies),
 ``chi``, ``gamma``, ``rho_over_b``; for ``elastic`` also the curves ``rho_t``, ``chi_t``,
@@ -214,7 +218,8 @@ def prior_constants(data: ModelData) -> dict[str, Any]:
     - ``loss_typical``: centre of the ``loss_scale`` prior, the median loss less half the
       smallest;
     - ``center_<kind>``: log of a typical observed value of each kind (amplitude priors);
-    - ``ds_floor``, ``ds_typical`` (per run): the same for ``data_scaling`` records;
+    - ``ds_center`` (per run): log of the median ``data_scaling`` value of the run (centre of
+      the prior of the curve's value at its reference sample count);
     - ``elastic_grid``: the grid in ``log(t/t_ref)`` of the ``elastic`` family's ``rho(t)``.
     """
     out: dict[str, Any] = {"elastic_grid": elastic_grid(data)}
@@ -231,13 +236,10 @@ def prior_constants(data: ModelData) -> dict[str, Any]:
         )
     if "data_scaling" in data.kinds:
         kd = data.kinds["data_scaling"]
-        floor = E_MARGIN * np.nan_to_num(data.ds_floor, nan=1.0)
         runs = set(np.unique(kd.run).tolist())
-        # a run without data_scaling records gets centre 0: no likelihood reads its E_ds, B_ds
-        out["ds_floor"] = floor
-        out["ds_typical"] = np.array([
-            np.log(max(np.median(kd.y[kd.run == r]) - 0.5 * floor[r], 1e-12)) if r in runs
-            else 0.0
+        # a run without data_scaling records gets centre 0: no likelihood reads its sites
+        out["ds_center"] = np.array([
+            np.log(np.median(kd.y[kd.run == r])) if r in runs else 0.0
             for r in range(len(data.runs))
         ])
     return out
@@ -281,10 +283,15 @@ def sample_nuisance(
         if "center_spectrum_target" in consts:
             P["target_scale"] = groups("target_scale", around("center_spectrum_target", 2.0))
     elif kind == "data_scaling":
+        # each run's curve E + B n^-alpha by its value at the reference n (n = 1 in units of
+        # the run's geometric mean sample count), which the records pin, and the fraction of
+        # it that is floor: E and B then trade along the exponent without the curved ridge
+        # that E and B themselves make
         R = len(data.runs)
+        level = numpyro.sample("ds_level", dist.LogNormal(consts["ds_center"], 2.0).to_event(1))
         frac = numpyro.sample("E_ds_frac", dist.Uniform(0.0, 1.0).expand((R,)).to_event(1))
-        P["E_ds"] = numpyro.deterministic("E_ds", consts["ds_floor"] * frac)
-        P["B_ds"] = numpyro.sample("B_ds", dist.LogNormal(consts["ds_typical"], 2.0).to_event(1))
+        P["E_ds"] = numpyro.deterministic("E_ds", level * frac)
+        P["B_ds"] = numpyro.deterministic("B_ds", level * (1.0 - frac))
         P["s"] = _sample_groups("s", priors["s"], G)
     P["sigma"] = _sample(f"sigma_{kind}", priors["sigma"])
     return P
