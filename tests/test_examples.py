@@ -128,6 +128,8 @@ def test_gemstones_quick_chi_per_run_and_pooled(tmp_path):
         summary = json.loads((out / "fit_runs" / safe_name(name) / "summary.json").read_text())
         assert summary["parameters"].get("K") is None
         assert summary["parameters"].get("k_star") is None
+    # quick: the pooled fit of the three runs around the median size
+    assert r["pooled_runs"] == ordered[len(ordered) // 2 - 1:len(ordered) // 2 + 2]
     assert finite_interval(r["pooled"]["chi"]) and r["pooled"]["chi"]["hdi_low"] > 0
 
 
