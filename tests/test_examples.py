@@ -147,8 +147,10 @@ def test_revisiting_quick_alpha_per_curve_and_holdout(tmp_path):
     assert r["holdout"]["rows"] == held
     rows, coverage = holdout_coverage(*sorted((out / "fits").glob("*/holdout.csv")))
     assert rows == held and r["holdout"]["coverage"] == pytest.approx(coverage, abs=1e-12)
-    # one fit per curve, each on that curve's records only
-    assert len(list((out / "fits").iterdir())) == len(curves) == len(r["per_curve"])
+    # one fit per curve (fit --by group), each on that curve's records only
+    folders = [p for p in (out / "fits").iterdir() if p.is_dir()]
+    assert len(folders) == len(curves) == len(r["per_curve"])
+    assert r["workers"] == 0 and r["fits_per_hour"] > 0
     assert r["converged"] + len(r["not_converged"]) == len(curves)
     for name, curve in r["per_curve"].items():
         own = sum(1 for row in unique if "/".join(row[:3]) == name and row[5] == "0")
