@@ -154,8 +154,18 @@ def loss_and_spectrum():
     return frame
 
 
+def said_everywhere(fit, action: str, folder) -> None:
+    """``action`` is in summary.json, the console report and report.md of a saved fit."""
+    from gsf_infer.output.console import fit_report
+
+    assert action in fit.summary_json["automatic_actions"]["gsf"]
+    assert action in fit_report(fit.result, 0.94)
+    fit.save(folder)
+    assert action in (folder / "report.md").read_text(encoding="utf-8")
+
+
 @pytest.mark.slow
-def test_short_chains_are_extended_and_said_so(loss_and_spectrum):
+def test_short_chains_are_extended_and_said_so(loss_and_spectrum, tmp_path):
     import gsf_infer as gsf
 
     # loss curves at three sizes and a spectrum (a posterior without the ridge of loss curves
@@ -172,20 +182,23 @@ def test_short_chains_are_extended_and_said_so(loss_and_spectrum):
     draws = fit.datatree["posterior"].sizes["draw"]
     assert 100 < draws <= 400 and (draws - 100) % 100 == 0
     assert draws == 100 + 100 * len(extended)
+    said_everywhere(fit, extended[0], tmp_path / "extended")
     without = gsf.fit(loss_and_spectrum, max_draws=100, **options)
     assert not [a for a in without.summary_json["automatic_actions"]["gsf"] if "extended" in a]
     assert without.datatree["posterior"].sizes["draw"] == 100
 
 
 @pytest.mark.slow
-def test_divergences_rerun_the_chains_at_a_higher_target_acceptance(loss_curves):
+def test_divergences_rerun_the_chains_at_a_higher_target_acceptance(loss_curves, tmp_path):
     import gsf_infer as gsf
 
     # a target acceptance of 0.2 makes NUTS take steps far too long for the curvature here:
     # divergent transitions, then one rerun at 0.97, recorded
     fit = gsf.fit(loss_curves, chains=2, warmup=150, draws=100, target_accept=0.2, seed=0)
     actions = fit.summary_json["automatic_actions"]["gsf"]
-    assert any("rerun at 0.97" in a for a in actions), actions
+    raised = [a for a in actions if "rerun at 0.97" in a]
+    assert raised, actions
+    said_everywhere(fit, raised[0], tmp_path / "raised")
 
 
 @pytest.mark.slow
