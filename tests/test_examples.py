@@ -334,3 +334,51 @@ def test_elastic_quick_recovers_a_drifting_rho(tmp_path):
     # over five seeds, examples/README.md); quick measured 0.86 on seed 0
     assert row["coverage"] >= 0.75 and row["excludes_constants"] is True
     assert (out / "drift_0_elastic" / "plots" / "rho_t.png").stat().st_size > 10_000
+
+
+def test_colpret_quick_opt_counts_and_intervals(tmp_path):
+    """``examples/colpret.py --quick``: the OPT table, one curve alone and two sizes pooled.
+
+    References: the raw ColPret file read here with the csv module (rows and distinct model
+    sizes), and each fit's own summary.json.
+    """
+    out = tmp_path / "colpret"
+    proc = run_example("colpret", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = results(out)
+    assert r["sources"] == ["opt"]
+    opt = r["opt"]
+    raw = csv_rows(DATA / "colpret_opt_trajectories" / "opt_trajectories.csv")
+    sizes = {row["model_size"] for row in raw}
+    assert opt["records"] == len(raw) and opt["runs"] == len(sizes) == len(opt["run_names"])
+    assert {name.removeprefix("OPT-") for name in opt["run_names"]} == sizes
+    # quick: one run alone (13B), 13B and 30B pooled
+    assert set(opt["per_run"]) == set(opt["fitted_runs"]) == {"OPT-13b"}
+    own = sum(row["model_size"] == "13b" for row in raw)
+    converged = 0
+    for name, fit in opt["per_run"].items():
+        assert fit["records"] == own
+        summary = json.loads(
+            (out / "fit_opt_runs" / safe_name(name) / "summary.json").read_text()
+        )
+        assert fit["diagnostics"] == summary["diagnostics"]
+        converged += summary["diagnostics"]["converged"]
+        for param in ("chi", "E"):
+            assert finite_interval(fit[param]), (name, param)
+            assert fit[param] == summary["parameters"][param]
+        assert fit["chi"]["hdi_low"] > 0
+        # E lies below every loss of that curve (loss = ln ppl)
+        assert fit["E"]["hdi_high"] < min(
+            math.log(float(row["ppl"])) for row in raw if row["model_size"] == "13b"
+        )
+    count = opt["per_run_converged"]
+    assert isinstance(count, int) and count == converged <= opt["per_run_fitted"] == 1
+    pooled = opt["pooled"]
+    assert pooled["runs"] == ["OPT-13b", "OPT-30b"]
+    assert pooled["records"] == sum(row["model_size"] in ("13b", "30b") for row in raw)
+    summary = json.loads((out / "fit_opt_pooled" / "summary.json").read_text())
+    assert opt["pooled_converged"] is bool(summary["diagnostics"]["converged"])
+    assert finite_interval(pooled["chi"]) and pooled["chi"] == summary["parameters"]["chi"]
+    text = (out / "results.md").read_text()
+    assert f"**{count} of 1 per-run fits converged**" in text
+    assert r["load_average"]["samples"] >= 1 and len(r["commit"]) >= 7
