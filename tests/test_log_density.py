@@ -77,10 +77,9 @@ SIGMA_PRIOR = stats.halfnorm(scale=0.1)
 POOL_SD_PRIOR = stats.halfnorm(scale=0.3)
 M_LOG_SCALE = 0.3  # m ~ LogNormal(0, 0.3), so bm | b ~ LogNormal(log b, 0.3)
 DEVIATION_SD = 0.5
-E_MARGIN = 1.1
 #: Prior scale (of the log) of each kind's amplitude around the data's typical value.
 AMPLITUDE_SCALE = {
-    "loss_scale": 2.0,
+    "loss_level": 2.0,
     "quant_scale": 3.0,
     "pruning_scale": 3.0,
     "density_scale": 3.0,
@@ -235,7 +234,7 @@ def expected_sites(case: Case) -> set[str]:
     sites |= {f"sigma_{k}" for k in kinds}
     sites |= {s for s, k in AMPLITUDE_KIND.items() if k in kinds}
     if "loss" in kinds:
-        sites |= {"E_frac", "loss_scale"}
+        sites |= {"E_frac", "loss_level"}
     if "spectrum" in kinds and case.table["target_power"].notna().any():
         sites.add("target_scale")
     if "data_scaling" in kinds:
@@ -328,13 +327,15 @@ def reference(case: Case, z: np.ndarray, mask: float) -> dict[str, Any]:
         y = rows[OBSERVED[kind]].to_numpy(dtype=float)
         P = {k: v for k, v in V.items() if k in ("a", "b", "m", "n", "k_star", "K", "nu")}
         if kind == "loss":
-            group_of = rows["group"].astype(str).to_numpy()
-            floor = np.array([E_MARGIN * y[group_of == g].min() for g in groups])
-            V["E"] = P["E"] = (floor[0] if G == 1 else floor) * unit_interval("E_frac")
-            typical = np.median(y) - 0.5 * y.min()
-            P["loss_scale"] = V["loss_scale"] = positive(
-                "loss_scale", stats.lognorm(s=AMPLITUDE_SCALE["loss_scale"], scale=typical)
-            )
+            # the loss at the reference point, centred on the median loss (geometric), of
+            # which E is a uniform fraction and the amplitude the rest
+            centre = np.exp(np.median(np.log(y)))
+            level = positive("loss_level", stats.lognorm(
+                s=AMPLITUDE_SCALE["loss_level"], scale=centre if G == 1 else np.full(G, centre)
+            ))
+            frac = unit_interval("E_frac")
+            V["E"] = P["E"] = level * frac
+            P["loss_scale"] = V["loss_scale"] = level * (1.0 - frac)
         elif kind == "data_scaling":
             run_of = rows["run"].astype(str).to_numpy()
             # each run's value at its reference sample count is centred on the run's median
@@ -431,7 +432,7 @@ def test_sites_no_record_uses_are_absent(cases, simulated):
     assert data_scaling == {"a", "b", "E_ds_frac", "ds_level", "s", "sigma_data_scaling"}
     assert not {"bm", "n", "k_star", "K", "nu", "deviation_z"} & data_scaling
     loss = set(cases("loss_only").fns.supports)
-    assert loss == {"a", "b", "bm", "n", "k_star", "K", "E_frac", "loss_scale", "sigma_loss"}
+    assert loss == {"a", "b", "bm", "n", "k_star", "K", "E_frac", "loss_level", "sigma_loss"}
     # delta_L needs target powers and modes records
     assert cases("all_kinds").built.deviations == ("delta_Q", "eps_F", "delta_L")
     five = records_from_frame(simulated[simulated["kind"].isin(DEFAULT_KINDS)].dropna(

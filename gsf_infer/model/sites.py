@@ -9,12 +9,14 @@ Parametrisation (chosen so that NUTS sees weakly correlated, data-identified coo
 - ``K``: capacity in modes at the reference size, ``K(P) = K (P/P_ref)^nu`` (``nu`` fixed at 1
   unless a prior frees it);
 - each kind's amplitude is its own value at a reference point, so amplitudes and exponents
-  decouple: ``loss_scale`` = ``L - E`` at ``(t_ref, P_ref)``, ``quant_scale`` = ``dL_Q`` at
+  decouple: ``loss_level`` = ``L`` at ``(t_ref, P_ref)``, of which ``E`` is a uniform fraction
+  ``E_frac`` and ``loss_scale = L - E`` the rest, ``quant_scale`` = ``dL_Q`` at
   ``(t_ref, P_ref)`` and ``bits_ref`` (one per group with ``bits``, else one per run),
   ``pruning_scale`` = ``dL_P`` at ``(t_ref, P_ref)`` with everything pruned, ``density_scale``
   = density at ``(t_ref, P_ref)``, ``spectrum_scale``/``target_scale`` = eigenvalue/target power
-  at ``k_ref``; ``E`` uniform below the smallest observed loss (a uniform fraction ``E_frac``
-  of that bound, so the bound may be an input and not a constant of the program);
+  at ``k_ref``; the loss's level is what its records pin, and the floor against ``chi`` the one
+  soft direction its parametrisation leaves (``E`` and ``loss_scale`` sampled directly make a
+  curved ridge of three with ``chi`` on a curve flattening towards its floor);
 - a ``data_scaling`` curve ``E + B n^-alpha`` by its value ``ds_level = E + B`` at its
   reference sample count (``n = 1``) and the fraction ``E_ds_frac`` of it that is floor: the
   records pin the value, which leaves one soft direction (the floor against ``alpha``) where
@@ -213,10 +215,9 @@ def prior_constants(data: ModelData) -> dict[str, Any]:
     They are model arguments rather than constants of the program, so that one compiled
     program serves every data set of the same shapes.
 
-    - ``loss_floor`` (per group): the upper end of ``E``, ``E_MARGIN`` times the smallest
-      observed loss (a margin for noise: a noisy smallest loss can lie below the true ``E``);
-    - ``loss_typical``: centre of the ``loss_scale`` prior, the median loss less half the
-      smallest;
+    - ``loss_floor_min``, ``loss_typical`` (the ``chinchilla`` model's ``E`` and amplitudes):
+      ``E_MARGIN`` times the smallest observed loss (a margin for noise: a noisy smallest loss
+      can lie below the true ``E``), and the log of the median loss less half the smallest;
     - ``center_<kind>``: log of a typical observed value of each kind (amplitude priors);
     - ``ds_center`` (per run): log of the median ``data_scaling`` value of the run (centre of
       the prior of the curve's value at its reference sample count);
@@ -229,7 +230,6 @@ def prior_constants(data: ModelData) -> dict[str, Any]:
         out["center_spectrum_target"] = np.float64(data.centers["spectrum_target"])
     if "loss" in data.kinds:
         kd = data.kinds["loss"]
-        out["loss_floor"] = E_MARGIN * np.nan_to_num(data.loss_floor, nan=1.0)
         out["loss_floor_min"] = np.float64(E_MARGIN * np.nanmin(data.loss_floor))
         out["loss_typical"] = np.log(
             np.float64(np.median(kd.y) - 0.5 * np.nanmin(data.loss_floor))
@@ -263,12 +263,13 @@ def sample_nuisance(
         return dist.LogNormal(consts[key], scale)
 
     if kind == "loss":
-        # E uniform below the floor, sampled as a fraction of it (a support that does not
-        # depend on the data)
+        # the loss at the reference point (t_ref, P_ref), which the records pin, and the
+        # fraction of it that is floor: E and the amplitude then trade along chi with the
+        # level held, not on the curved ridge that E and the amplitude sampled directly make
+        level = groups("loss_level", around("center_loss", 2.0))
         frac = groups("E_frac", dist.Uniform(0.0, 1.0))
-        floor = consts["loss_floor"][0] if G == 1 else consts["loss_floor"]
-        P["E"] = numpyro.deterministic("E", floor * frac)
-        P["loss_scale"] = groups("loss_scale", around("loss_typical", 2.0))
+        P["E"] = numpyro.deterministic("E", level * frac)
+        P["loss_scale"] = numpyro.deterministic("loss_scale", level * (1.0 - frac))
     elif kind == "quantization":
         U = len(data.quant_units)
         d = around("center_quantization", 3.0)
