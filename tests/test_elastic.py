@@ -134,7 +134,7 @@ def test_elastic_model_without_drift_is_the_monomial_model_plus_its_own_prior():
     mono = build_model(data, ModelSettings(model="gsf"), priors)
     elastic = build_model(data, ModelSettings(model="gsf", g="elastic"), priors)
     values = {"a": 1.6, "b": 1.4, "bm": 1.5, "n": 1.2, "k_star": 40.0, "K": 900.0,
-              "E_frac": 0.5, "loss_scale": 2.0, "quant_scale": 0.01, "pruning_scale": 1e-3,
+              "E_frac": 0.5, "loss_level": 3.0, "quant_scale": 0.01, "pruning_scale": 1e-3,
               "density_scale": 1e-4, "spectrum_scale": 0.3, "target_scale": 0.2,
               "sigma_loss": 0.05, "sigma_quantization": 0.05, "sigma_pruning": 0.05,
               "sigma_density": 0.05, "sigma_spectrum": 0.05,
