@@ -245,6 +245,13 @@ def prior_constants(data: ModelData) -> dict[str, Any]:
     return out
 
 
+def _floor_and_rest(level: jax.Array, frac: jax.Array, floor: str,
+                    rest: str) -> tuple[jax.Array, jax.Array]:
+    """Split a curve's level at its reference point into its floor and the amplitude above it."""
+    return (numpyro.deterministic(floor, level * frac),
+            numpyro.deterministic(rest, level * (1.0 - frac)))
+
+
 def sample_nuisance(
     kind: str, data: ModelData, priors: PriorSet, consts: dict[str, Any]
 ) -> dict[str, jax.Array]:
@@ -263,13 +270,10 @@ def sample_nuisance(
         return dist.LogNormal(consts[key], scale)
 
     if kind == "loss":
-        # the loss at the reference point (t_ref, P_ref), which the records pin, and the
-        # fraction of it that is floor: E and the amplitude then trade along chi with the
-        # level held, not on the curved ridge that E and the amplitude sampled directly make
+        # the loss at (t_ref, P_ref) and the fraction of it that is floor (module docstring)
         level = groups("loss_level", around("center_loss", 2.0))
         frac = groups("E_frac", dist.Uniform(0.0, 1.0))
-        P["E"] = numpyro.deterministic("E", level * frac)
-        P["loss_scale"] = numpyro.deterministic("loss_scale", level * (1.0 - frac))
+        P["E"], P["loss_scale"] = _floor_and_rest(level, frac, "E", "loss_scale")
     elif kind == "quantization":
         U = len(data.quant_units)
         d = around("center_quantization", 3.0)
@@ -284,15 +288,12 @@ def sample_nuisance(
         if "center_spectrum_target" in consts:
             P["target_scale"] = groups("target_scale", around("center_spectrum_target", 2.0))
     elif kind == "data_scaling":
-        # each run's curve E + B n^-alpha by its value at the reference n (n = 1 in units of
-        # the run's geometric mean sample count), which the records pin, and the fraction of
-        # it that is floor: E and B then trade along the exponent without the curved ridge
-        # that E and B themselves make
+        # each run's curve at its reference n (n = 1 in units of its geometric-mean sample
+        # count) and the fraction of it that is floor (module docstring)
         R = len(data.runs)
         level = numpyro.sample("ds_level", dist.LogNormal(consts["ds_center"], 2.0).to_event(1))
         frac = numpyro.sample("E_ds_frac", dist.Uniform(0.0, 1.0).expand((R,)).to_event(1))
-        P["E_ds"] = numpyro.deterministic("E_ds", level * frac)
-        P["B_ds"] = numpyro.deterministic("B_ds", level * (1.0 - frac))
+        P["E_ds"], P["B_ds"] = _floor_and_rest(level, frac, "E_ds", "B_ds")
         P["s"] = _sample_groups("s", priors["s"], G)
     P["sigma"] = _sample(f"sigma_{kind}", priors["sigma"])
     return P
