@@ -344,6 +344,10 @@ def pointwise(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Pointwise log-likelihood and posterior predictive draws of the observed sites.
 
+    Where records of a run are correlated (``--discrepancy spectral``) the pointwise values are
+    each record's leave-one-out conditional density given the others of its run (what PSIS-LOO
+    and LOO-PIT read), not shares of the joint density the sampler uses.
+
     Returns
     -------
     tuple of dict
@@ -358,7 +362,7 @@ def pointwise(
 
     def build():
         def both(latent, inputs, key):
-            loglik = infer_util.log_likelihood(fns.model, latent, inputs)
+            loglik = infer_util.log_likelihood(fns.model, latent, inputs, loo=True)
             pred = Predictive(fns.model, posterior_samples=latent,
                               return_sites=list(fns.observed))(key, inputs, predict=True)
             return loglik, pred

@@ -38,11 +38,15 @@ from gsf_infer.model.discrepancy import (
 from gsf_infer.model.expected import (
     chinchilla_expected,
     expected_jit,
+    modes_sensitivity_jit,
     noise_distribution,
     observation,
+    realisation_factor_jit,
 )
 from gsf_infer.model.forward import laws
 from gsf_infer.model.priors import PriorSet
+from gsf_infer.model.realisation import KINDS as REALISATION_KINDS
+from gsf_infer.model.realisation import RealisationNormal, run_index
 from gsf_infer.model.settings import (
     ModelSettings,
 )
@@ -61,9 +65,10 @@ class BuiltModel:
     Attributes
     ----------
     fn : callable
-        ``fn(inputs, predict=False, likelihood=True)``. ``predict=True`` leaves the observed
-        sites free (prior and posterior predictive draws); ``likelihood=False`` drops them (the
-        prior alone, for the identification analysis).
+        ``fn(inputs, predict=False, likelihood=True, loo=False)``. ``predict=True`` leaves the
+        observed sites free (prior and posterior predictive draws); ``likelihood=False`` drops
+        them (the prior alone, for the identification analysis); ``loo=True`` makes correlated
+        records' pointwise values their leave-one-out conditional densities.
     inputs : dict
         Every array the model reads (covariates, observations, the numbers the amplitude
         priors take from the data, the deviation switch and prior scales). They are arguments,
@@ -149,6 +154,19 @@ def build_model(
     counts = function_counts(data) if gp else {}
     if gp:
         inputs["discrepancy"] = discrepancy_inputs(data, typical_length(priors))
+    spectral = settings.discrepancy == "spectral" and settings.model != "chinchilla"
+    runs: dict[str, int] = {}
+    if spectral:
+        inputs["realisation_run"] = {}
+        for kind in REALISATION_KINDS:
+            if kind in data.kinds:
+                index, runs[kind] = run_index(data.kinds[kind].run)
+                inputs["realisation_run"][kind] = jnp.asarray(index)
+        if "modes" in data.kinds:  # one realised eigenvalue per (run, mode)
+            kd = data.kinds["modes"]
+            pairs = [f"{r}\x00{k!r}" for r, k in zip(kd.run, kd.x["k"], strict=True)]
+            index, runs["modes"] = run_index(np.asarray(pairs))
+            inputs["realisation_run"]["modes"] = jnp.asarray(index)
 
     if settings.model == "chinchilla":
         return BuiltModel(_chinchilla_model(data, settings, priors), inputs)
@@ -156,7 +174,8 @@ def build_model(
     kinds = tuple(data.kinds)
     G = data.n_groups
 
-    def model(inputs: dict[str, Any], predict: bool = False, likelihood: bool = True) -> None:
+    def model(inputs: dict[str, Any], predict: bool = False, likelihood: bool = True,
+              loo: bool = False) -> None:
         """Run the model; see :class:`BuiltModel`."""
         shared = sample_spectral(data, settings, priors, frozenset(kinds), inputs["consts"])
         if deviations:
@@ -170,6 +189,10 @@ def build_model(
             if "rho" in shared:
                 rho_f = shared["rho"] * jnp.exp(shared.get("eps_F", 0.0))
                 numpyro.deterministic("delta", ratio * rho_f)
+        tau = _sample("discrepancy_scale", priors["discrepancy_scale"]) \
+            if set(runs) & set(REALISATION_KINDS) else None
+        eigen = _sample("discrepancy_eigen", priors["discrepancy_eigen"]) \
+            if "modes" in runs else None
         for kind in kinds:
             P = dict(shared)
             P.update(sample_nuisance(kind, data, priors, inputs["consts"]))
@@ -186,11 +209,21 @@ def build_model(
             P, x = with_deviations(kind, P, inputs["x"][kind])
             mus = expected_jit(kind, P, x, settings, G)
             value, meas = inputs["obs"][kind]
-            numpyro.sample(
-                kind,
-                noise_distribution(mus[kind] + shift.get(kind, 0.0), P["sigma"], meas, settings),
-                obs=None if predict else value,
-            )
+            if kind in runs:
+                factor = (
+                    eigen * modes_sensitivity_jit(P, x, settings, G)[:, None]
+                    if kind == "modes"
+                    else tau * realisation_factor_jit(kind, P, x, mus[kind], settings, G)
+                )
+                records = RealisationNormal(
+                    mus[kind], P["sigma"] ** 2 + meas**2, factor,
+                    inputs["realisation_run"][kind], runs[kind], loo,
+                )
+            else:
+                records = noise_distribution(
+                    mus[kind] + shift.get(kind, 0.0), P["sigma"], meas, settings
+                )
+            numpyro.sample(kind, records, obs=None if predict else value)
             if "spectrum_target" in mus and "spectrum_target" in inputs["obs"]:
                 value, meas = inputs["obs"]["spectrum_target"]
                 numpyro.sample(
@@ -229,7 +262,8 @@ def _chinchilla_model(data: ModelData, settings: ModelSettings, priors: PriorSet
             Problem("gsf-infer", "--model chinchilla needs params on every loss record")
         )
 
-    def chinchilla(inputs: dict[str, Any], predict: bool = False, likelihood: bool = True) -> None:
+    def chinchilla(inputs: dict[str, Any], predict: bool = False, likelihood: bool = True,
+                   loo: bool = False) -> None:
         consts = inputs["consts"]
         floor = consts["loss_floor_min"]
         typical = jnp.exp(consts["loss_typical"])

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
+from gsf_infer.model import realisation
 from gsf_infer.model.forward import laws
 from gsf_infer.model.forward.families import get_family
 from gsf_infer.model.settings import (
@@ -151,15 +152,35 @@ def _spec(a, b) -> laws.Spectrum:
     return laws.Spectrum(a, b, 1.0, 1.0)
 
 
+def _logit_phi(family, log_lam: jax.Array, t: jax.Array, gp) -> jax.Array:
+    """``logit phi`` of a mode of eigenvalue ``exp(log_lam)`` at time ``t``."""
+    log_resid = family.log_resid(log_lam, jnp.log(t), gp)
+    return jnp.log(family.phi_from_log(log_lam, jnp.log(t), gp)) - log_resid
+
+
 def _modes(c: _Spectral) -> jax.Array:
     """``logit phi_k(t)`` of each mode-resolved record."""
     family = c.family
 
     def one(k, t, a, b, gp):
-        log_lam = -b * jnp.log(k)
-        log_resid = family.log_resid(log_lam, jnp.log(t), gp)
-        phi = family.phi_from_log(log_lam, jnp.log(t), gp)
-        return jnp.log(phi) - log_resid
+        return _logit_phi(family, -b * jnp.log(k), t, gp)
+
+    return c.over_records(one, c.x["k"], c.x["t"])
+
+
+def modes_sensitivity(
+    P: dict[str, Any], x: dict[str, jax.Array], settings: ModelSettings, n_groups: int
+) -> jax.Array:
+    """``d logit phi_k(t) / d log lambda_k`` at each mode-resolved record.
+
+    How a mode's realised eigenvalue moves its learned fraction at every time
+    (:mod:`gsf_infer.model.realisation`); ``E_lambda g / phi`` for ``phi = 1 - e^{-g}``.
+    """
+    c = _Spectral(P, x, settings, n_groups)
+    family = c.family
+
+    def one(k, t, a, b, gp):
+        return jax.grad(_logit_phi, argnums=1)(family, -b * jnp.log(k), t, gp)
 
     return c.over_records(one, c.x["k"], c.x["t"])
 
@@ -229,6 +250,84 @@ _SUM_KINDS = {
     "quantization": _quantization,
     "pruning": _pruning,
 }
+
+
+def realisation_factor(
+    kind: str,
+    P: dict[str, Any],
+    x: dict[str, jax.Array],
+    log_mu: jax.Array,
+    settings: ModelSettings,
+    n_groups: int,
+) -> jax.Array:
+    r"""Each record's row of its run's covariance factor for a unit scale, ``(N, RANK)``.
+
+    ``sqrt(2 n_j) c_i(k_j) / mu_i`` (:mod:`gsf_infer.model.realisation`): ``c_i(k)`` the summand
+    of the record's law, in the units of the law's value, times the fraction of the bin inside
+    the law's range of modes and evaluated at the centre of that part; ``mu_i = exp(log_mu)``.
+    """
+    c = _Spectral(P, x, settings, n_groups)
+    family = c.family
+    K = c.capacity()
+    k_top = jax.lax.stop_gradient(realisation.REACH * jnp.max(K))
+    k, lo, hi = realisation.mode_grid(k_top)
+
+    def learned(log_k, t, b, gp):
+        """``phi_k^2`` and ``exp(-2 g)`` at the modes ``log_k``."""
+        log_lam = -b * log_k
+        return (family.phi_from_log(log_lam, jnp.log(t), gp) ** 2,
+                jnp.exp(2.0 * family.log_resid(log_lam, jnp.log(t), gp)))
+
+    if kind == "loss":
+        def terms(t, K, a, b, gp):
+            f_in, log_in = realisation.inside(k, lo, hi, 0.0, K)
+            f_out, log_out = realisation.inside(k, lo, hi, K, jnp.inf)
+            _, resid_sq = learned(log_in, t, b, gp)
+            return f_in * jnp.exp(-a * log_in) * resid_sq + f_out * jnp.exp(-a * log_out)
+
+        def S(t, K, a, b, gp):
+            return laws.loss(t, K, _spec(a, b), gp, 0.0, family, c.tier, c.k_max)
+
+        s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]))
+        amp = c.param("loss_scale")
+        per_mode = c.over_records(terms, x["t"], K)
+    elif kind == "quantization":
+        def terms(t, K, a, b, gp):
+            f_in, log_in = realisation.inside(k, lo, hi, 0.0, K)
+            phi_sq, _ = learned(log_in, t, b, gp)
+            return f_in * jnp.exp((b - a) * log_in) * phi_sq
+
+        def S(t, K, a, b, gp):
+            return laws.quantization(t, K, 1.0, _spec(a, b), gp, family, c.tier, c.k_max)
+
+        s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]))
+        amp = (c.param("quant_scale", jnp.asarray(x["unit"]))
+               * jnp.exp(-x["has_bits"] * x["bits"] * jnp.log(4.0)))
+        per_mode = c.over_records(terms, x["t"], K)
+    elif kind == "pruning":
+        seed = c.metric == "seed"
+
+        def terms(t, K, r, a, b, gp):
+            f_in, log_in = realisation.inside(k, lo, hi, (1.0 - r) * K, K)
+            phi_sq, _ = learned(log_in, t, b, gp)
+            return f_in * jnp.exp(((b - a) if seed else -a) * log_in) * phi_sq
+
+        def S(t, K, r, a, b, gp):
+            return laws.pruning(t, K, r, _spec(a, b), gp, family, c.tier, c.metric, c.k_max)
+
+        s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]), 1.0)
+        amp = c.param("pruning_scale")
+        per_mode = c.over_records(terms, x["t"], K, x["sparsity"])
+    else:
+        raise ValueError(f"the realisation effect does not reach {kind!r}")
+    scale = amp / (s_ref * jnp.exp(log_mu))
+    return jnp.sqrt(2.0 * (hi - lo)) * per_mode * jnp.broadcast_to(scale, log_mu.shape)[:, None]
+
+
+realisation_factor_jit = jax.jit(
+    realisation_factor, static_argnames=("kind", "settings", "n_groups")
+)
+modes_sensitivity_jit = jax.jit(modes_sensitivity, static_argnames=("settings", "n_groups"))
 
 
 #: ``expected`` compiled once per (kind, settings, groups): numpyro traces models eagerly when it

@@ -156,6 +156,20 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         0.0,
         "length scale of the discrepancy, in e-folds of its axis (log t, log k; --discrepancy gp)",
     ),
+    "discrepancy_scale": Prior(
+        "HalfNormal",
+        {"scale": 1.0},
+        0.0,
+        "scatter of each mode's realised target power, relative to chi^2_1 (--discrepancy "
+        "spectral: variance 2 tau^2 per mode)",
+    ),
+    "discrepancy_eigen": Prior(
+        "HalfNormal",
+        {"scale": 0.1},
+        0.0,
+        "sd of each mode's realised log eigenvalue, shared by a run's modes records of that "
+        "mode at every time (--discrepancy spectral)",
+    ),
     "pool_sd": Prior(
         "HalfNormal", {"scale": 0.3}, 0.0, "spread of log(a-1), log(b-1) across groups"
     ),

@@ -20,7 +20,7 @@ LIKELIHOODS = ("lognormal", "student")
 
 
 #: Discrepancies between a run's records and the law (:mod:`gsf_infer.model.discrepancy`).
-DISCREPANCIES = ("none", "gp")
+DISCREPANCIES = ("none", "gp", "spectral")
 
 
 #: Kinds whose law involves the learning frontier, and those that involve capacity.
@@ -59,8 +59,10 @@ class ModelSettings:
     k_max : int
         Capacity cap of the ``exact`` tier (its cost grows with it).
     discrepancy : str
-        ``none`` (records independent given the law) or ``gp`` (a smooth function per run and
-        kind added to the law, :mod:`gsf_infer.model.discrepancy`).
+        ``none`` (records independent given the law), ``gp`` (a smooth function per run and
+        kind added to the law, :mod:`gsf_infer.model.discrepancy`) or ``spectral`` (each run's
+        realised target powers, marginalised into a low-rank covariance of its records,
+        :mod:`gsf_infer.model.realisation`).
     """
 
     model: str = "gsf"
@@ -92,6 +94,11 @@ class ModelSettings:
                         "gsf-infer", f"{label} must be one of {', '.join(allowed)}", value=value
                     )
                 )
+        if self.discrepancy == "spectral" and self.likelihood != "lognormal":
+            problems.append(Problem(
+                "gsf-infer", "--discrepancy spectral needs --likelihood lognormal (its "
+                "covariance is that of a normal on the log scale)", value=self.likelihood,
+            ))
         if problems:
             raise InputError(problems)
 
