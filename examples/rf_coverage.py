@@ -4,7 +4,7 @@ For each seed the script runs the commands a user runs,
 
     gsf-infer simulate rf --out OUT/seed_S/rf.csv --truth OUT/seed_S/rf_truth.json --seed S
     gsf-infer fit OUT/seed_S/rf.csv --out OUT/seed_S/fit_none --no-check --discrepancy none
-    gsf-infer fit OUT/seed_S/rf.csv --out OUT/seed_S/fit_gp --no-check --discrepancy gp
+    gsf-infer fit OUT/seed_S/rf.csv --out OUT/seed_S/fit_spectral --no-check --discrepancy spectral
 
 then reads each ``summary.json``: whether the 94% HDI of ``b`` covers 1.5 and that of ``rho``
 covers 1, the posterior sds, convergence and the fit's wall time (with the load average around
@@ -18,7 +18,8 @@ stopped and continued, or extended with more seeds); ``--force`` refits everythi
 Usage::
 
     .venv/bin/python examples/rf_coverage.py [--seeds 20] [--first 0] [--quick]
-                                             [--discrepancies none,gp] [--priors P] [--force]
+                                             [--discrepancies none,spectral] [--priors P]
+                                             [--force]
                                              [--out gsf-results/examples/rf_coverage]
 
 ``--quick`` samples 2 chains x (300 + 300) instead of the default fit's 4 x (300 + 1000);
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=20, help="number of seeds [20]")
     parser.add_argument("--first", type=int, default=0, help="first seed [0]")
     parser.add_argument("--quick", action="store_true", help="2 chains x (300 + 300)")
-    parser.add_argument("--discrepancies", default="none,gp", help="fitted likelihoods [none,gp]")
+    parser.add_argument("--discrepancies", default="none,spectral",
+                        help="fitted likelihoods, any of none, spectral, gp [none,spectral]")
     parser.add_argument("--force", action="store_true", help="refit seeds already fitted")
     parser.add_argument("--priors", type=Path, default=None,
                         help="priors file for the discrepancy's fits (e.g. a fixed discrepancy_sd)")

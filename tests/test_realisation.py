@@ -147,3 +147,4 @@ def test_modes_sensitivity_is_the_closed_form():
     b, m, n = P["b"], P["m"], P["n"]
     g = P["k_star"] ** (b * m) * k ** (-b * m) * t**n  # g = 1 at (k_star, t_ref = 1)
     np.testing.assert_allclose(got, m * g * np.exp(g) / np.expm1(g), rtol=1e-8)
+

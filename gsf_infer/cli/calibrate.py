@@ -76,6 +76,7 @@ def calibrate(
         "uniform.",
         show_default=False,
     )] = None,
+    discrepancy: opt.Discrepancy = "none",
     batch: Annotated[int, typer.Option(
         "--batch",
         help="Simulations fitted together: their optimisers run side by side with the "
@@ -130,6 +131,7 @@ def calibrate(
     from gsf_infer.analysis.calibrate import design_records
     from gsf_infer.executor.calibrate import calibrate_on
     from gsf_infer.model.priors import load_priors
+    from gsf_infer.model.settings import ModelSettings
     from gsf_infer.output.calibration import write_calibration
 
     gen_priors = load_priors(priors)
@@ -149,6 +151,7 @@ def calibrate(
     try:
         result = calibrate_on(
             records, settings, executor, priors=gen_priors, fit_priors=fitting,
+            model_settings=ModelSettings(model="deviation", discrepancy=discrepancy),
             on_simulation=progress, notify=lambda line, important: typer.echo(line, err=True),
         )
     finally:

@@ -56,10 +56,13 @@ PruningMetric = Annotated[str | None, _declared(
 Discrepancy = Annotated[str, typer.Option(
     "--discrepancy",
     help="none (records independent given the law: intervals as if every record were a new "
-    "realisation) or gp (each run's records of a kind share a smooth error about the law, a "
-    "Gaussian process in log t, or log k for spectrum and modes, of sd discrepancy_sd = 0.02 "
-    "on the log scale (a priors-file table frees it): the realisation one run shares widens "
-    "the exponents' intervals; up to 8 more coordinates per run and kind, a slower fit).",
+    "realisation), spectral (a run's records share its realised spectrum: each mode's target "
+    "power scatters by a factor 1 + u, variance 2 tau^2 with tau = discrepancy_scale sampled, "
+    "integrated out into a low-rank covariance of the run's loss, quantization and pruning "
+    "records, and each mode's realised eigenvalue is shared by its modes records; one or two "
+    "parameters more) or gp (a smooth error per run and kind, a Gaussian process in log t, or "
+    "log k for spectrum and modes, of sd discrepancy_sd = 0.02; up to 8 more coordinates per "
+    "run and kind, a slower fit).",
 )]
 Priors = Annotated[Path | None, typer.Option(
     "--priors",

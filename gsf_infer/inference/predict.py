@@ -26,7 +26,14 @@ from gsf_infer.data.records import Records  # noqa: E402
 from gsf_infer.data.schema import KIND_FORMATS  # noqa: E402
 from gsf_infer.inference.datatree import natural_scale, read_attrs  # noqa: E402
 from gsf_infer.model.deviations import with_deviations
-from gsf_infer.model.expected import chinchilla_expected, expected, observation
+from gsf_infer.model.expected import (
+    chinchilla_expected,
+    expected,
+    modes_sensitivity,
+    observation,
+    realisation_factor,
+)
+from gsf_infer.model.realisation import KINDS as REALISATION_KINDS
 from gsf_infer.model.settings import ModelSettings
 
 #: Columns written by :func:`predict_records` after the records' own columns.
@@ -133,8 +140,10 @@ def predictive_draws(
 
     With the per-run discrepancy (:mod:`gsf_infer.model.discrepancy`) a new record's
     discrepancy is drawn from its prior marginal, ``N(0, s_c^2)`` with ``s_c`` the posterior
-    draw of ``discrepancy_sd_<kind>``: exact for a run the fit has not seen (scale
-    extrapolation), conservative for a fitted run, whose function the fit has partly learned.
+    draw of ``discrepancy_sd_<kind>``; with the realisation effect
+    (:mod:`gsf_infer.model.realisation`) from its marginal variance under the draw. Both are
+    exact for a run the fit has not seen (scale extrapolation) and conservative for a fitted
+    run, whose realisation its records have partly revealed.
     """
     attrs = attrs or read_attrs(dt)
     settings = settings_from_attrs(attrs)
@@ -161,12 +170,42 @@ def _noise_scale(
     kd = data.kinds[kind]
     P = posterior_parameters(dt, kind, attrs)
     sigma = P[f"sigma_{kind}"]
-    shared = np.zeros_like(sigma)
+    shared = np.zeros_like(sigma)[:, None]
     if settings.discrepancy == "gp":  # a fixed scale is one value for every kind
-        shared = P.get(f"discrepancy_sd_{kind}", P.get("discrepancy_sd", shared))
+        shared = P.get(f"discrepancy_sd_{kind}", P.get("discrepancy_sd", shared[:, 0]))[:, None]
+    if settings.discrepancy == "spectral" and kind in (*REALISATION_KINDS, "modes"):
+        params = {k: jnp.asarray(v) for k, v in P.items()}
+        x = {k: jnp.asarray(v) for k, v in kind_inputs(data)[kind].items()}
+        shared = np.sqrt(np.asarray(
+            _realisation_variance(params, x, kind, settings, data.n_groups)
+        ))
     y_safe = np.where(np.isfinite(kd.y), kd.y, 0.5 if kind == "modes" else 1.0)
     _, meas = observation(kind, y_safe, np.where(np.isfinite(kd.y), kd.stderr, 0.0))
-    return np.sqrt(sigma[:, None] ** 2 + shared[:, None] ** 2 + meas[None, :] ** 2)
+    return np.sqrt(sigma[:, None] ** 2 + shared**2 + meas[None, :] ** 2)
+
+
+@partial(jax.jit, static_argnames=("kind", "settings", "n_groups"))
+def _realisation_variance(
+    params: dict[str, Any], x: dict[str, Any], kind: str, settings: ModelSettings, n_groups: int
+) -> jax.Array:
+    """Each record's variance from its run's realisation (``--discrepancy spectral``), per draw.
+
+    The marginal of :mod:`gsf_infer.model.realisation`: ``|F_i|^2`` for the kinds that sum
+    target powers, ``(discrepancy_eigen d logit phi / d log lambda)^2`` for ``modes``; a new
+    record's, as
+    for a run the fit has not seen (for a fitted run it ignores what its records revealed).
+    """
+
+    def one(p):
+        p, xx = with_deviations(kind, p, x)
+        if kind == "modes":
+            return (p["discrepancy_eigen"] * modes_sensitivity(p, xx, settings, n_groups)) ** 2
+        log_mu = expected(kind, p, xx, settings, n_groups)[kind]
+        factor = realisation_factor(kind, p, xx, log_mu, settings, n_groups)
+        return p["discrepancy_scale"] ** 2 * jnp.sum(factor**2, axis=-1)
+
+    return jax.vmap(one)(params)
+
 
 
 def log_density_draws(
