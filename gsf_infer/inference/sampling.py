@@ -30,6 +30,7 @@ puts them together (:func:`sample`) and computes pointwise log-likelihoods (:fun
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable
@@ -360,9 +361,12 @@ def pointwise(
         if k in fns.supports
     }
 
+    # the tool's models take ``loo`` (leave-one-out values of correlated records)
+    loo = {"loo": True} if "loo" in inspect.signature(fns.model).parameters else {}
+
     def build():
         def both(latent, inputs, key):
-            loglik = infer_util.log_likelihood(fns.model, latent, inputs, loo=True)
+            loglik = infer_util.log_likelihood(fns.model, latent, inputs, **loo)
             pred = Predictive(fns.model, posterior_samples=latent,
                               return_sites=list(fns.observed))(key, inputs, predict=True)
             return loglik, pred
