@@ -22,7 +22,7 @@ from gsf_infer.model.expected import expected, realisation_factor
 from gsf_infer.model.realisation import RANK, RealisationNormal, mode_grid
 from gsf_infer.model.settings import ModelSettings
 
-SPEC = {"a": 1.75, "b": 1.5, "k_star": 8.0, "m": 1.0, "n": 1.0}
+LAW = {"a": 1.75, "b": 1.5, "k_star": 8.0, "m": 1.0, "n": 1.0}
 
 
 def dense_case(seed: int = 0):
@@ -87,7 +87,7 @@ def inputs(kind: str, t, K: float, sparsity=None):
         x.update(unit=jnp.zeros(n, int), bits=jnp.zeros(n), has_bits=jnp.zeros(n))
     if kind == "pruning":
         x["sparsity"] = jnp.asarray(sparsity, dtype=float)
-    P = {**SPEC, "K": K, "nu": 0.0, "E": 0.0, "loss_scale": 1.0, "quant_scale": jnp.ones(1),
+    P = {**LAW, "K": K, "nu": 0.0, "E": 0.0, "loss_scale": 1.0, "quant_scale": jnp.ones(1),
          "pruning_scale": 1.0}
     return P, x
 
@@ -118,7 +118,7 @@ def test_covariance_matches_chi_square_modes():
     model = F @ F.T
     # exact sum: p_k chi^2_1 e^{-2 g} for k <= K, p_k chi^2_1 beyond, to 60 000 modes
     k = np.arange(1, 60_001, dtype=float)
-    a, b, ks = SPEC["a"], SPEC["b"], SPEC["k_star"]
+    a, b, ks = LAW["a"], LAW["b"], LAW["k_star"]
     g = (ks ** b) * k ** (-b) * t[:, None]  # c lambda t with c = k_star^b (m = n = 1)
     weight = np.where(k <= K, np.exp(-2 * g), 1.0) * k ** (-a)
     rng = np.random.default_rng(0)
@@ -140,7 +140,7 @@ def test_modes_sensitivity_is_the_closed_form():
 
     k = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
     t = np.array([0.1, 0.5, 1.0, 2.0, 8.0, 30.0])
-    P = {**SPEC, "m": 0.8, "n": 1.2, "K": 1e4, "nu": 0.0}
+    P = {**LAW, "m": 0.8, "n": 1.2, "K": 1e4, "nu": 0.0}
     x = {"k": jnp.asarray(k), "t": jnp.asarray(t), "params": jnp.ones(6),
          "group": jnp.zeros(6, int), "run": jnp.zeros(6, int)}
     got = np.asarray(modes_sensitivity(P, x, ModelSettings(), 1))
