@@ -192,8 +192,8 @@ def _realisation_variance(
 
     The marginal of :mod:`gsf_infer.model.realisation`: ``|F_i|^2`` for the kinds that sum
     target powers, ``(discrepancy_eigen d logit phi / d log lambda)^2`` for ``modes``; a new
-    record's, as
-    for a run the fit has not seen (for a fitted run it ignores what its records revealed).
+    record's, as for a run the fit has not seen (for a fitted run it ignores what its records
+    revealed).
     """
 
     def one(p):
@@ -205,7 +205,6 @@ def _realisation_variance(
         return p["discrepancy_scale"] ** 2 * jnp.sum(factor**2, axis=-1)
 
     return jax.vmap(one)(params)
-
 
 
 def log_density_draws(

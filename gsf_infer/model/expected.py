@@ -147,6 +147,23 @@ class _Spectral:
         """Capacity of each record's model, ``K (P/P_ref)^nu``."""
         return self.param("K") * self.x["params"] ** self.param("nu")
 
+    def law(self, kind: str):
+        """Return the sum ``S(t, K, [r,] a, b, gp)`` of a kind that sums modes (unit amplitude)."""
+        family, tier, k_max, metric = self.family, self.tier, self.k_max, self.metric
+        if kind == "loss":
+            return lambda t, K, a, b, gp: laws.loss(t, K, _spec(a, b), gp, 0.0, family, tier,
+                                                    k_max)
+        if kind == "quantization":
+            return lambda t, K, a, b, gp: laws.quantization(t, K, 1.0, _spec(a, b), gp, family,
+                                                            tier, k_max)
+        return lambda t, K, r, a, b, gp: laws.pruning(t, K, r, _spec(a, b), gp, family, tier,
+                                                      metric, k_max)
+
+    def reference(self, kind: str) -> jax.Array:
+        """``S`` at ``(t_ref, K_ref)`` (every mode pruned, for ``pruning``) of each record."""
+        extra = (1.0,) if kind == "pruning" else ()
+        return self.at_reference(self.law(kind), 1.0, self.per_group(self.P["K"]), *extra)
+
 
 def _spec(a, b) -> laws.Spectrum:
     return laws.Spectrum(a, b, 1.0, 1.0)
@@ -203,43 +220,25 @@ def _density(c: _Spectral) -> jax.Array:
 
 def _loss(c: _Spectral) -> jax.Array:
     """``E + loss_scale S(t, K) / S(t_ref, K_ref)``, ``S`` the loss above its floor."""
-    family, tier, k_max = c.family, c.tier, c.k_max
-
-    def S(t, K, a, b, gp):
-        return laws.loss(t, K, _spec(a, b), gp, 0.0, family, tier, k_max)
-
-    s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]))
-    s = c.over_records(S, c.x["t"], c.capacity())
-    return jnp.log(c.param("E") + c.param("loss_scale") * s / s_ref)
+    s = c.over_records(c.law("loss"), c.x["t"], c.capacity())
+    return jnp.log(c.param("E") + c.param("loss_scale") * s / c.reference("loss"))
 
 
 def _quantization(c: _Spectral) -> jax.Array:
     """``quant_scale 4^-bits S(t, K) / S(t_ref, K_ref)``, ``S`` the quantization sum."""
-    family, tier, k_max = c.family, c.tier, c.k_max
-
-    def S(t, K, a, b, gp):
-        return laws.quantization(t, K, 1.0, _spec(a, b), gp, family, tier, k_max)
-
-    s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]))
-    s = c.over_records(S, c.x["t"], c.capacity())
+    s = c.over_records(c.law("quantization"), c.x["t"], c.capacity())
     return (
         jnp.log(c.param("quant_scale", jnp.asarray(c.x["unit"])))
         + jnp.log(s)
-        - jnp.log(s_ref)
+        - jnp.log(c.reference("quantization"))
         - c.x["has_bits"] * c.x["bits"] * jnp.log(4.0)
     )
 
 
 def _pruning(c: _Spectral) -> jax.Array:
     """``pruning_scale S(t, K, r) / S(t_ref, K_ref, 1)``, ``S`` the pruning loss."""
-    family, tier, k_max, metric = c.family, c.tier, c.k_max, c.metric
-
-    def S(t, K, r, a, b, gp):
-        return laws.pruning(t, K, r, _spec(a, b), gp, family, tier, metric, k_max)
-
-    s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]), 1.0)
-    s = c.over_records(S, c.x["t"], c.capacity(), c.x["sparsity"])
-    return jnp.log(c.param("pruning_scale")) + jnp.log(s) - jnp.log(s_ref)
+    s = c.over_records(c.law("pruning"), c.x["t"], c.capacity(), c.x["sparsity"])
+    return jnp.log(c.param("pruning_scale")) + jnp.log(s) - jnp.log(c.reference("pruning"))
 
 
 #: The kinds built on the spectral sums, each its log expected value (logit for ``modes``).
@@ -285,10 +284,6 @@ def realisation_factor(
             _, resid_sq = learned(log_in, t, b, gp)
             return f_in * jnp.exp(-a * log_in) * resid_sq + f_out * jnp.exp(-a * log_out)
 
-        def S(t, K, a, b, gp):
-            return laws.loss(t, K, _spec(a, b), gp, 0.0, family, c.tier, c.k_max)
-
-        s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]))
         amp = c.param("loss_scale")
         per_mode = c.over_records(terms, x["t"], K)
     elif kind == "quantization":
@@ -297,10 +292,6 @@ def realisation_factor(
             phi_sq, _ = learned(log_in, t, b, gp)
             return f_in * jnp.exp((b - a) * log_in) * phi_sq
 
-        def S(t, K, a, b, gp):
-            return laws.quantization(t, K, 1.0, _spec(a, b), gp, family, c.tier, c.k_max)
-
-        s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]))
         amp = (c.param("quant_scale", jnp.asarray(x["unit"]))
                * jnp.exp(-x["has_bits"] * x["bits"] * jnp.log(4.0)))
         per_mode = c.over_records(terms, x["t"], K)
@@ -312,15 +303,11 @@ def realisation_factor(
             phi_sq, _ = learned(log_in, t, b, gp)
             return f_in * jnp.exp(((b - a) if seed else -a) * log_in) * phi_sq
 
-        def S(t, K, r, a, b, gp):
-            return laws.pruning(t, K, r, _spec(a, b), gp, family, c.tier, c.metric, c.k_max)
-
-        s_ref = c.at_reference(S, 1.0, c.per_group(c.P["K"]), 1.0)
         amp = c.param("pruning_scale")
         per_mode = c.over_records(terms, x["t"], K, x["sparsity"])
     else:
         raise ValueError(f"the realisation effect does not reach {kind!r}")
-    scale = amp / (s_ref * jnp.exp(log_mu))
+    scale = amp / (c.reference(kind) * jnp.exp(log_mu))
     return jnp.sqrt(2.0 * (hi - lo)) * per_mode * jnp.broadcast_to(scale, log_mu.shape)[:, None]
 
 
