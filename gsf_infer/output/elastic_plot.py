@@ -57,6 +57,8 @@ def plot_rho_t(curve: dict[str, Any], overlays: dict[str, Any] | None = None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # deferred: imports matplotlib
 
+    from gsf_infer.output.axes import log_scale  # deferred: imports matplotlib
+
     t = np.asarray(curve["t"], float)
     groups = curve["groups"]
     fig, axes = plt.subplots(1, len(groups), figsize=(5.6 * len(groups), 3.8), squeeze=False)
@@ -73,7 +75,7 @@ def plot_rho_t(curve: dict[str, Any], overlays: dict[str, Any] | None = None):
             ax.plot(ot, other["median"], color=color, ls="--", lw=1.2, label=label)
             if "low" in other and "high" in other:
                 ax.fill_between(ot, other["low"], other["high"], color=color, alpha=0.12)
-        ax.set_xscale("log")
+        log_scale(ax, "x")
         ax.set_xlim(t[0], t[-1])
         ax.set_xlabel("training progress t")
         ax.set_ylabel("rho(t) = E_t / E_lambda")

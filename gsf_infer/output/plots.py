@@ -274,6 +274,8 @@ def plot_ppc(dt: xr.DataTree, var: str):
     """
     import matplotlib.pyplot as plt  # deferred: imports matplotlib
 
+    from gsf_infer.output.axes import log_scale  # deferred: imports matplotlib
+
     x_all = _x_values(dt, var)
     if x_all is None:
         raise ValueError(f"no covariate {X_AXIS[var][0]!r} for {var} in constant_data")
@@ -303,10 +305,10 @@ def plot_ppc(dt: xr.DataTree, var: str):
             _mark_critical(ax, dt, order, color)
     positive = x_all[np.isfinite(x_all) & (x_all > 0)]
     if positive.size:
-        ax.set_xscale("log")
+        log_scale(ax, "x")
         ax.set_xlim(positive.min() / 1.3, positive.max() * 1.3)
     if np.all(observed[np.isfinite(observed)] > 0):
-        ax.set_yscale("log")
+        log_scale(ax, "y")
     ax.set_xlabel(X_AXIS[var][1])
     ax.set_ylabel(Y_LABEL[var])
     ax.set_title(f"{var}: observed vs {BAND_PROB:.0%} posterior predictive band")
@@ -517,6 +519,8 @@ def plot_by(table, by: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # deferred: imports matplotlib
 
+    from gsf_infer.output.axes import log_scale  # deferred: imports matplotlib
+
     names = [n for n in ("chi", "alpha", "rho", "a", "b")
              if f"{n}_mean" in table and table[f"{n}_mean"].notna().any()]
     if not names:
@@ -543,7 +547,7 @@ def plot_by(table, by: str):
                 ax.errorbar(x[sel], mean[sel], yerr=[below, above],
                             fmt="o", color=color, ms=4, capsize=2, label=label)
         if use_size:
-            ax.set_xscale("log")
+            log_scale(ax, "x")
             ax.set_xlabel("parameters")
         else:
             ax.set_xticks(x)
