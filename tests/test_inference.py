@@ -246,3 +246,59 @@ def test_optima_found_in_threads_are_those_found_one_start_after_another():
     assert [o.potential for o in threaded] == [o.potential for o in serial]
     for a, b in zip(threaded, serial, strict=True):
         np.testing.assert_array_equal(a.z, b.z)
+
+
+def test_gradient_mismatch_measures_a_wrong_gradient_against_the_potentials_slope():
+    # U(z) = z^T H z / 2 whitened by L = H^(-1/2): along a unit whitened direction v at
+    # z = L u the slope is u . v; a gradient scaled by 1.3 is off by 0.3 u . v, the exact one
+    # by the central difference's rounding only
+    rng = np.random.default_rng(0)
+    H = np.array([[4.0, 1.0], [1.0, 0.5]])
+    L = np.linalg.cholesky(np.linalg.inv(H))
+
+    def exact(z):
+        return 0.5 * z @ H @ z, H @ z
+
+    def wrong(z):
+        return 0.5 * z @ H @ z, 1.3 * (H @ z)
+
+    assert inference.gradient_mismatch(exact, np.zeros(2), L, rng) < 1e-6
+    worst = inference.gradient_mismatch(wrong, np.zeros(2), L, np.random.default_rng(0))
+    assert 0.05 < worst < 0.3 * 4.0  # 0.3 |u . v| with |u| of a few standard normals
+
+
+def _half_gradient(exact: bool) -> SimpleNamespace:
+    """x ~ N(0, 1) with a likelihood x^2 / (2 s^2) whose gradient, unless ``exact``, is half."""
+    import jax
+
+    def fn(inputs, predict=False, likelihood=True):
+        x = numpyro.sample("x", dist.Normal(0.0, 1.0))
+        other = x if exact else jax.lax.stop_gradient(x)
+        if likelihood:
+            numpyro.factor("curve", -0.5 * x * other / 0.1**2)
+
+    return SimpleNamespace(fn=fn, inputs={})
+
+
+def test_a_gradient_that_is_not_the_potentials_switches_the_chains_to_the_exact_one():
+    from gsf_infer.inference.config import SamplerConfig
+
+    config = SamplerConfig(num_chains=2, num_warmup=100, num_samples=200, max_draws=200,
+                           num_starts=2, prior_draws=50)
+    cheap = model_functions(_half_gradient(exact=False))
+    calls = []
+
+    def exact():
+        calls.append(1)
+        return model_functions(_half_gradient(exact=True))
+
+    result = inference.sample(cheap, {}, config, exact_gradient=exact)
+    assert calls and "exact gradient" in result.actions[0], result.actions
+    # the posterior N(0, 1/(1 + 100)): sampled right on the exact gradient
+    draws = np.asarray(result.posterior["x"]).reshape(-1)
+    np.testing.assert_allclose(draws.std(), (1 / 101) ** 0.5, rtol=0.2)
+    # an exact model is not switched
+    calls.clear()
+    result = inference.sample(model_functions(_half_gradient(exact=True)), {}, config,
+                              exact_gradient=exact)
+    assert not calls and not any("exact gradient" in a for a in result.actions)

@@ -106,6 +106,7 @@ class _Spectral:
         self.tier = settings.tier
         self.k_max = settings.k_max if settings.tier == "exact" else None
         self.metric = settings.pruning_metric
+        self.split_gradient = settings.split_gradient
         self.group = jnp.asarray(x["group"])
         self.a_g, self.b_g = self.per_group(P["a"]), self.per_group(P["b"])
         self.ks_g = self.per_group(P["k_star"])
@@ -150,14 +151,15 @@ class _Spectral:
     def law(self, kind: str):
         """Return the sum ``S(t, K, [r,] a, b, gp)`` of a kind that sums modes (unit amplitude)."""
         family, tier, k_max, metric = self.family, self.tier, self.k_max, self.metric
+        split = self.split_gradient
         if kind == "loss":
             return lambda t, K, a, b, gp: laws.loss(t, K, _spec(a, b), gp, 0.0, family, tier,
-                                                    k_max)
+                                                    k_max, split)
         if kind == "quantization":
             return lambda t, K, a, b, gp: laws.quantization(t, K, 1.0, _spec(a, b), gp, family,
-                                                            tier, k_max)
+                                                            tier, k_max, split)
         return lambda t, K, r, a, b, gp: laws.pruning(t, K, r, _spec(a, b), gp, family, tier,
-                                                      metric, k_max)
+                                                      metric, k_max, split)
 
     def reference(self, kind: str) -> jax.Array:
         """``S`` at ``(t_ref, K_ref)`` (every mode pruned, for ``pruning``) of each record."""

@@ -172,12 +172,25 @@ class Sampler:
         self.data = build_model_data(records)
         self.built = build_model(self.data, settings, priors)
         self.fns = model_functions(self.built)
+        self._exact: Any = None
+        self._exact_lock = threading.Lock()
         self.optima: list[Any] = []
         ident = identify(records)
         #: the quantities the records identify: no direction they depend on is held
         self.reported = tuple(
             name for name, kinds in {**ident.constrained, **ident.others}.items() if kinds
         )
+
+    def exact_gradient(self) -> Any:
+        """Return the model's functions with the continuum sums' exact gradient (built once).
+
+        The values are this model's; only the gradient differs (``split_gradient``).
+        """
+        with self._exact_lock:
+            if self._exact is None:
+                settings = replace(self.settings, split_gradient=True)
+                self._exact = model_functions(build_model(self.data, settings, self.priors))
+            return self._exact
 
     @property
     def deviations(self) -> tuple[str, ...]:
@@ -234,7 +247,7 @@ class Sampler:
                 on_prepared()
 
         result = sample(self.fns, inputs, config, progress, starts=starts, reported=reported,
-                        on_prepared=prepared)
+                        on_prepared=prepared, exact_gradient=self.exact_gradient)
         tic = time.perf_counter()
         loglik, pred = pointwise(
             self.fns, inputs, result.posterior, jax.random.key(config.seed + 1)

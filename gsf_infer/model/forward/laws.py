@@ -93,14 +93,14 @@ def _hint(t: Array, spec: Spectrum, g: GParams, family: Family) -> tuple[Array, 
     return log_k_star(t, spec, g, family), 3.0 / (spec.b * m)
 
 
-def _mode_sum(term, k_lo, k_hi, t, spec, g, family, tier, k_max):
+def _mode_sum(term, k_lo, k_hi, t, spec, g, family, tier, k_max, split_gradient=False):
     # the sums take their batch shape from the bounds: give the bounds the records' shape
     shape = jnp.broadcast_shapes(jnp.shape(k_lo), jnp.shape(k_hi), jnp.shape(t))
     k_lo, k_hi = jnp.broadcast_to(k_lo, shape), jnp.broadcast_to(k_hi, shape)
     if tier == "exact":
         return exact_sum(term, k_lo, k_hi, int(k_max))
     hint, width = _hint(t, spec, g, family)
-    return continuum_sum(term, k_lo, k_hi, hint, width)
+    return continuum_sum(term, k_lo, k_hi, hint, width, split_gradient=split_gradient)
 
 
 def _power_integral(q: Array, lo: Array, hi: Array) -> Array:
@@ -131,6 +131,7 @@ def loss(
     family: Family,
     tier: str = "continuum",
     k_max: int | None = None,
+    split_gradient: bool = False,
 ) -> Array:
     r"""Test loss ``L(t; K)``.
 
@@ -150,6 +151,9 @@ def loss(
         ``exact``, ``continuum`` or ``asymptotic``.
     k_max : int, optional
         Static bound on ``K`` (``exact`` tier only).
+    split_gradient : bool
+        ``continuum`` tier: the gradient through the quadrature's split points too
+        (:func:`~gsf_infer.model.forward.sums.continuum_sum`); the same for the other laws.
 
     Returns
     -------
@@ -180,11 +184,13 @@ def loss(
         log_resid = family.log_resid(log_lam0 - spec.b * log_k, log_t, g)
         return jnp.exp(2.0 * log_resid - a * log_k)
 
-    learned = _mode_sum(term, jnp.zeros_like(K), K, t, spec, g, family, tier, k_max)
+    learned = _mode_sum(term, jnp.zeros_like(K), K, t, spec, g, family, tier, k_max,
+                        split_gradient)
     return E + spec.A * (learned + _tail_beyond(a, K, tier))
 
 
-def _weighted_learned_sum(q, t, k_lo, k_hi, spec, g, family, tier, k_max):
+def _weighted_learned_sum(q, t, k_lo, k_hi, spec, g, family, tier, k_max,
+                          split_gradient=False):
     """``sum_{k_lo<k<=k_hi} k^(q-1) phi_k(t)^2`` (asymptotic: ``phi = 1`` up to ``k_*``)."""
     if tier == "asymptotic":
         M = jnp.minimum(jnp.exp(log_k_star(t, spec, g, family)), k_hi)
@@ -196,7 +202,7 @@ def _weighted_learned_sum(q, t, k_lo, k_hi, spec, g, family, tier, k_max):
         phi = family.phi_from_log(log_lam0 - spec.b * log_k, log_t, g)
         return jnp.exp((q - 1.0) * log_k) * phi**2
 
-    return _mode_sum(term, k_lo, k_hi, t, spec, g, family, tier, k_max)
+    return _mode_sum(term, k_lo, k_hi, t, spec, g, family, tier, k_max, split_gradient)
 
 
 def quantization(
@@ -208,6 +214,7 @@ def quantization(
     family: Family,
     tier: str = "continuum",
     k_max: int | None = None,
+    split_gradient: bool = False,
 ) -> Array:
     r"""Quantization-induced loss ``dL_Q(t)``.
 
@@ -233,7 +240,8 @@ def quantization(
     t = jnp.asarray(t, dtype=float)
     K = jnp.asarray(K, dtype=float)
     q = 1.0 + spec.b - spec.a
-    s = _weighted_learned_sum(q, t, jnp.zeros_like(K), K, spec, g, family, tier, k_max)
+    s = _weighted_learned_sum(q, t, jnp.zeros_like(K), K, spec, g, family, tier, k_max,
+                              split_gradient)
     return sigma2 * spec.A / spec.Lam * s
 
 
@@ -252,6 +260,7 @@ def pruning(
     tier: str = "continuum",
     metric: str = "seed",
     k_max: int | None = None,
+    split_gradient: bool = False,
 ) -> Array:
     r"""Pruning-induced loss ``dL_P(t, r)`` after removing the top fraction ``r`` of modes.
 
@@ -284,7 +293,8 @@ def pruning(
         q, amp = 1.0 + spec.b - spec.a, spec.A / spec.Lam
     else:
         q, amp = 1.0 - spec.a, spec.A
-    return amp * _weighted_learned_sum(q, t, k_cut, K, spec, g, family, tier, k_max)
+    return amp * _weighted_learned_sum(q, t, k_cut, K, spec, g, family, tier, k_max,
+                                       split_gradient)
 
 
 def density(

@@ -90,6 +90,7 @@ def continuum_sum(
     log_k_hint: Array,
     half_width: Array,
     k0: int = K0,
+    split_gradient: bool = False,
 ) -> Array:
     """``sum_{k_lo < k <= k_hi} term(k)``: exact head ``k <= k0``, quadrature for the tail.
 
@@ -106,6 +107,12 @@ def continuum_sum(
         Half-width, in ``log k``, of the panel centred on the hint.
     k0 : int
         Modes summed exactly.
+    split_gradient : bool
+        Differentiate the panels' split points too. Where the panels are split does not change
+        the integral, only the quadrature error, so by default no gradient flows through them
+        (about 40% cheaper). The gradient then misses the derivative of the quadrature error,
+        negligible against noisy data but not against hundreds of precise points on one curve,
+        where it slows the sampler down: with ``True`` the gradient is exactly the sum's.
 
     Returns
     -------
@@ -127,9 +134,9 @@ def continuum_sum(
     u1 = jnp.log(jnp.maximum(k_lo + 0.5, edge))
     u2 = jnp.log(jnp.maximum(k_hi + 0.5, edge))
     u2 = jnp.maximum(u2, u1)
-    # Where the panels are split does not change the integral, only the quadrature error, so
-    # no gradient flows through the split points (this saves 40% of a value and gradient).
-    hint = jax.lax.stop_gradient(jnp.broadcast_to(jnp.asarray(log_k_hint, dtype=float), batch))
+    hint = jnp.broadcast_to(jnp.asarray(log_k_hint, dtype=float), batch)
+    if not split_gradient:
+        hint = jax.lax.stop_gradient(hint)
     p1 = jnp.clip(hint - half_width, u1, u2)
     p2 = jnp.clip(hint + half_width, u1, u2)
     starts = jnp.stack([u1, p1, p2], axis=-1)  # batch + (3,)
