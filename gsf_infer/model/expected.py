@@ -270,7 +270,9 @@ def realisation_factor(
     c = _Spectral(P, x, settings, n_groups)
     family = c.family
     K = c.capacity()
-    k_top = jax.lax.stop_gradient(realisation.REACH * jnp.max(K))
+    k_top = realisation.REACH * jnp.max(K)
+    if not settings.split_gradient:  # the grid moves the bins, not what they sum up to
+        k_top = jax.lax.stop_gradient(k_top)
     k, lo, hi = realisation.mode_grid(k_top)
 
     def learned(log_k, t, b, gp):
