@@ -228,3 +228,22 @@ def test_fit_by_fits_each_run_as_the_command_does(loss_curves, tmp_path):
         assert a["sampler"]["chains"] == 1 and a["sampler"]["draws"] == 100
         # the same fit, whichever interface asked for it
         assert a["parameters"] == b["parameters"]
+
+
+@pytest.mark.slow
+def test_a_gradient_that_misses_the_slope_is_replaced_and_said_so(loss_curves, tmp_path):
+    import gsf_infer as gsf
+
+    # OLMo-1B's 735 precise checkpoints: the continuum sums' cheap gradient (split points not
+    # differentiated) misses the potential's slope by about 0.1, so the chains run on the exact
+    # gradient; a simulated curve with 2% noise keeps the cheap one (the negative control)
+    frame = gsf.ingest("colpret_olmo")[0]
+    curve = frame[frame["run"] == "OLMo-1B"]
+    fit = gsf.fit(curve, chains=2, warmup=150, draws=100, max_draws=100, seed=0)
+    switched = [a for a in fit.summary_json["automatic_actions"]["gsf"]
+                if "exact gradient" in a]
+    assert switched, fit.summary_json["automatic_actions"]
+    said_everywhere(fit, switched[0], tmp_path / "olmo")
+    noisy = gsf.fit(loss_curves, chains=2, warmup=150, draws=100, max_draws=100, seed=0)
+    assert not [a for a in noisy.summary_json["automatic_actions"]["gsf"]
+                if "exact gradient" in a]
