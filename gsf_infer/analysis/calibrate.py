@@ -54,7 +54,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,13 @@ from gsf_infer.analysis.sbc_settings import CalibrationSettings
 from gsf_infer.data.dataset import build_model_data
 from gsf_infer.data.records import Records, read_records, records_from_frame
 from gsf_infer.errors import InputError, Problem
-from gsf_infer.inference.batch import prepare_batch, sample_prepared, with_observations
+from gsf_infer.inference import runtime
+from gsf_infer.inference.batch import (
+    prepare_batch,
+    sample_prepared,
+    submit_prepared,
+    with_observations,
+)
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import model_functions
 from gsf_infer.inference.runtime import release_compiled
@@ -211,6 +217,13 @@ class _Fitter:
                                   [self.config(s) for s in seeds], threads=threads)
         return [r if isinstance(r, BaseException) else self._outcome(r) for r in results]
 
+    def submit_prepared(self, pool: Executor, ys: list[dict[str, Any]], seeds: list[int],
+                        prepared: list[Any]) -> list[Future]:
+        """Queue the chains of prepared simulations on ``pool``; futures of their fits."""
+        futures = submit_prepared(pool, self.fns, self.built.inputs, ys, prepared,
+                                  [self.config(s) for s in seeds])
+        return [_then(f, self._outcome) for f in futures]
+
     def fit_batch(self, ys: list[dict[str, Any]], seeds: list[int],
                   threads: int = 1) -> list[dict[str, Any] | BaseException]:
         """:meth:`fit` of several simulations, optimised together, chains ``threads`` at once."""
@@ -320,6 +333,21 @@ def _finish(batch: _Batch, fits: list[Any], fitter: _Fitter,
     for row in batch.rows.values():
         row["seconds"] = seconds
     return [batch.rows[i] for i in batch.indices]
+
+
+def _then(future: Future, function: Callable[[Any], Any]) -> Future:
+    """Return a future of ``function(result)``; an exception, returned or raised, passes."""
+    out: Future = Future()
+
+    def finish(f: Future) -> None:
+        try:
+            value = f.result()
+            out.set_result(value if isinstance(value, BaseException) else function(value))
+        except Exception as err:  # one simulation's failure is its own
+            out.set_result(err)
+
+    future.add_done_callback(finish)
+    return out
 
 
 def _fit_one(fitter: _Fitter, ys: dict[str, Any], seed: int) -> Any:
@@ -435,28 +463,43 @@ class CalibrationRun:
         return self._done(batch, fits)
 
     def rows_overlapped(self, threads: int = 1) -> Iterator[list[dict[str, Any]]]:
-        """Every batch's rows, each batch optimised while the previous one samples.
+        """Every batch's rows, each batch optimised while earlier ones sample.
 
-        The optimisers of batch ``k + 1`` run in threads while the chains of batch ``k`` run
-        (``threads`` simulations at a time): both stages keep cores busy. The numbers are
-        those of :meth:`rows` batch by batch. A row's ``seconds`` is its batch's wall time,
-        from the start of its optimisation to the end of its chains, over the batch's size
-        (batches overlap, so these do not add up to the run's).
+        The optimisers of batch ``k + 1`` run in a thread while the chains of batches ``k``
+        and ``k - 1`` run on one pool of ``threads`` threads, one simulation per task: a thread
+        that finishes a simulation takes the next one queued, whichever batch it belongs to,
+        so no core waits for the slowest simulation of a batch. Batches are yielded in order
+        as their last simulation finishes; the numbers are those of :meth:`rows` batch by
+        batch. A row's ``seconds`` is its batch's wall time, from the start of its
+        optimisation to the end of its last chains, over the batch's size (batches overlap,
+        so these do not add up to the run's).
         """
         chunks = [_start(c, self.joint, self.observed, self.fitter, self.settings)
                   for c in self.chunks()]
-        with ThreadPoolExecutor(max_workers=1) as ahead:
+        running: list[tuple[_Batch, list[Future]]] = []
+        with (ThreadPoolExecutor(max_workers=1) as ahead,
+              ThreadPoolExecutor(max_workers=max(int(threads), 1)) as pool):
             chunks[0].tic = time.perf_counter()  # a batch's time runs from its optimisation
             future = ahead.submit(self.fitter.prepare_batch, chunks[0].ys, chunks[0].seeds)
             for k, batch in enumerate(chunks):
                 prepared = future.result()
-                self._release()  # nothing else runs now
+                if runtime.memory_maps() > runtime.MAP_BUDGET:  # drain, then free compiled programs
+                    while running:
+                        done, futures = running.pop(0)
+                        yield _finish(done, [f.result() for f in futures], self.fitter,
+                                      self.settings)
+                    self._release()  # nothing else runs now
+                running.append((batch, self.fitter.submit_prepared(pool, batch.ys, batch.seeds,
+                                                                   prepared)))
                 if k + 1 < len(chunks):
                     nxt = chunks[k + 1]
                     nxt.tic = time.perf_counter()
                     future = ahead.submit(self.fitter.prepare_batch, nxt.ys, nxt.seeds)
-                fits = self.fitter.sample_prepared(batch.ys, batch.seeds, prepared, threads)
-                yield _finish(batch, fits, self.fitter, self.settings)
+                # at most two batches' chains queued: the optimiser runs one batch ahead
+                while len(running) > 1 or (running and k + 1 == len(chunks)):
+                    done, futures = running.pop(0)
+                    yield _finish(done, [f.result() for f in futures], self.fitter,
+                                  self.settings)
 
     def _done(self, batch: _Batch, fits: list[Any]) -> list[dict[str, Any]]:
         rows = _finish(batch, fits, self.fitter, self.settings)

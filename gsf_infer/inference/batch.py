@@ -33,7 +33,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -46,8 +46,8 @@ from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import TRACE_LOCK, ModelFunctions, draw_prior
 from gsf_infer.inference.sampling import Prepared, SamplingResult, assemble, prepare
 
-__all__ = ["GradientPool", "Prepared", "prepare", "prepare_batch", "sample_batch",
-           "sample_prepared", "with_observations"]
+__all__ = ["GradientPool", "Prepared", "prepare", "prepare_batch", "sample_batch", "sample_one",
+           "sample_prepared", "submit_prepared", "with_observations"]
 
 
 def with_observations(inputs: dict[str, Any], ys: dict[str, Any]) -> dict[str, Any]:
@@ -183,31 +183,68 @@ def prepare_batch(
     return out  # type: ignore[return-value]
 
 
-def _chains_each(fns, inputs, ys, prepared, config, threads):
-    """Every data set's chains by the sequential program, ``threads`` data sets at a time."""
-    key = ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
-           config.num_chains)
-    total = config.num_warmup + config.num_samples
+def _chains_key(config: SamplerConfig) -> tuple:
+    return ("chains", config.num_warmup, config.target_accept_prob, config.max_tree_depth,
+            config.num_chains)
 
-    def start(i: int) -> Chains:
-        p = prepared[i]
-        return Chains(fns, with_observations(inputs, ys[i]), p.z_best, p.factor, p.inits,
-                      p.key_nuts, config)
 
-    first = None
-    if ("traced", key) not in fns.programs:
-        with TRACE_LOCK:  # the first data set's first segment traces the shared program
-            first = start(0)
-            first.advance(min(SEGMENT, total))
-            fns.programs[("traced", key)] = True
+def sample_one(
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    ys: dict[str, Any],
+    prep: Prepared | BaseException,
+    config: SamplerConfig,
+) -> SamplingResult | BaseException:
+    """Run one prepared data set's chains by the sequential program; its result.
 
-    def run(i: int):
-        chains = first if (i == 0 and first is not None) else start(i)
+    Safe to call from several threads at once: the first call traces the shared chain
+    program under the trace lock, the others then run it side by side (a compiled program
+    releases Python's lock). An exception (of the preparation or of the chains) is returned,
+    not raised: one data set's failure is its own.
+    """
+    if isinstance(prep, BaseException):
+        return prep
+    try:
+        tic = time.perf_counter()
+        own = with_observations(inputs, ys)
+        total = config.num_warmup + config.num_samples
+        key = _chains_key(config)
+        chains = None
+        if ("traced", key) not in fns.programs:
+            with TRACE_LOCK:  # the first data set's first segment traces the shared program
+                if ("traced", key) not in fns.programs:
+                    chains = Chains(fns, own, prep.z_best, prep.factor, prep.inits,
+                                    prep.key_nuts, config)
+                    chains.advance(min(SEGMENT, total))
+                    fns.programs[("traced", key)] = True
+        if chains is None:
+            chains = Chains(fns, own, prep.z_best, prep.factor, prep.inits, prep.key_nuts,
+                            config)
         chains.advance(total - chains.done)
-        return chains.draws()
+        flat, stats = chains.draws()
+        seconds = {"optimize": sum(prep.seconds.values()), "sampling": time.perf_counter() - tic}
+        with TRACE_LOCK:  # traced on a first call, maybe while another batch is optimised
+            return assemble(fns, own, prep, flat, stats, seconds, [], config.target_accept_prob)
+    except Exception as err:  # one data set's failure is its own
+        return err
 
-    with ThreadPoolExecutor(max_workers=max(int(threads), 1)) as pool:
-        return list(pool.map(run, range(len(prepared))))
+
+def submit_prepared(
+    pool: Executor,
+    fns: ModelFunctions,
+    inputs: dict[str, Any],
+    ys: Sequence[dict[str, Any]],
+    prepared: Sequence[Prepared | BaseException],
+    configs: Sequence[SamplerConfig],
+) -> list[Future]:
+    """Queue every prepared data set's chains on ``pool`` (:func:`sample_one`); their futures.
+
+    A pool of threads shared by successive batches keeps every thread busy: the chains of the
+    next batch start as soon as a thread is free, not when the slowest data set of this batch
+    has finished.
+    """
+    return [pool.submit(sample_one, fns, inputs, y, p, c)
+            for y, p, c in zip(ys, prepared, configs, strict=True)]
 
 
 def sample_prepared(
@@ -232,22 +269,9 @@ def sample_prepared(
         program (:class:`gsf_infer.inference.chains.Chains`), in threads of their own (compiled
         programs release Python's lock, so threads use several cores).
     """
-    good = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
-    out: list[SamplingResult | BaseException] = list(prepared)  # type: ignore[arg-type]
-    if not good:
-        return out
-    config = configs[good[0]]
-    tic = time.perf_counter()
-    sub_ys, sub_prepared = [ys[i] for i in good], [prepared[i] for i in good]
-    chains = _chains_each(fns, inputs, sub_ys, sub_prepared, config, threads)
-    share = (time.perf_counter() - tic) / len(good)
-    for i, (flat, stats) in zip(good, chains, strict=True):
-        prep = prepared[i]
-        seconds = {"optimize": sum(prep.seconds.values()), "sampling": share}
-        with TRACE_LOCK:  # traced on a first call, maybe while another batch is optimised
-            out[i] = assemble(fns, with_observations(inputs, ys[i]), prep,
-                              flat, stats, seconds, [], configs[i].target_accept_prob)
-    return out
+    with ThreadPoolExecutor(max_workers=max(int(threads), 1)) as pool:
+        futures = submit_prepared(pool, fns, inputs, ys, prepared, configs)
+        return [f.result() for f in futures]
 
 
 def sample_batch(
@@ -278,8 +302,8 @@ def sample_batch(
     list
         Per data set, its :class:`~gsf_infer.inference.sampling.SamplingResult` (constrained
         posterior, statistics, prior draws, optima, wall times; ``optimize`` is the data set's
-        own preparation, waits for the pool included, ``sampling`` the batch's divided among
-        its data sets) or the exception its fit raised.
+        own preparation, waits for the pool included, ``sampling`` the wall time of its own
+        chains) or the exception its fit raised.
     """
     if not ys:
         return []
