@@ -335,6 +335,20 @@ def _finish(batch: _Batch, fits: list[Any], fitter: _Fitter,
     return [batch.rows[i] for i in batch.indices]
 
 
+def one_blas_thread() -> Any:
+    """Return a context in which NumPy's and SciPy's linear algebra use one thread.
+
+    OpenBLAS's results differ in their last bits with its number of threads, and NUTS started
+    from a whitening that differs in the last bits gives other draws. Dask runs its workers
+    with one such thread, so calibrations run with one everywhere: the same batch gives the
+    same numbers in this process and on any worker. The matrices are the size of the model's
+    parameter vector; a second thread gains nothing on them.
+    """
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _then(future: Future, function: Callable[[Any], Any]) -> Future:
     """Return a future of ``function(result)``; an exception, returned or raised, passes."""
     out: Future = Future()
@@ -621,9 +635,10 @@ def calibrate(
     threads = threads or os.cpu_count() or 1
     batches = (run.rows_overlapped(threads) if run.settings.batch > 1
                else (run.rows(chunk) for chunk in run.chunks()))
-    for batch in batches:
-        for row in batch:
-            rows.append(row)
-            if on_simulation is not None:
-                on_simulation(row["simulation"], row)
+    with one_blas_thread():
+        for batch in batches:
+            for row in batch:
+                rows.append(row)
+                if on_simulation is not None:
+                    on_simulation(row["simulation"], row)
     return run.result(rows, time.perf_counter() - tic_total)

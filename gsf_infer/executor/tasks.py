@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -188,29 +187,11 @@ def _client(stack: contextlib.ExitStack, settings: ExecutorSettings) -> tuple[An
         # and another cluster or notebook holding it makes the start fail)
         cluster = stack.enter_context(
             LocalCluster(n_workers=int(settings.workers), threads_per_worker=1,
-                         processes=True, dashboard_address=":0", env=_blas_environment())
+                         processes=True, dashboard_address=":0")
         )
     # one task per worker: the scheduler counts a dying worker against every task queued on
     # it, not only the one that killed it
     return stack.enter_context(Client(cluster)), int(settings.workers)
-
-
-#: Variables that set the threads of the linear algebra libraries (Dask sets them to 1 in
-#: its workers by default).
-BLAS_THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-def _blas_environment() -> dict[str, str]:
-    """Return the threads of linear algebra this process uses, for the local workers.
-
-    OpenBLAS's results differ in their last bits with its number of threads (measured on the
-    Laplace approximation's linear algebra), and chains started from another whitening diverge
-    from the first draws: the workers keep this process's setting (the variable if set, else
-    the libraries' default, one thread per core), so that a fit gives the same numbers in
-    process and on a local cluster.
-    """
-    default = str(os.cpu_count() or 1)
-    return {name: os.environ.get(name, default) for name in BLAS_THREADS}
 
 
 def _run_dask(work, tasks, settings: ExecutorSettings, on_done) -> list[Outcome]:
