@@ -86,7 +86,7 @@ from gsf_infer.inference.batch import (
 )
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import model_functions
-from gsf_infer.inference.runtime import release_compiled
+from gsf_infer.inference.runtime import one_blas_thread, release_compiled
 from gsf_infer.inference.sampling import sample
 from gsf_infer.model.build import build_model
 from gsf_infer.model.priors import PriorSet
@@ -333,20 +333,6 @@ def _finish(batch: _Batch, fits: list[Any], fitter: _Fitter,
     for row in batch.rows.values():
         row["seconds"] = seconds
     return [batch.rows[i] for i in batch.indices]
-
-
-def one_blas_thread() -> Any:
-    """Return a context in which NumPy's and SciPy's linear algebra use one thread.
-
-    OpenBLAS's results differ in their last bits with its number of threads, and NUTS started
-    from a whitening that differs in the last bits gives other draws. Dask runs its workers
-    with one such thread, so calibrations run with one everywhere: the same batch gives the
-    same numbers in this process and on any worker. The matrices are the size of the model's
-    parameter vector; a second thread gains nothing on them.
-    """
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _then(future: Future, function: Callable[[Any], Any]) -> Future:

@@ -76,7 +76,7 @@ def calibrate_chunk(task: CalibrationChunk) -> list[dict[str, Any]]:
     """
     runtime.configure(host_devices=1)
     # deferred: imports JAX, which runtime.configure must precede in a worker process
-    from gsf_infer.analysis.calibrate import one_blas_thread, prepare_calibration
+    from gsf_infer.analysis.calibrate import prepare_calibration
 
     key = task.run_key()
     if key not in _RUNS:
@@ -84,7 +84,7 @@ def calibrate_chunk(task: CalibrationChunk) -> list[dict[str, Any]]:
         _RUNS[key] = prepare_calibration(task.design, task.settings, priors=task.priors,
                                          fit_priors=task.fit_priors,
                                          model_settings=task.model_settings)
-    with one_blas_thread():  # as in process, whatever the worker's environment
+    with runtime.one_blas_thread():  # as in process, whatever the worker's environment
         return _RUNS[key].rows(list(task.indices))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
+from typing import Any
 
 _CONFIGURED: dict[str, object] = {}
 
@@ -75,6 +76,21 @@ def memory_maps() -> int:
             return sum(1 for _ in handle)
     except OSError:
         return 0
+
+
+def one_blas_thread() -> Any:
+    """Return a context in which NumPy's and SciPy's linear algebra use one thread.
+
+    OpenBLAS's results differ in their last bits with its number of threads, and NUTS started
+    from a whitening (the Laplace approximation's factor) that differs in its last bits gives
+    other draws. Dask runs its workers with one such thread, so fits and calibrations run with
+    one wherever they run: the same task gives the same numbers in this process and on any
+    worker. The matrices are the size of the model's parameter vector; a second thread gains
+    nothing on them.
+    """
+    from threadpoolctl import threadpool_limits  # deferred: loads NumPy's libraries
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def release_compiled(budget: int | None = None) -> bool:

@@ -34,6 +34,7 @@ from gsf_infer.analysis.invariant import (
 from gsf_infer.analysis.summary import convergence_problems, diagnostics, parameter_table
 from gsf_infer.data.dataset import Scales, build_model_data
 from gsf_infer.data.records import Records, read_records
+from gsf_infer.inference import runtime
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.datatree import build_datatree, read_attrs
 from gsf_infer.inference.functions import draw_prior, model_functions, value_and_grad_of
@@ -341,6 +342,13 @@ def fit(
     -------
     FitResult
     """
+    # the same numbers in this process and on a Dask worker (whose BLAS runs one thread)
+    with runtime.one_blas_thread():
+        return _fit(data_path, options, progress=progress, command=command, **values)
+
+
+def _fit(data_path: str | Path | Records, options: FitOptions | None, *, progress: Any,
+         command: str, **values: Any) -> FitResult:
     o = FitOptions.of(options, **values)  # checks the numbers
     records = data_path if isinstance(data_path, Records) else read_records(data_path)
     fit_records, held = split_holdout(records, o.holdout)
