@@ -80,9 +80,9 @@ def calibrate(
     batch: Annotated[int, typer.Option(
         "--batch",
         help="Simulations fitted together: their optimisers run side by side with the "
-        "gradients evaluated in one vectorised call, then their chains run (two simulations "
-        "at a time on two cores) while the next batch is optimised. 1 fits one simulation "
-        "after the other.",
+        "gradients evaluated in one vectorised call, then their chains run (a simulation per "
+        "core at a time, the next one queued taken as soon as a core is free) while the next "
+        "batch is optimised. 1 fits one simulation after the other.",
     )] = CalibrationSettings.batch,
     workers: Annotated[int | None, typer.Option(
         "--workers",
