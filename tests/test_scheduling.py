@@ -63,8 +63,13 @@ def test_a_crashed_test_process_fails_its_test_and_the_run_finishes(tmp_path, wo
 
 
 @pytest.mark.slow
-def test_without_it_the_run_hangs_after_a_crash(tmp_path):
+def test_without_it_the_run_hangs_or_loses_tests_after_a_crash(tmp_path):
     """Negative control: pytest-xdist's own ``loadgroup`` scheduling (fails once upstream is
     fixed, and then ``xdist_scheduling`` can go). The same suite finishes in about 5 s with
-    the project's scheduling; 20 s without an end is a hang."""
-    assert run_toy(tmp_path, scheduler=False, workers=2, timeout=20) is None
+    the project's scheduling, all nine tests reported. Upstream, after a crash, the run either
+    hangs (20 s without an end) or stops with an internal error before every test ran (seen
+    once in a fresh-clone run: ``1 failed, 3 passed``), depending on timing."""
+    done = run_toy(tmp_path, scheduler=False, workers=2, timeout=20)
+    if done is not None:
+        assert "2 failed, 7 passed" not in done.stdout, done.stdout[-2000:]
+        assert "INTERNALERROR" in done.stdout, done.stdout[-2000:]
