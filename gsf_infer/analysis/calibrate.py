@@ -219,10 +219,14 @@ class _Fitter:
 
     def submit_prepared(self, pool: Executor, ys: list[dict[str, Any]], seeds: list[int],
                         prepared: list[Any]) -> list[Future]:
-        """Queue the chains of prepared simulations on ``pool``; futures of their fits."""
-        futures = submit_prepared(pool, self.fns, self.built.inputs, ys, prepared,
-                                  [self.config(s) for s in seeds])
-        return [_then(f, self._outcome) for f in futures]
+        """Queue the chains of prepared simulations on ``pool`` (:meth:`outcomes` waits)."""
+        return submit_prepared(pool, self.fns, self.built.inputs, ys, prepared,
+                               [self.config(s) for s in seeds])
+
+    def outcomes(self, futures: list[Future]) -> list[dict[str, Any] | BaseException]:
+        """Wait for :meth:`submit_prepared`'s futures; the fits (an exception passes)."""
+        results = [f.result() for f in futures]
+        return [r if isinstance(r, BaseException) else self._outcome(r) for r in results]
 
     def fit_batch(self, ys: list[dict[str, Any]], seeds: list[int],
                   threads: int = 1) -> list[dict[str, Any] | BaseException]:
@@ -333,21 +337,6 @@ def _finish(batch: _Batch, fits: list[Any], fitter: _Fitter,
     for row in batch.rows.values():
         row["seconds"] = seconds
     return [batch.rows[i] for i in batch.indices]
-
-
-def _then(future: Future, function: Callable[[Any], Any]) -> Future:
-    """Return a future of ``function(result)``; an exception, returned or raised, passes."""
-    out: Future = Future()
-
-    def finish(f: Future) -> None:
-        try:
-            value = f.result()
-            out.set_result(value if isinstance(value, BaseException) else function(value))
-        except Exception as err:  # one simulation's failure is its own
-            out.set_result(err)
-
-    future.add_done_callback(finish)
-    return out
 
 
 def _fit_one(fitter: _Fitter, ys: dict[str, Any], seed: int) -> Any:
@@ -485,9 +474,7 @@ class CalibrationRun:
                 prepared = future.result()
                 if runtime.memory_maps() > runtime.MAP_BUDGET:  # drain, then free compiled programs
                     while running:
-                        done, futures = running.pop(0)
-                        yield _finish(done, [f.result() for f in futures], self.fitter,
-                                      self.settings)
+                        yield self._finished(running.pop(0))
                     self._release()  # nothing else runs now
                 running.append((batch, self.fitter.submit_prepared(pool, batch.ys, batch.seeds,
                                                                    prepared)))
@@ -497,9 +484,11 @@ class CalibrationRun:
                     future = ahead.submit(self.fitter.prepare_batch, nxt.ys, nxt.seeds)
                 # at most two batches' chains queued: the optimiser runs one batch ahead
                 while len(running) > 1 or (running and k + 1 == len(chunks)):
-                    done, futures = running.pop(0)
-                    yield _finish(done, [f.result() for f in futures], self.fitter,
-                                  self.settings)
+                    yield self._finished(running.pop(0))
+
+    def _finished(self, queued: tuple[_Batch, list[Future]]) -> list[dict[str, Any]]:
+        batch, futures = queued
+        return _finish(batch, self.fitter.outcomes(futures), self.fitter, self.settings)
 
     def _done(self, batch: _Batch, fits: list[Any]) -> list[dict[str, Any]]:
         rows = _finish(batch, fits, self.fitter, self.settings)
