@@ -246,7 +246,7 @@ def fit_subset(task: SubsetFit) -> dict[str, Any]:
 
     tic = time.perf_counter()
     try:
-        result = fit(task.records, **task.options)
+        result = fit(task.records, programs=_programs(), **task.options)
         result.summary["subset"] = task.fingerprint
         failures: list[str] = []
         with _in_memory_writes():
@@ -256,10 +256,28 @@ def fit_subset(task: SubsetFit) -> dict[str, Any]:
         row = by_row(task.value, task.by, None, time.perf_counter() - tic, error=str(err))
         return {"row": row, "status": f"failed: {err}", "warnings": []}
     finally:
-        runtime.release_compiled()
+        if runtime.release_compiled():
+            _programs().clear()
     row = by_row(task.value, task.by, result, time.perf_counter() - tic)
     status = "converged" if result.diagnostics["converged"] else "NOT CONVERGED"
     return {"row": row, "status": status, "warnings": list(failures)}
+
+
+_PROGRAM_CACHE: list[Any] = []
+
+
+def _programs() -> Any:
+    """Return this process's :class:`~gsf_infer.model.padding.ProgramCache` of subset fits.
+
+    The subsets' records are padded to a few shared widths, so that the fits of subsets with
+    the same kinds run the same compiled programs instead of tracing and compiling their own
+    (this process's, or a Dask worker's: each keeps its own).
+    """
+    if not _PROGRAM_CACHE:
+        from gsf_infer.model.padding import ProgramCache  # deferred: imports JAX
+
+        _PROGRAM_CACHE.append(ProgramCache())
+    return _PROGRAM_CACHE[0]
 
 
 def _in_memory_writes() -> contextlib.AbstractContextManager:

@@ -33,6 +33,7 @@ from gsf_infer.model.expected import (
     observation,
     realisation_factor,
 )
+from gsf_infer.model.padding import pad_to, padded_width
 from gsf_infer.model.realisation import KINDS as REALISATION_KINDS
 from gsf_infer.model.settings import ModelSettings
 
@@ -103,14 +104,18 @@ def expected_draws(
     out: dict[str, np.ndarray] = {}
     for kind, x in inputs.items():
         P = posterior_parameters(dt, kind, attrs)
-        xj = {k: jnp.asarray(v) for k, v in x.items()}
+        # padded to a few widths (repeating the last record), so that data sets of other
+        # sizes reuse the compiled program; the padding is cut off below
+        n = data.kinds[kind].size
+        xj = {k: jnp.asarray(pad_to(v, padded_width(n))) for k, v in x.items()}
         params = {k: jnp.asarray(v) for k, v in P.items()}
         if settings.model == "chinchilla":
             if kind != "loss":
                 continue
-            out[kind] = np.asarray(_chinchilla_draws(params, xj))
+            out[kind] = np.asarray(_chinchilla_draws(params, xj))[:, :n]
         else:
-            out[kind] = np.asarray(_expected_draws(params, xj, kind, settings, data.n_groups))
+            out[kind] = np.asarray(
+                _expected_draws(params, xj, kind, settings, data.n_groups))[:, :n]
     return out
 
 

@@ -223,18 +223,19 @@ def build_model(
                 records = noise_distribution(
                     mus[kind] + shift.get(kind, 0.0), P["sigma"], meas, settings
                 )
+            if "record_mask" in inputs:  # records padded to a shared width (pad_inputs)
+                records = records.mask(inputs["record_mask"][kind])
             numpyro.sample(kind, records, obs=None if predict else value)
             if "spectrum_target" in mus and "spectrum_target" in inputs["obs"]:
                 value, meas = inputs["obs"]["spectrum_target"]
-                numpyro.sample(
-                    "spectrum_target",
-                    noise_distribution(
-                        mus["spectrum_target"][inputs["target_rows"]]
-                        + shift.get("spectrum_target", 0.0),
-                        P["sigma"], meas, settings,
-                    ),
-                    obs=None if predict else value,
+                targets = noise_distribution(
+                    mus["spectrum_target"][inputs["target_rows"]]
+                    + shift.get("spectrum_target", 0.0),
+                    P["sigma"], meas, settings,
                 )
+                if "record_mask" in inputs:
+                    targets = targets.mask(inputs["record_mask"]["spectrum_target"])
+                numpyro.sample("spectrum_target", targets, obs=None if predict else value)
 
     return BuiltModel(model, inputs, tuple(deviations))
 

@@ -43,6 +43,7 @@ from gsf_infer.inference.predict import interval_table, predictive_draws
 from gsf_infer.inference.sampling import pointwise, sample
 from gsf_infer.model.build import build_model
 from gsf_infer.model.deviations import DEVIATION_SCALE
+from gsf_infer.model.padding import ProgramCache, pad_inputs, shareable, signature, trim
 from gsf_infer.model.priors import load_priors
 from gsf_infer.model.settings import ModelSettings
 from gsf_infer.workflow.options import FitOptions, shows_fit_options
@@ -160,11 +161,13 @@ class Sampler:
     The ``gsf`` and ``deviation`` models are one program
     (:func:`gsf_infer.model.build.build_model`): :meth:`run` with ``model="deviation"`` switches the
     deviation parameters on through the inputs, so the second fit reuses every compiled program of
-    the first.
+    the first. Given a :class:`~gsf_infer.model.padding.ProgramCache`, the records are padded to
+    a shared width and the model's functions are those of any earlier data set in the cache
+    with the same signature, compiled programs included (``fit --by``).
     """
 
     def __init__(self, records: Records, settings: Any, priors: Any,
-                 assumptions: list[str] | None = None):
+                 assumptions: list[str] | None = None, programs: ProgramCache | None = None):
         self.records = records
         #: what the fit assumed before sampling (:func:`gsf_infer.workflow.resolve.hold_capacity`)
         self.assumptions = list(assumptions or [])
@@ -172,7 +175,17 @@ class Sampler:
         self.priors = priors
         self.data = build_model_data(records)
         self.built = build_model(self.data, settings, priors)
-        self.fns = model_functions(self.built)
+        #: kind to its number of real records, where the records are padded (else empty)
+        self.lengths: dict[str, int] = {}
+        self._programs = programs
+        self._key = ""
+        if programs is not None and shareable(settings):
+            inputs, self.lengths = pad_inputs(self.built.inputs, self.data)
+            self.built = replace(self.built, inputs=inputs)
+            self._key = signature(inputs, self.data, settings, priors, self.built.deviations)
+            self.fns = programs.functions(self._key, lambda: model_functions(self.built))
+        else:
+            self.fns = model_functions(self.built)
         self._exact: Any = None
         self._exact_lock = threading.Lock()
         self.optima: list[Any] = []
@@ -190,7 +203,13 @@ class Sampler:
         with self._exact_lock:
             if self._exact is None:
                 settings = replace(self.settings, split_gradient=True)
-                self._exact = model_functions(build_model(self.data, settings, self.priors))
+                built = replace(build_model(self.data, settings, self.priors),
+                                inputs=self.built.inputs)
+                if self._key:
+                    self._exact = self._programs.functions(
+                        self._key + ":exact", lambda: model_functions(built))
+                else:
+                    self._exact = model_functions(built)
             return self._exact
 
     @property
@@ -250,9 +269,9 @@ class Sampler:
         result = sample(self.fns, inputs, config, progress, starts=starts, reported=reported,
                         on_prepared=prepared, exact_gradient=self.exact_gradient)
         tic = time.perf_counter()
-        loglik, pred = pointwise(
+        loglik, pred = (trim(values, self.lengths) for values in pointwise(
             self.fns, inputs, result.posterior, jax.random.key(config.seed + 1)
-        )
+        ))
         curvature = curvature_shares(self.fns, inputs, result.optima[0].z, result.hessian)
         result.seconds["pointwise"] = time.perf_counter() - tic
         hidden = () if model == "deviation" else HIDDEN_DEVIATION_SITES
@@ -281,7 +300,7 @@ class Sampler:
             loglik,
             pred,
             _without(result.prior, hidden),
-            result.prior_predictive,
+            trim(result.prior_predictive, self.lengths),
             attrs,
         )
         info["wall"] = time.perf_counter() - start
@@ -325,6 +344,7 @@ def fit(
     *,
     progress: Any = None,
     command: str = "",
+    programs: ProgramCache | None = None,
     **values: Any,
 ) -> FitResult:
     """Fit a model to a records file, without writing anything.
@@ -336,7 +356,9 @@ def fit(
     invariant testable and the main model is ``gsf``. ``pruning_metric=None`` and
     ``likelihood=None`` take what the data declare (:func:`resolve_pruning_metric`,
     :func:`resolve_likelihood`). ``progress``, if given, is called as ``progress(stage, done,
-    total)`` while chains iterate.
+    total)`` while chains iterate. ``programs``, if given, pads the records and shares the
+    compiled programs with every other fit given the same cache whose data have the same
+    kinds, structure and padded shapes (:mod:`gsf_infer.model.padding`; ``fit --by``).
 
     Returns
     -------
@@ -344,11 +366,12 @@ def fit(
     """
     # the same numbers in this process and on a Dask worker (whose BLAS runs one thread)
     with runtime.one_blas_thread():
-        return _fit(data_path, options, progress=progress, command=command, **values)
+        return _fit(data_path, options, progress=progress, command=command, programs=programs,
+                    **values)
 
 
 def _fit(data_path: str | Path | Records, options: FitOptions | None, *, progress: Any,
-         command: str, **values: Any) -> FitResult:
+         command: str, programs: ProgramCache | None, **values: Any) -> FitResult:
     o = FitOptions.of(options, **values)  # checks the numbers
     records = data_path if isinstance(data_path, Records) else read_records(data_path)
     fit_records, held = split_holdout(records, o.holdout)
@@ -371,7 +394,7 @@ def _fit(data_path: str | Path | Records, options: FitOptions | None, *, progres
     )
     identification = identify(fit_records)
     tic = time.perf_counter()
-    sampler = Sampler(fit_records, settings, priors, assumed)
+    sampler = Sampler(fit_records, settings, priors, assumed, programs)
 
     def stage(name):
         return None if progress is None else (lambda done, total: progress(name, done, total))
