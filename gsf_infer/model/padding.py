@@ -44,15 +44,17 @@ MIN_WIDTH = 16
 
 
 def padded_width(n: int) -> int:
-    """Return the width ``n`` records are padded to: the next of 16, 24, 32, 48, 64, 96, ...
+    """Return the width ``n`` records are padded to: the next of 16, 20, 24, 28, 32, 40, ...
 
-    Two widths per doubling bound the padding at half the records (a quarter on average), while
-    a sweep's curves of 10 to 1,000 records need about a dozen programs.
+    Four widths per doubling bound the padding at a quarter of the records (an eighth on
+    average), while a sweep's curves of 10 to 1,000 records need at most 25 models' programs:
+    padded records cost likelihood terms in every gradient, a new width the tracing and
+    lowering of a model's programs (``docs/decisions.md``).
     """
-    width = MIN_WIDTH
-    while width < n:
-        width = width * 3 // 2 if width & (width - 1) == 0 else width // 3 * 4
-    return width
+    if n <= MIN_WIDTH:
+        return MIN_WIDTH
+    step = 1 << max((n - 1).bit_length() - 3, 0)  # four widths per doubling
+    return -(-n // step) * step
 
 
 def pad_to(array: Any, width: int) -> np.ndarray:
