@@ -59,7 +59,8 @@ def fit(
         "combined summary.csv with one row per subset (exponents with their HDIs, convergence, "
         "wall time), a figure of the exponents across subsets (against model size where params "
         "is given) and a count of converged fits. A subset whose fit fails is reported and the "
-        "others are kept.",
+        "others are kept. Subsets of the same kinds share their compiled programs (records "
+        "padded to a few widths, the padding masked out of the likelihood).",
     )] = None,
     workers: Annotated[int | None, typer.Option(
         "--workers",
