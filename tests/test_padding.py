@@ -130,3 +130,16 @@ def test_trim_cuts_the_padded_kinds_only():
     out = trim(arrays, {"loss": 20})
     assert out["loss"].shape == (2, 20) and (out["loss"] == arrays["loss"][:, :20]).all()
     assert out["other"] is arrays["other"]
+
+
+def test_a_data_set_that_cannot_be_padded_keeps_its_own_programs(data, monkeypatch):
+    import gsf_infer.workflow.fit as fit_module
+
+    def refuse(inputs, data):
+        raise ValueError("loss: an input of shape (3, 2) is not per record")
+
+    monkeypatch.setattr(fit_module, "pad_inputs", refuse)
+    cache = ProgramCache()
+    sampler = Sampler(data, ModelSettings(), load_priors(None), programs=cache)
+    assert sampler.lengths == {} and len(cache) == 0
+    assert "record_mask" not in sampler.built.inputs

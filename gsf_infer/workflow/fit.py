@@ -179,8 +179,14 @@ class Sampler:
         self.lengths: dict[str, int] = {}
         self._programs = programs
         self._key = ""
+        padded = None
         if programs is not None and shareable(settings):
-            inputs, self.lengths = pad_inputs(self.built.inputs, self.data)
+            try:
+                padded = pad_inputs(self.built.inputs, self.data)
+            except ValueError:  # an input that is not per record: this fit keeps its own
+                padded = None
+        if padded is not None:
+            inputs, self.lengths = padded
             self.built = replace(self.built, inputs=inputs)
             self._key = signature(inputs, self.data, settings, priors, self.built.deviations)
             self.fns = programs.functions(self._key, lambda: model_functions(self.built))
