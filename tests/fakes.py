@@ -47,6 +47,23 @@ from gsf_infer.data.records import records_from_frame
 from gsf_infer.data.schema import KIND_FORMATS
 from gsf_infer.inference.datatree import build_datatree, read_attrs
 from gsf_infer.output import artifacts
+from gsf_infer.simulate.gsf import DEFAULT_KINDS, GsfSimConfig
+
+#: A small simulation of the exact forward model: every kind, a few records each.
+SMALL_ALL_KINDS = GsfSimConfig(
+    kinds=DEFAULT_KINDS + ("modes", "data_scaling"),
+    sizes=(1e6, 1e7),
+    loss_points=6,
+    quantization_points=4,
+    bits=(3, 5),
+    pruning_times=(1e2, 1e4),
+    sparsity_points=4,
+    density_points=4,
+    spectrum_points=6,
+    modes_k=(1, 4, 16, 64),
+    modes_points=4,
+    data_points=5,
+)
 
 #: Log-scale noise of every fake observation.
 SIGMA = 0.05

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from fakes import SMALL_ALL_KINDS as CONFIG
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
@@ -35,25 +36,10 @@ from gsf_infer.model.build import BuiltModel, build_model
 from gsf_infer.model.expected import expected_jit
 from gsf_infer.model.priors import PriorSet
 from gsf_infer.model.settings import ModelSettings
-from gsf_infer.simulate.gsf import DEFAULT_KINDS, GsfSimConfig, simulate_gsf
+from gsf_infer.simulate.gsf import DEFAULT_KINDS, simulate_gsf
 
 #: The default model (gsf, monomial g, continuum tier, log-normal likelihood).
 SETTINGS = ModelSettings()
-#: A small simulation: every kind, a few records each.
-CONFIG = GsfSimConfig(
-    kinds=DEFAULT_KINDS + ("modes", "data_scaling"),
-    sizes=(1e6, 1e7),
-    loss_points=6,
-    quantization_points=4,
-    bits=(3, 5),
-    pruning_times=(1e2, 1e4),
-    sparsity_points=4,
-    density_points=4,
-    spectrum_points=6,
-    modes_k=(1, 4, 16, 64),
-    modes_points=4,
-    data_points=5,
-)
 #: The observed column of each kind.
 OBSERVED = {
     "loss": "loss",

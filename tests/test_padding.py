@@ -14,28 +14,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fakes import SMALL_ALL_KINDS as CONFIG
 
 from gsf_infer.data.records import records_from_frame
 from gsf_infer.model.padding import ProgramCache, padded_width, trim
 from gsf_infer.model.priors import Prior, load_priors
 from gsf_infer.model.settings import ModelSettings
-from gsf_infer.simulate.gsf import DEFAULT_KINDS, GsfSimConfig, simulate_gsf
+from gsf_infer.simulate.gsf import simulate_gsf
 from gsf_infer.workflow.fit import Sampler
-
-CONFIG = GsfSimConfig(
-    kinds=DEFAULT_KINDS + ("modes", "data_scaling"),
-    sizes=(1e6, 1e7),
-    loss_points=6,
-    quantization_points=4,
-    bits=(3, 5),
-    pruning_times=(1e2, 1e4),
-    sparsity_points=4,
-    density_points=4,
-    spectrum_points=6,
-    modes_k=(1, 4, 16, 64),
-    modes_points=4,
-    data_points=5,
-)
 
 
 def records(seed: int, **changes):

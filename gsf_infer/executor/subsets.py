@@ -13,6 +13,7 @@ that need them, so that a worker sets JAX up before JAX is imported.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -263,9 +264,7 @@ def fit_subset(task: SubsetFit) -> dict[str, Any]:
     return {"row": row, "status": status, "warnings": list(failures)}
 
 
-_PROGRAM_CACHE: list[Any] = []
-
-
+@functools.cache
 def _programs() -> Any:
     """Return this process's :class:`~gsf_infer.model.padding.ProgramCache` of subset fits.
 
@@ -273,11 +272,9 @@ def _programs() -> Any:
     the same kinds run the same compiled programs instead of tracing and compiling their own
     (this process's, or a Dask worker's: each keeps its own).
     """
-    if not _PROGRAM_CACHE:
-        from gsf_infer.model.padding import ProgramCache  # deferred: imports JAX
+    from gsf_infer.model.padding import ProgramCache  # deferred: imports JAX
 
-        _PROGRAM_CACHE.append(ProgramCache())
-    return _PROGRAM_CACHE[0]
+    return ProgramCache()
 
 
 def _in_memory_writes() -> contextlib.AbstractContextManager:

@@ -132,7 +132,7 @@ def signature(inputs: dict[str, Any], data: ModelData, settings: Any, priors: An
         "structure": [data.n_groups, len(data.runs), len(data.quant_units)],
         "deviations": list(deviations),
         "tree": str(tree),
-        "shapes": [[list(np.shape(x)), str(np.asarray(x).dtype)] for x in leaves],
+        "shapes": [[list(np.shape(x)), str(getattr(x, "dtype", type(x).__name__))] for x in leaves],
     }
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
