@@ -302,3 +302,28 @@ def test_a_gradient_that_is_not_the_potentials_switches_the_chains_to_the_exact_
     result = inference.sample(model_functions(_half_gradient(exact=True)), {}, config,
                               exact_gradient=exact)
     assert not calls and not any("exact gradient" in a for a in result.actions)
+
+
+def test_rare_divergences_on_the_laplace_metric_raise_the_target_before_a_dense_adaptation():
+    from gsf_infer.inference.chains import _next_rung
+    from gsf_infer.inference.config import SamplerConfig
+
+    laplace = SamplerConfig(num_warmup=300, num_samples=1000)
+    ok = {"r_hat": 1.002, "ess": 1500.0, "poor_ess": 200.0, "transitions": 4000}
+    # 1 and 4 of 4000 transitions: the same metric, the next target acceptance
+    for divergences in (1, 4):
+        config, action = _next_rung(laplace, divergences, **ok)
+        assert not config.adapt_mass and config.num_warmup == 300
+        assert config.target_accept_prob == 0.97 and "same metric" in action
+    config, action = _next_rung(config, 2, **ok)
+    assert not config.adapt_mass and config.target_accept_prob == 0.99
+    # at the top of the targets, or with more divergences (5 of 4000), or chains that also
+    # disagree or mix badly: the dense adaptation, as before
+    for start, divergences, r_hat, ess in ((config, 1, 1.0, 1500.0), (laplace, 5, 1.0, 1500.0),
+                                           (laplace, 1, 1.2, 1500.0), (laplace, 1, 1.0, 50.0)):
+        dense, action = _next_rung(start, divergences, r_hat, ess, 200.0, transitions=4000)
+        assert dense.adapt_mass and dense.num_warmup == 1000, action
+        assert dense.target_accept_prob == start.target_accept_prob
+        assert "dense mass matrix" in action
+    # no divergences and good mixing: no rung at all
+    assert _next_rung(laplace, 0, **ok) is None

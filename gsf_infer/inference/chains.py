@@ -220,6 +220,10 @@ def min_ess(flat: np.ndarray) -> float:
     return float(np.nanmin(values)) if values.size else float("nan")
 
 
+#: Divergent transitions, as a share of the draws, that the Laplace metric keeps (the chains
+#: are rerun on it at a higher target acceptance) instead of a dense adaptation.
+FEW_DIVERGENCES = 0.001
+
 #: Warm-up iterations when a rerun adapts the mass matrix (numpyro's windows need several
 #: hundred draws to estimate a dense matrix).
 ADAPT_WARMUP = 1000
@@ -251,14 +255,30 @@ def _mixing(flat: np.ndarray, derived) -> tuple[float, float]:
     return max_r_hat(flat), min_ess(flat)
 
 
-def _next_rung(config, divergences: int, r_hat: float, ess: float, poor_ess: float):
+def _next_rung(config, divergences: int, r_hat: float, ess: float, poor_ess: float,
+               transitions: int = 0):
     """Choose the next, more careful sampler settings after chains that failed (or None).
 
     The ladder: the Laplace approximation as metric, then a dense mass matrix adapted over
     :data:`ADAPT_WARMUP` warm-up iterations (for divergences, R-hat above 1.05 or a bulk ESS
     under ``poor_ess``), then target acceptance ``retry_target_accept`` and
-    ``final_target_accept`` (for divergences). Returns ``(config, action)``.
+    ``final_target_accept`` (for divergences). Chains on the Laplace metric that otherwise mix
+    well and diverge rarely (at most :data:`FEW_DIVERGENCES` of their ``transitions``) first
+    take the next target acceptance on the same metric: a few divergent transitions say the
+    steps are too long somewhere, not that the metric is wrong, and the dense adaptation's
+    long warm-up costs several times more. Returns ``(config, action)``.
     """
+    few = 0 < divergences <= max(1.0, FEW_DIVERGENCES * transitions)
+    if (not config.adapt_mass and few and r_hat <= 1.05 and ess >= poor_ess
+            and config.target_accept_prob < config.final_target_accept):
+        target = (config.retry_target_accept
+                  if config.target_accept_prob < config.retry_target_accept
+                  else config.final_target_accept)
+        return replace(config, target_accept_prob=target), (
+            f"{divergences} divergent transitions with the Laplace approximation as metric at "
+            f"target acceptance {config.target_accept_prob:g}: chains rerun at {target:g} on "
+            "the same metric"
+        )
     if not config.adapt_mass and (divergences or r_hat > 1.05 or ess < poor_ess):
         # the Laplace approximation is a poor metric here (a curved or skewed posterior):
         # learn one from the chains instead, over a warm-up long enough to estimate it
@@ -302,7 +322,8 @@ def _adaptive_chains(fns, inputs, z_best, factor, inits, rng_key, config, progre
     while True:
         divergences = int(np.asarray(stats["diverging"]).sum())
         r_hat, ess = _mixing(flat, derived)
-        rung = _next_rung(config, divergences, r_hat, ess, poor_ess)
+        rung = _next_rung(config, divergences, r_hat, ess, poor_ess,
+                          transitions=flat.shape[0] * flat.shape[1])
         if rung is not None:
             config, action = rung
             actions.append(action)

@@ -35,7 +35,9 @@ class SamplerConfig:
     max_iter : int
         L-BFGS iterations per start.
     adaptive : bool
-        Act on what the first run shows: chains on the Laplace metric that diverge, disagree
+        Act on what the first run shows: chains on the Laplace metric that diverge rarely (at
+        most one transition in a thousand) and mix well are rerun on it at the next target
+        acceptance; chains on it that diverge more (or still), disagree
         or mix badly are rerun adapting a dense mass matrix (``adapt_mass``); divergences rerun
         the chains at ``retry_target_accept``, and those that remain at ``final_target_accept``;
         otherwise an R-hat in ``(1.01, 1.05]`` or a
