@@ -268,12 +268,9 @@ def _next_rung(config, divergences: int, r_hat: float, ess: float, poor_ess: flo
     steps are too long somewhere, not that the metric is wrong, and the dense adaptation's
     long warm-up costs several times more. Returns ``(config, action)``.
     """
+    target = _higher_target(config)
     few = 0 < divergences <= max(1.0, FEW_DIVERGENCES * transitions)
-    if (not config.adapt_mass and few and r_hat <= 1.05 and ess >= poor_ess
-            and config.target_accept_prob < config.final_target_accept):
-        target = (config.retry_target_accept
-                  if config.target_accept_prob < config.retry_target_accept
-                  else config.final_target_accept)
+    if not config.adapt_mass and few and r_hat <= 1.05 and ess >= poor_ess and target:
         return replace(config, target_accept_prob=target), (
             f"{divergences} divergent transitions with the Laplace approximation as metric at "
             f"target acceptance {config.target_accept_prob:g}: chains rerun at {target:g} on "
@@ -287,12 +284,19 @@ def _next_rung(config, divergences: int, r_hat: float, ess: float, poor_ess: flo
             f"{_state(divergences, r_hat, ess)} with the Laplace approximation as metric: chains "
             f"rerun adapting a dense mass matrix over {retry.num_warmup} warm-up iterations"
         )
+    if divergences and target:
+        return replace(config, target_accept_prob=target), (
+            f"{divergences} divergent transitions at target acceptance "
+            f"{config.target_accept_prob:g}: chains rerun at {target:g}"
+        )
+    return None
+
+
+def _higher_target(config) -> float | None:
+    """Return the ladder's next target acceptance above ``config``'s (retry, then final)."""
     for target in (config.retry_target_accept, config.final_target_accept):
-        if divergences and config.target_accept_prob < target:
-            return replace(config, target_accept_prob=target), (
-                f"{divergences} divergent transitions at target acceptance "
-                f"{config.target_accept_prob:g}: chains rerun at {target:g}"
-            )
+        if config.target_accept_prob < target:
+            return target
     return None
 
 
