@@ -35,6 +35,7 @@ from gsf_infer.model.expected import (
 )
 from gsf_infer.model.padding import pad_to, padded_width
 from gsf_infer.model.realisation import KINDS as REALISATION_KINDS
+from gsf_infer.model.realisation import omitted_variance
 from gsf_infer.model.settings import ModelSettings
 
 #: Columns written by :func:`predict_records` after the records' own columns.
@@ -195,10 +196,10 @@ def _realisation_variance(
 ) -> jax.Array:
     """Each record's variance from its run's realisation (``--discrepancy spectral``), per draw.
 
-    The marginal of :mod:`gsf_infer.model.realisation`: ``|F_i|^2`` for the kinds that sum
-    target powers, ``(discrepancy_eigen d logit phi / d log lambda)^2`` for ``modes``; a new
-    record's, as for a run the fit has not seen (for a fitted run it ignores what its records
-    revealed).
+    The marginal of :mod:`gsf_infer.model.realisation`: ``|F_i|^2`` and the variance the
+    first-order form leaves out for the kinds that sum target powers, ``(discrepancy_eigen
+    d logit phi / d log lambda)^2`` for ``modes``; a new record's, as for a run the fit has not
+    seen (for a fitted run it ignores what its records revealed).
     """
 
     def one(p):
@@ -207,7 +208,8 @@ def _realisation_variance(
             return (p["discrepancy_eigen"] * modes_sensitivity(p, xx, settings, n_groups)) ** 2
         log_mu = expected(kind, p, xx, settings, n_groups)[kind]
         factor = realisation_factor(kind, p, xx, log_mu, settings, n_groups)
-        return p["discrepancy_scale"] ** 2 * jnp.sum(factor**2, axis=-1)
+        factor = p["discrepancy_scale"] * factor
+        return jnp.sum(factor**2, axis=-1) + omitted_variance(factor)
 
     return jax.vmap(one)(params)
 

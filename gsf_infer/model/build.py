@@ -46,7 +46,7 @@ from gsf_infer.model.expected import (
 from gsf_infer.model.forward import laws
 from gsf_infer.model.priors import PriorSet
 from gsf_infer.model.realisation import KINDS as REALISATION_KINDS
-from gsf_infer.model.realisation import RealisationNormal, run_index
+from gsf_infer.model.realisation import RealisationNormal, omitted_variance, run_index
 from gsf_infer.model.settings import (
     ModelSettings,
 )
@@ -215,8 +215,9 @@ def build_model(
                     if kind == "modes"
                     else tau * realisation_factor_jit(kind, P, x, mus[kind], settings, G)
                 )
+                omitted = 0.0 if kind == "modes" else omitted_variance(factor)
                 records = RealisationNormal(
-                    mus[kind], P["sigma"] ** 2 + meas**2, factor,
+                    mus[kind], P["sigma"] ** 2 + meas**2 + omitted, factor,
                     inputs["realisation_run"][kind], runs[kind], loo,
                 )
             else:

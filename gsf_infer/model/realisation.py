@@ -20,10 +20,13 @@ records of run ``r`` (on the likelihood's log scale, residuals ``e = log y - log
 
     e_r \sim \mathcal N\big(0,\ D_r + F_r F_r^\top\big), \qquad
     F_{ij} = \tau \sqrt{2 n_j}\ \frac{c_i(k_j)}{\mu_i}, \qquad
-    D_r = \operatorname{diag}(\sigma_c^2 + \mathrm{se}_i^2),
+    D_r = \operatorname{diag}(\sigma_c^2 + \mathrm{se}_i^2 + \omega_i^2),
 
 where ``mu_i`` is the part of the expected value the modes make (the loss above its floor ``E``
-counts in ``c``, the floor in ``mu``). The covariance has rank :data:`RANK` per run, so the
+counts in ``c``, the floor in ``mu``), and ``omega_i^2`` the variance the first-order, binned
+form leaves out (:func:`omitted_variance`: with ``s_i^2 = |F_i|^2``, ``s_i^4 / 2`` from the
+second-order term and ``(0.1 s_i)^2`` for the bins' own error; the second-order term's mean,
+``-s_i^2 / 2``, is not modelled). The covariance has rank :data:`RANK` per run, so the
 density costs ``O(N R^2)`` by the Woodbury identity and the matrix determinant lemma, and the
 model has one parameter more (``tau``, ``discrepancy_scale``), no latent coordinates. The effect
 is heteroscedastic (few modes near the frontier early in training, so a large relative scatter)
@@ -75,6 +78,9 @@ BINS = 16
 REACH = 30.0
 #: Columns of a run's covariance factor.
 RANK = HEAD + BINS
+#: Relative error of a record's binned factor row (the bins' terms, summed, match each law's
+#: own value to a few per cent; the rows, evaluated at the bins' centres, to no better).
+FACTOR_ERROR = 0.1
 
 
 def mode_grid(k_top: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -91,6 +97,22 @@ def mode_grid(k_top: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     lo = jnp.concatenate([head - 0.5, edges[:-1]])
     hi = jnp.concatenate([head + 0.5, edges[1:]])
     return k, lo, hi
+
+
+def omitted_variance(factor: jax.Array) -> jax.Array:
+    """Each record's variance that the first-order, binned effect leaves out (``(N,)``).
+
+    With ``s^2 = |F_i|^2`` the record's realisation variance on the log scale, it is
+    ``s^2 (c^2 + s^2 / 2)``: the second-order term of ``log(1 + x) = x - x^2/2 + ...`` (``x``
+    the record's relative shift, variance ``s^2``; ``x^2 / 2`` has variance ``s^4 / 2`` for a
+    normal ``x``), and the factor row's own error, a fraction ``c =`` :data:`FACTOR_ERROR` of
+    ``s``. It keeps the density from treating the run's ``R``-dimensional span as exact: where a
+    run has no more records than the factor has columns, every residual lies in that span, the
+    independent noise ``sigma`` has nothing left to explain and falls towards zero, and the
+    posterior's curvature grows without bound along whatever moves a residual out of the span.
+    """
+    s2 = jnp.sum(factor**2, axis=-1)
+    return s2 * (FACTOR_ERROR**2 + 0.5 * s2)
 
 
 def inside(k: jax.Array, lo: jax.Array, hi: jax.Array, k_lo: jax.Array, k_hi: jax.Array
