@@ -382,3 +382,107 @@ def test_colpret_quick_opt_counts_and_intervals(tmp_path):
     text = (out / "results.md").read_text()
     assert f"**{count} of 1 per-run fits converged**" in text
     assert r["load_average"]["samples"] >= 1 and len(r["commit"]) >= 7
+
+
+def _observed_by_line(path: Path) -> dict[int, dict[str, str]]:
+    """Rows of a records file keyed by their line in the file (1-based, comments counted)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    reader = csv.DictReader(lines[first:])
+    return {first + 2 + i: row for i, row in enumerate(reader)}
+
+
+def test_extrapolation_quick_predicts_the_largest_model_and_resumes(tmp_path):
+    """``examples/extrapolation.py --quick``: fit smaller models, predict the largest, resume.
+
+    References: the raw published files read here with the csv and json modules (the largest
+    model's rows and losses: OPT's size labels, Gemstones' parameter counts), the quick records
+    files read with pandas and line by line, and each fit's own holdout.csv and summary.json.
+    """
+    import pandas as pd
+
+    out = tmp_path / "extrapolation"
+    proc = run_example("extrapolation", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = json.loads((out / "extrapolation.json").read_text())
+    assert r["sources"] == ["opt", "gemstones"] and r["quick"] is True
+    assert r["discrepancies"] == ["none", "spectral"]
+
+    # the largest model of each raw table and its losses, without the tool
+    unit = {"m": 1e6, "b": 1e9}
+    raw_opt = csv_rows(DATA / "colpret_opt_trajectories" / "opt_trajectories.csv")
+    size = {row["model_size"]: float(row["model_size"][:-1]) * unit[row["model_size"][-1]]
+            for row in raw_opt}
+    top = max(size, key=size.get)
+    gem_path = DATA / "gemstones_loss_curves" / "wandb_df_for_fitting_hot.jsonl"
+    raw_gem = [json.loads(x) for x in gem_path.read_text().splitlines() if x.strip()]
+    gem_top = max(row["params_active_precise"] for row in raw_gem)
+    largest = {
+        "opt": (len(size), size[top], sorted(math.log(float(row["ppl"])) for row in raw_opt
+                                             if row["model_size"] == top)),
+        "gemstones": (len({row["run_name"] for row in raw_gem}), gem_top,
+                      sorted(row["final_loss"] for row in raw_gem
+                             if row["params_active_precise"] == gem_top)),
+    }
+
+    text = (out / "extrapolation.md").read_text()
+    assert "Targets: coverage >= 0.8 and mean half-width <= 3%" in text
+    for key, (models, params, losses) in largest.items():
+        src = r[key]
+        assert src["largest_params"] == params and len(src["held_out_runs"]) == 1
+        assert src["runs"] == models and len(src["fitted_runs"]) == 3
+        quick = pd.read_csv(out / src["data"], comment="#")
+        held = quick[quick["params"] == quick["params"].max()]
+        assert quick["params"].max() == params
+        assert src["held_out_records"] == len(held) == len(losses)
+        full = pd.read_csv(out / src["records_file"], comment="#")
+        for name in src["fitted_runs"]:  # quick: every other record of a fitted model, last kept
+            mine, all_ = quick[quick["run"] == name], full[full["run"] == name]
+            assert len(mine) == (len(all_) + 1) // 2 and mine["t"].max() == all_["t"].max()
+        rows = _observed_by_line(out / src["data"])
+        held_lines = {n for n, row in rows.items() if float(row["params"]) == params}
+        assert len(held_lines) == len(held)
+        assert set(src["models"]) == {"gsf, --discrepancy none", "gsf, --discrepancy spectral",
+                                      "chinchilla"}
+        for label, m in src["models"].items():
+            assert m["failed"] is False and m["kept"] is False, (key, label)
+            assert m["held_out_records"] == m["predicted_records"] == len(held), (key, label)
+            assert m["fitted_records"] == len(quick) - len(held), (key, label)
+            table = csv_rows(out / m["fit"] / "holdout.csv")
+            # exactly the largest model's rows were predicted, and their observed losses are
+            # the raw table's
+            assert {int(row["line"]) for row in table} == held_lines, (key, label)
+            observed = [float(rows[int(row["line"])]["loss"]) for row in table]
+            assert sorted(observed) == pytest.approx(losses, rel=1e-9)
+            covered = [row["covered"] == "True" for row in table]
+            assert 0.0 <= m["coverage"] <= 1.0
+            assert m["coverage"] == pytest.approx(sum(covered) / len(covered), abs=1e-12)
+            rel = [abs(float(row["median"]) - y) / y for row, y in zip(table, observed,
+                                                                      strict=True)]
+            half = [(float(row["hdi_high"]) - float(row["hdi_low"])) / (2 * y)
+                    for row, y in zip(table, observed, strict=True)]
+            assert m["mean_relative_error"] == pytest.approx(sum(rel) / len(rel), rel=1e-9)
+            assert m["mean_relative_half_width"] == pytest.approx(sum(half) / len(half),
+                                                                  rel=1e-9)
+            assert all(float(row["hdi_low"]) <= float(row["median"]) <= float(row["hdi_high"])
+                       for row in table)
+            assert m["meets_targets"] == (m["coverage"] >= 0.8
+                                          and m["mean_relative_half_width"] <= 0.03)
+            summary = json.loads((out / m["fit"] / "summary.json").read_text())
+            assert m["converged"] == summary["diagnostics"]["converged"]
+            assert summary["holdout"]["expr"] == src["holdout"]
+            assert f"| {label} | {len(quick) - len(held)} | {len(held)} |" in text
+
+    # a second invocation keeps every finished fit and reports the same numbers
+    again = run_example("extrapolation", out)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "$ gsf-infer fit" not in again.stdout
+    r2 = json.loads((out / "extrapolation.json").read_text())
+    for key in largest:
+        for label, m in r[key]["models"].items():
+            m2 = r2[key]["models"][label]
+            assert m2["kept"] is True
+            for name in ("coverage", "mean_relative_error", "mean_relative_half_width",
+                         "seconds"):
+                assert m2[name] == m[name], (key, label, name)
+    assert (out / "logs.1").is_dir()
