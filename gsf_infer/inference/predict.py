@@ -34,8 +34,8 @@ from gsf_infer.model.expected import (
     realisation_factor,
 )
 from gsf_infer.model.padding import pad_to, padded_width
+from gsf_infer.model.realisation import FACTOR_ERROR, omitted_variance
 from gsf_infer.model.realisation import KINDS as REALISATION_KINDS
-from gsf_infer.model.realisation import omitted_variance
 from gsf_infer.model.settings import ModelSettings
 
 #: Columns written by :func:`predict_records` after the records' own columns.
@@ -198,14 +198,15 @@ def _realisation_variance(
 
     The marginal of :mod:`gsf_infer.model.realisation`: ``|F_i|^2`` and the variance the
     first-order form leaves out for the kinds that sum target powers, ``(discrepancy_eigen
-    d logit phi / d log lambda)^2`` for ``modes``; a new record's, as for a run the fit has not
-    seen (for a fitted run it ignores what its records revealed).
+    d logit phi / d log lambda)^2`` and its omitted share for ``modes``; a new record's, as for
+    a run the fit has not seen (for a fitted run it ignores what its records revealed).
     """
 
     def one(p):
         p, xx = with_deviations(kind, p, x)
         if kind == "modes":
-            return (p["discrepancy_eigen"] * modes_sensitivity(p, xx, settings, n_groups)) ** 2
+            shift = (p["discrepancy_eigen"] * modes_sensitivity(p, xx, settings, n_groups)) ** 2
+            return shift * (1.0 + FACTOR_ERROR**2)
         log_mu = expected(kind, p, xx, settings, n_groups)[kind]
         factor = realisation_factor(kind, p, xx, log_mu, settings, n_groups)
         factor = p["discrepancy_scale"] * factor

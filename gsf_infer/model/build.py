@@ -215,7 +215,7 @@ def build_model(
                     if kind == "modes"
                     else tau * realisation_factor_jit(kind, P, x, mus[kind], settings, G)
                 )
-                omitted = 0.0 if kind == "modes" else omitted_variance(factor)
+                omitted = omitted_variance(factor, second_order=kind != "modes")
                 records = RealisationNormal(
                     mus[kind], P["sigma"] ** 2 + meas**2 + omitted, factor,
                     inputs["realisation_run"][kind], runs[kind], loo,

@@ -99,20 +99,26 @@ def mode_grid(k_top: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return k, lo, hi
 
 
-def omitted_variance(factor: jax.Array) -> jax.Array:
+def omitted_variance(factor: jax.Array, second_order: bool = True) -> jax.Array:
     """Each record's variance that the first-order, binned effect leaves out (``(N,)``).
 
-    With ``s^2 = |F_i|^2`` the record's realisation variance on the log scale, it is
-    ``s^2 (c^2 + s^2 / 2)``: the second-order term of ``log(1 + x) = x - x^2/2 + ...`` (``x``
-    the record's relative shift, variance ``s^2``; ``x^2 / 2`` has variance ``s^4 / 2`` for a
-    normal ``x``), and the factor row's own error, a fraction ``c =`` :data:`FACTOR_ERROR` of
-    ``s``. It keeps the density from treating the run's ``R``-dimensional span as exact: where a
-    run has no more records than the factor has columns, every residual lies in that span, the
-    independent noise ``sigma`` has nothing left to explain and falls towards zero, and the
-    posterior's curvature grows without bound along whatever moves a residual out of the span.
+    With ``s^2 = |F_i|^2`` the record's realisation variance on the likelihood's scale, it is
+    ``s^2 (c^2 + s^2 / 2)``: the factor row's own error, a fraction ``c =``
+    :data:`FACTOR_ERROR` of ``s``, and (``second_order``, the kinds that sum target powers) the
+    second-order term of ``log(1 + x) = x - x^2/2 + ...`` (``x`` the record's relative shift,
+    variance ``s^2``; ``x^2 / 2`` has variance ``s^4 / 2`` for a normal ``x``). For ``modes``
+    records (a mode's shared eigenvalue, first order in ``logit phi``) only the first part.
+
+    It keeps the density from treating a run's span as exact. Where a run has no more records
+    than the factor has columns, every residual lies in that span, the independent noise
+    ``sigma`` has nothing left to explain and falls towards zero, and the posterior's curvature
+    grows without bound along whatever moves a residual out of the span. Where the law is far
+    off (a ``modes`` record's ``g`` of 1e12, say), the residuals and the factor's column grow
+    together, the residuals stay in the span, and without this floor the density grows
+    without bound as ``sigma`` falls.
     """
     s2 = jnp.sum(factor**2, axis=-1)
-    return s2 * (FACTOR_ERROR**2 + 0.5 * s2)
+    return s2 * (FACTOR_ERROR**2 + 0.5 * s2) if second_order else FACTOR_ERROR**2 * s2
 
 
 def inside(k: jax.Array, lo: jax.Array, hi: jax.Array, k_lo: jax.Array, k_hi: jax.Array
