@@ -251,6 +251,6 @@ def test_without_the_omitted_variance_the_optimum_of_a_random_feature_run_is_no_
     smallest, excess = geometry()
     assert smallest > 0.0
     assert np.all(np.isfinite(excess)) and np.max(excess) < 100.0
-    monkeypatch.setattr(build, "omitted_variance", lambda factor: 0.0)
+    monkeypatch.setattr(build, "omitted_variance", lambda factor, second_order=True: 0.0)
     smallest, excess = geometry()
     assert smallest < 0.0 or not np.all(np.nanmax(excess) < 1e4)
