@@ -34,8 +34,8 @@ from gsf_infer.model.expected import (
     realisation_factor,
 )
 from gsf_infer.model.padding import pad_to, padded_width
-from gsf_infer.model.realisation import FACTOR_ERROR, omitted_variance
 from gsf_infer.model.realisation import KINDS as REALISATION_KINDS
+from gsf_infer.model.realisation import omitted_variance
 from gsf_infer.model.settings import ModelSettings
 
 #: Columns written by :func:`predict_records` after the records' own columns.
@@ -204,13 +204,13 @@ def _realisation_variance(
 
     def one(p):
         p, xx = with_deviations(kind, p, x)
-        if kind == "modes":
-            shift = (p["discrepancy_eigen"] * modes_sensitivity(p, xx, settings, n_groups)) ** 2
-            return shift * (1.0 + FACTOR_ERROR**2)
-        log_mu = expected(kind, p, xx, settings, n_groups)[kind]
-        factor = realisation_factor(kind, p, xx, log_mu, settings, n_groups)
-        factor = p["discrepancy_scale"] * factor
-        return jnp.sum(factor**2, axis=-1) + omitted_variance(factor)
+        if kind == "modes":  # one column: the mode's shared eigenvalue
+            factor = p["discrepancy_eigen"] * modes_sensitivity(p, xx, settings, n_groups)[:, None]
+        else:
+            log_mu = expected(kind, p, xx, settings, n_groups)[kind]
+            factor = p["discrepancy_scale"] * realisation_factor(
+                kind, p, xx, log_mu, settings, n_groups)
+        return jnp.sum(factor**2, axis=-1) + omitted_variance(factor, kind != "modes")
 
     return jax.vmap(one)(params)
 
