@@ -95,8 +95,17 @@ def hessian(
     return 0.5 * (hess + hess.T)
 
 
-def laplace_factor(hess: np.ndarray) -> np.ndarray:
+def laplace_factor(hess: np.ndarray, prior_cov: np.ndarray | None = None) -> np.ndarray:
     """Cholesky factor ``L`` of the inverse of a Hessian, eigenvalues floored.
+
+    Along each eigenvector ``v`` the curvature is at least the prior's, ``1 / (v' C v)`` with
+    ``C`` = ``prior_cov`` (the prior draws' covariance in the same coordinates), when given:
+    at a saddle or a flat ridge (a noise scale whose likelihood is flat as it falls below the
+    records' own error, say) the Hessian's curvature is negative or near zero there, and the
+    Laplace spread would exceed the prior's by orders of magnitude, a metric NUTS can only
+    follow with tiny steps. Elsewhere the posterior is narrower than the prior and the floor
+    changes nothing. Without ``prior_cov`` the eigenvalues are floored at ``1e-8`` times the
+    largest.
 
     Raises
     ------
@@ -107,7 +116,11 @@ def laplace_factor(hess: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(hess)):
         raise FloatingPointError("the Hessian at the optimum is not finite")
     vals, vecs = np.linalg.eigh(hess)
-    vals = np.clip(vals, 1e-8 * max(vals.max(), 1.0), None)
+    floor = 1e-8 * max(vals.max(), 1.0)
+    if prior_cov is not None:
+        spread = np.einsum("ij,ik,kj->j", vecs, prior_cov, vecs)
+        floor = np.maximum(floor, 1.0 / np.maximum(spread, 1e-300))
+    vals = np.maximum(vals, floor)
     cov = (vecs / vals) @ vecs.T
     return np.linalg.cholesky(0.5 * (cov + cov.T))
 
@@ -222,9 +235,13 @@ class SoftSubspace:
     directions: list[dict[str, Any]]
     coupled: list[dict[str, Any]] = field(default_factory=list)
 
-    def factor(self, hess: np.ndarray) -> np.ndarray:
-        """Whiten the free subspace: ``z = z_best + factor @ u``, ``factor`` ``(dim, dim - k)``."""
-        return self.free @ laplace_factor(self.free.T @ hess @ self.free)
+    def factor(self, hess: np.ndarray, prior_cov: np.ndarray | None = None) -> np.ndarray:
+        """Whiten the free subspace: ``z = z_best + factor @ u``, ``factor`` ``(dim, dim - k)``.
+
+        ``prior_cov`` floors the curvature as in :func:`laplace_factor`.
+        """
+        cov = None if prior_cov is None else self.free.T @ prior_cov @ self.free
+        return self.free @ laplace_factor(self.free.T @ hess @ self.free, cov)
 
     def sensitivity(self, gradients: dict[str, np.ndarray], hess: np.ndarray) -> dict[str, dict]:
         """Say how much of each scalar's Laplace variance the fixed directions carry.

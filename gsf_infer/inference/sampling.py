@@ -10,7 +10,9 @@ scales span many orders of magnitude), so, in order:
 3. a Laplace approximation at the best optimum: NUTS runs in the coordinates it whitens;
    principal directions whose curvature the data barely give (likelihood share below 0.2 of
    the Hessian's) are held at the optimum and NUTS samples the rest, unless switched off
-   (``fix_unidentified``): the result is then conditional on them, and says so;
+   (``fix_unidentified``): the result is then conditional on them, and says so; along no
+   direction does the whitening's spread exceed the prior draws' (a saddle or a flat ridge at
+   the optimum would otherwise give it an unbounded one);
 4. chains started from the Laplace approximation with doubled spread (overdispersed, so that
    R-hat still means something), or from distinct optima of comparable height when the
    optimiser found several (so that a multimodal posterior shows up in R-hat instead of being
@@ -215,7 +217,10 @@ def prepare(
         coupled = soft.coupled
         soft = soft if soft.directions else None
     try:
-        factor = soft.factor(hess) if soft is not None else laplace_factor(hess)
+        # the prior's spread bounds the Laplace spread where the optimum is a saddle or a ridge
+        prior_cov = np.atleast_2d(np.cov(z_prior[np.all(np.isfinite(z_prior), axis=1)].T))
+        factor = soft.factor(hess, prior_cov) if soft is not None \
+            else laplace_factor(hess, prior_cov)
     except FloatingPointError as err:
         factor = np.diag(np.std(z_prior, axis=0))
         soft = None

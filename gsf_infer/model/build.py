@@ -46,7 +46,12 @@ from gsf_infer.model.expected import (
 from gsf_infer.model.forward import laws
 from gsf_infer.model.priors import PriorSet
 from gsf_infer.model.realisation import KINDS as REALISATION_KINDS
-from gsf_infer.model.realisation import RealisationNormal, omitted_variance, run_index
+from gsf_infer.model.realisation import (
+    RealisationNormal,
+    omitted_variance,
+    run_index,
+    run_slots,
+)
 from gsf_infer.model.settings import (
     ModelSettings,
 )
@@ -156,17 +161,23 @@ def build_model(
         inputs["discrepancy"] = discrepancy_inputs(data, typical_length(priors))
     spectral = settings.discrepancy == "spectral" and settings.model != "chinchilla"
     runs: dict[str, int] = {}
+    slots: dict[str, tuple[np.ndarray, ...]] = {}
     if spectral:
         inputs["realisation_run"] = {}
         for kind in REALISATION_KINDS:
             if kind in data.kinds:
                 index, runs[kind] = run_index(data.kinds[kind].run)
                 inputs["realisation_run"][kind] = jnp.asarray(index)
+                slots[kind] = run_slots(index, runs[kind])
         if "modes" in data.kinds:  # one realised eigenvalue per (run, mode)
             kd = data.kinds["modes"]
             pairs = [f"{r}\x00{k!r}" for r, k in zip(kd.run, kd.x["k"], strict=True)]
             index, runs["modes"] = run_index(np.asarray(pairs))
             inputs["realisation_run"]["modes"] = jnp.asarray(index)
+            slots["modes"] = run_slots(index, runs["modes"])
+        inputs["realisation_slots"] = {
+            kind: tuple(jnp.asarray(a) for a in arrays) for kind, arrays in slots.items()
+        }
 
     if settings.model == "chinchilla":
         return BuiltModel(_chinchilla_model(data, settings, priors), inputs)
@@ -219,6 +230,7 @@ def build_model(
                 records = RealisationNormal(
                     mus[kind], P["sigma"] ** 2 + meas**2 + omitted, factor,
                     inputs["realisation_run"][kind], runs[kind], loo,
+                    slots=inputs["realisation_slots"][kind],
                 )
             else:
                 records = noise_distribution(
