@@ -1,6 +1,8 @@
 """Defects found by reading the code, each pinned by a test that fails on the defect.
 
 - a non-finite Hessian gave an identity Laplace factor silently;
+- at a saddle the Laplace factor's spread along the negative direction was unbounded (its
+  eigenvalue floored at 1e-8 of the largest), a metric NUTS follows with tiny steps;
 - an overdispersed start with an infinite potential was handed to NUTS;
 - the posterior predictive drew with one fixed key whatever the seed;
 - a very short fit printed "R-hat up to nan (> 1.01) on None";
@@ -42,6 +44,21 @@ def test_laplace_factor_inverts_the_hessian_and_refuses_a_non_finite_one():
     bad[1, 2] = bad[2, 1] = np.nan
     with pytest.raises(FloatingPointError):
         laplace_factor(bad)
+
+
+def test_laplace_spread_is_bounded_by_the_prior_at_a_saddle():
+    # curvature 1e4 and 1 along two axes, -0.1 along a third (a saddle); prior variance 4
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    hess = (q * np.array([1e4, 1.0, -0.1])) @ q.T
+    prior_cov = 4.0 * np.eye(3)
+    cov = (lambda f: f @ f.T)(laplace_factor(hess, prior_cov))
+    spread = np.einsum("ij,ik,kj->j", q, cov, q)
+    # the identified directions keep their curvature; the saddle's takes the prior's
+    np.testing.assert_allclose(spread, [1e-4, 1.0, 4.0], rtol=1e-8)
+    # negative control: without the prior the floor is 1e-8 of the largest curvature
+    unbounded = (lambda f: f @ f.T)(laplace_factor(hess))
+    assert q[:, 2] @ unbounded @ q[:, 2] == pytest.approx(1e4, rel=1e-6)
 
 
 def test_an_infinite_start_is_pulled_towards_the_optimum_until_finite():
