@@ -223,10 +223,14 @@ def test_cli_writes_ranks_tests_and_plot(tmp_path):
     args = [
         "calibrate", "--out", str(out), "--design", "tiny", "--simulations", "3",
         "--chains", "1", "--warmup", "60", "--draws", "60", "--ranks", "19", "--starts", "1",
-        "--quiet",
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    # no terminal: progress comes as lines, one per tenth of the simulations (here each)
+    lines = [line for line in result.output.splitlines() if line.startswith("calibrate: ")]
+    assert [line.split(" (")[0] for line in lines] == [
+        f"calibrate: {i}/3 simulations fitted" for i in (1, 2, 3)
+    ]
     assert {p.name for p in out.iterdir()} == {"ranks.csv", "calibration.json", "ranks.png"}
     summary = json.loads((out / "calibration.json").read_text())
     assert summary["simulations"] == 3 and summary["settings"]["ranks"] == 19

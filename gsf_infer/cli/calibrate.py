@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -143,10 +144,17 @@ def calibrate(
 
         bar = tqdm(total=simulations, desc="calibrate", unit="fit", file=sys.stderr)
 
+    done, every, start = [0], max(1, simulations // 10), time.perf_counter()
+
     def progress(i: int, row: dict) -> None:
+        done[0] += 1
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(str(row.get("status", ""))[:30])
+        elif not quiet and (done[0] % every == 0 or done[0] == simulations):
+            # a log, not a terminal: a line per tenth of the simulations
+            typer.echo(f"calibrate: {done[0]}/{simulations} simulations fitted "
+                       f"({time.perf_counter() - start:.0f} s)", err=True)
 
     try:
         result = calibrate_on(
