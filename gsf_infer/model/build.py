@@ -161,23 +161,18 @@ def build_model(
         inputs["discrepancy"] = discrepancy_inputs(data, typical_length(priors))
     spectral = settings.discrepancy == "spectral" and settings.model != "chinchilla"
     runs: dict[str, int] = {}
-    slots: dict[str, tuple[np.ndarray, ...]] = {}
     if spectral:
-        inputs["realisation_run"] = {}
-        for kind in REALISATION_KINDS:
-            if kind in data.kinds:
-                index, runs[kind] = run_index(data.kinds[kind].run)
-                inputs["realisation_run"][kind] = jnp.asarray(index)
-                slots[kind] = run_slots(index, runs[kind])
+        labels = {kind: data.kinds[kind].run for kind in REALISATION_KINDS if kind in data.kinds}
         if "modes" in data.kinds:  # one realised eigenvalue per (run, mode)
             kd = data.kinds["modes"]
-            pairs = [f"{r}\x00{k!r}" for r, k in zip(kd.run, kd.x["k"], strict=True)]
-            index, runs["modes"] = run_index(np.asarray(pairs))
-            inputs["realisation_run"]["modes"] = jnp.asarray(index)
-            slots["modes"] = run_slots(index, runs["modes"])
-        inputs["realisation_slots"] = {
-            kind: tuple(jnp.asarray(a) for a in arrays) for kind, arrays in slots.items()
-        }
+            labels["modes"] = np.asarray(
+                [f"{r}\x00{k!r}" for r, k in zip(kd.run, kd.x["k"], strict=True)])
+        inputs["realisation_run"], inputs["realisation_slots"] = {}, {}
+        for kind, label in labels.items():
+            index, runs[kind] = run_index(label)
+            inputs["realisation_run"][kind] = jnp.asarray(index)
+            inputs["realisation_slots"][kind] = tuple(
+                jnp.asarray(a) for a in run_slots(index, runs[kind]))
 
     if settings.model == "chinchilla":
         return BuiltModel(_chinchilla_model(data, settings, priors), inputs)
