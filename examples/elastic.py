@@ -64,7 +64,7 @@ def true_rho(t: np.ndarray, m: float, n: float, tau: float) -> np.ndarray:
 
 
 def _fit(run: Run, data: str, g: str, out: str, sampler: list[str]) -> dict[str, Any]:
-    discrepancy = getattr(run.options, "discrepancy", None)
+    discrepancy = run.options.discrepancy
     extra = ["--discrepancy", discrepancy] if discrepancy else []
     run.gsf_infer("fit", data, "--g", g, "--out", out, "--no-check", "--quiet", "--force",
                   "--sample-unidentified", *extra, *sampler)

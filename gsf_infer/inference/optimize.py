@@ -120,8 +120,8 @@ def laplace_factor(hess: np.ndarray, prior_cov: np.ndarray | None = None) -> np.
     if prior_cov is not None:
         spread = np.einsum("ij,ik,kj->j", vecs, prior_cov, vecs)
         # a direction the prior draws do not spread along (all equal) keeps the old floor
-        floor = np.maximum(floor, np.where(spread > 0, 1.0 / np.where(spread > 0, spread, 1.0),
-                                           0.0))
+        floor = np.maximum(floor, np.divide(1.0, spread, out=np.zeros_like(spread),
+                                            where=spread > 0))
     vals = np.maximum(vals, floor)
     cov = (vecs / vals) @ vecs.T
     return np.linalg.cholesky(0.5 * (cov + cov.T))
