@@ -15,7 +15,10 @@ runtime.configure(host_devices=4, x64=True, cache=True)
 import jax  # noqa: E402  (after the runtime's settings)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from xdist_scheduling import pytest_xdist_make_scheduler  # noqa: E402, F401
+from xdist_scheduling import (  # noqa: E402, F401
+    pytest_collection_modifyitems,
+    pytest_xdist_make_scheduler,
+)
 
 
 @pytest.fixture

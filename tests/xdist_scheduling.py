@@ -1,6 +1,30 @@
-"""A pytest-xdist scheduler for the suite (``tests/conftest.py`` installs it)."""
+"""pytest-xdist's ``loadgroup`` scheduling made to work for the suite (``tests/conftest.py``
+installs both hooks)."""
 
 from __future__ import annotations
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Give a test marked ``xdist_group(name)`` the node id suffix ``@name``, as xdist means to.
+
+    pytest-xdist 3.8.0 groups tests by that suffix, which its test processes add by assigning
+    ``item._nodeid``; pytest 9 derives ``item.nodeid`` from the structured ``item._id`` instead,
+    so the suffix never appears and every test of a group is scheduled on its own, to either
+    process (each of them then builds the group's module fixtures). Here the suffix is set on
+    ``_id``; it is left alone where it is already there (a pytest-xdist that works).
+    """
+    if not getattr(config.option, "loadgroup", False):  # set in test processes only
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -12,7 +36,10 @@ def pytest_xdist_make_scheduler(config, log):
     go back, the test that crashed is not run again (xdist reports it as failed), and a process
     is told to finish once the queue is empty, so a crash fails the run instead of hanging it.
     Work sent to a process that has just died (its crash not yet handled) is not lost: it stays
-    assigned to that process until its crash puts it back.
+    assigned to that process until its crash puts it back. A replacement process gets work only
+    once its collection is in: work given to it before (when another process crashes while it
+    starts) would raise ``KeyError`` inside ``remove_node``, which pytest-xdist swallows, losing
+    the crashed test's report and the rest of the queue's rescheduling: the run then hangs.
     ``tests/test_scheduling.py`` crashes test processes on purpose to check this.
     """
     from xdist.scheduler import LoadGroupScheduling
@@ -42,7 +69,8 @@ def pytest_xdist_make_scheduler(config, log):
                 pass
 
         def _reschedule(self, node):
-            if node.shutting_down:
+            if node.shutting_down or node not in self.registered_collections:
+                # a replacement still collecting is scheduled once its collection is in
                 return
             while self.workqueue and self._pending_of(self.assigned_work[node]) <= 2:
                 self._assign_work_unit(node)
