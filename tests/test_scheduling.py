@@ -65,8 +65,9 @@ def run_toy(folder: Path, scheduler: bool, workers: int, timeout: float):
 def hang_report(folder: Path) -> str:
     """The scheduler's decisions of a toy run that did not end (pytest-xdist's debug log)."""
     lines = (folder / "stderr.txt").read_text(errors="replace").splitlines()
-    keep = [line for line in lines if "sending command" in line or "calling method worker_"
-            in line and "worker_testreport" not in line and "worker_log" not in line]
+    keep = [line for line in lines if "sending command" in line
+            or ("calling method worker_" in line and "worker_testreport" not in line
+                and "worker_log" not in line)]
     return "the run hung after a crash; the scheduler's last steps:\n" + "\n".join(
         line[:300] for line in keep[-40:])
 
