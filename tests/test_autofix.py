@@ -150,14 +150,14 @@ def test_a_quantity_held_at_the_optimum_has_no_r_hat_in_the_convergence_verdict(
     assert not diag["converged"] and diag["worst"] == "a" and diag["max_r_hat"] > 1.1, diag
 
 
-def test_divergences_left_at_0_99_are_not_met_with_the_advice_to_raise_the_target():
+def test_divergences_left_at_the_top_of_the_ladder_are_not_met_with_the_advice_to_raise_it():
     from gsf_infer.analysis.summary import convergence_problems
 
     diag = {"max_r_hat": 1.0, "min_ess_bulk": 900.0, "divergences": 14, "min_bfmi": 0.9}
-    at_top = convergence_problems({**diag, "target_accept": 0.99})
-    assert "at target acceptance 0.99 already" in at_top[0] and "--target-accept" not in at_top[0]
+    at_top = convergence_problems({**diag, "target_accept": 0.999})
+    assert "at target acceptance 0.999 already" in at_top[0] and "--target-accept" not in at_top[0]
     # below the top of the ladder (or unknown) the advice stands
-    for target in (0.9, None):
+    for target in (0.9, 0.99, None):
         below = convergence_problems({**diag, "target_accept": target})
         assert "a --target-accept closer to 1" in below[0], below
 

@@ -17,6 +17,7 @@ import numpyro  # noqa: F401  (before arviz: lazy-loader interplay)
 import xarray as xr  # noqa: E402
 
 from gsf_infer.inference.chains import constant_over_draws
+from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.datatree import read_attrs
 
 #: The named exponents every summary.json carries (null where the fit cannot speak to them).
@@ -248,12 +249,12 @@ def convergence_problems(
         )
     if diag["divergences"] > thresholds.max_divergences:
         target = diag.get("target_accept")
-        if target is not None and target >= 0.99:
+        if target is not None and target >= SamplerConfig.final_target_accept:
             remedy = (f"at target acceptance {target:g} already: a region of the posterior (a "
                       "ridge or a funnel) that small steps do not cross; more informative data, "
                       "or priors or held parameters that remove it, are the remedies")
         else:
-            remedy = ("a --target-accept closer to 1, up to 0.99, takes smaller steps through "
+            remedy = ("a --target-accept closer to 1, up to 0.999, takes smaller steps through "
                       "curved regions")
         out.append(
             f"{diag['divergences']} divergent transitions: the posterior is not trusted "
