@@ -154,12 +154,14 @@ def test_divergences_left_at_the_top_of_the_ladder_are_not_met_with_the_advice_t
     from gsf_infer.analysis.summary import convergence_problems
 
     diag = {"max_r_hat": 1.0, "min_ess_bulk": 900.0, "divergences": 14, "min_bfmi": 0.9}
-    at_top = convergence_problems({**diag, "target_accept": 0.999})
-    assert "at target acceptance 0.999 already" in at_top[0] and "--target-accept" not in at_top[0]
-    # below the top of the ladder (or unknown) the advice stands
-    for target in (0.9, 0.99, None):
+    top = SamplerConfig.final_target_accept
+    at_top = convergence_problems({**diag, "target_accept": top})
+    assert f"at target acceptance {top:g} already" in at_top[0]
+    assert "--target-accept" not in at_top[0]
+    # below the top of the ladder (or unknown) the advice stands, naming the top
+    for target in (0.9, SamplerConfig.retry_target_accept, None):
         below = convergence_problems({**diag, "target_accept": target})
-        assert "a --target-accept closer to 1" in below[0], below
+        assert f"a --target-accept closer to 1, up to {top:g}," in below[0], below
 
 
 def _records(sizes, kinds=("loss",)) -> Records:

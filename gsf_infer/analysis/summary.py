@@ -254,7 +254,8 @@ def convergence_problems(
                       "ridge or a funnel) that small steps do not cross; more informative data, "
                       "or priors or held parameters that remove it, are the remedies")
         else:
-            remedy = ("a --target-accept closer to 1, up to 0.999, takes smaller steps through "
+            remedy = ("a --target-accept closer to 1, up to "
+                      f"{SamplerConfig.final_target_accept:g}, takes smaller steps through "
                       "curved regions")
         out.append(
             f"{diag['divergences']} divergent transitions: the posterior is not trusted "

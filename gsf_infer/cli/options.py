@@ -81,7 +81,7 @@ Draws = Annotated[int, typer.Option("--draws", help="Kept draws per chain.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 TargetAccept = Annotated[float, typer.Option(
     "--target-accept",
-    help="NUTS target acceptance probability, in (0, 1): raise it (0.95, 0.99, 0.999) when the fit "
+    help="NUTS target acceptance probability, in (0, 1): raise it (0.95, 0.99) when the fit "
     "reports divergent transitions; smaller steps, longer trees, slower sampling. The chinchilla "
     "model uses at least 0.95.",
 )]

@@ -79,7 +79,7 @@ class SamplerConfig:
     adaptive: bool = True
     max_draws: int = 3000
     retry_target_accept: float = 0.97
-    final_target_accept: float = 0.999
+    final_target_accept: float = 0.99
     min_ess: float = 400.0
     fix_unidentified: bool = True
     identified_share: float = 0.2
