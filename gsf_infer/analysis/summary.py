@@ -248,15 +248,14 @@ def convergence_problems(
             "more --draws raise it)"
         )
     if diag["divergences"] > thresholds.max_divergences:
-        target = diag.get("target_accept")
-        if target is not None and target >= SamplerConfig.final_target_accept:
+        target, top = diag.get("target_accept"), SamplerConfig.final_target_accept
+        if target is not None and target >= top:
             remedy = (f"at target acceptance {target:g} already: a region of the posterior (a "
                       "ridge or a funnel) that small steps do not cross; more informative data, "
                       "or priors or held parameters that remove it, are the remedies")
         else:
-            remedy = ("a --target-accept closer to 1, up to "
-                      f"{SamplerConfig.final_target_accept:g}, takes smaller steps through "
-                      "curved regions")
+            remedy = (f"a --target-accept closer to 1, up to {top:g}, takes smaller steps "
+                      "through curved regions")
         out.append(
             f"{diag['divergences']} divergent transitions: the posterior is not trusted "
             f"({remedy})"
