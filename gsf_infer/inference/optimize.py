@@ -174,12 +174,14 @@ def finite_start(
     return u
 
 
+def prior_hessian_program(fns: ModelFunctions) -> Any:
+    """Return the compiled ``(z, inputs) -> Hessian`` of the prior potential (built once)."""
+    return fns.program("prior_hessian", lambda: jax.jit(jax.hessian(fns.prior_potential)))
+
+
 def _prior_hessian(fns: ModelFunctions, inputs: dict[str, Any], z: np.ndarray) -> np.ndarray:
     """Compute the prior potential's Hessian at ``z`` exactly (forward over reverse)."""
-    prior_hessian = fns.program(
-        "prior_hessian", lambda: jax.jit(jax.hessian(fns.prior_potential))
-    )
-    return np.asarray(prior_hessian(jnp.asarray(z), inputs))
+    return np.asarray(prior_hessian_program(fns)(jnp.asarray(z), inputs))
 
 
 def curvature_shares(

@@ -42,7 +42,9 @@ puts them together (:func:`sample`) and computes pointwise log-likelihoods (:fun
 from __future__ import annotations
 
 import inspect
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,9 +56,10 @@ import numpy as np
 from numpyro.infer import Predictive
 from numpyro.infer import util as infer_util
 
-from gsf_infer.inference.chains import _adaptive_chains
+from gsf_infer.inference.chains import _adaptive_chains, chain_program
 from gsf_infer.inference.config import SamplerConfig
 from gsf_infer.inference.functions import (
+    TRACE_LOCK,
     ModelFunctions,
     draw_prior,
     value_and_grad_of,
@@ -68,6 +71,7 @@ from gsf_infer.inference.optimize import (
     finite_start,
     hessian,
     laplace_factor,
+    prior_hessian_program,
     soft_subspace,
 )
 
@@ -320,6 +324,7 @@ def sample(
     -------
     SamplingResult
     """
+    compile_ahead(fns, inputs, config)
     prep = prepare(fns, inputs, config, starts=starts, reported=reported)
     # the chains follow the gradient; every value (potential, draws' quantities) is the same
     chain_fns, switched = fns, []
@@ -357,6 +362,71 @@ def sample(
     actions = switched + actions
     seconds = {**prep.seconds, "sampling": time.perf_counter() - tic}
     return assemble(fns, inputs, prep, flat, stats, seconds, actions, used.target_accept_prob)
+
+
+def compile_ahead(fns: ModelFunctions, inputs: dict[str, Any], config: SamplerConfig) -> bool:
+    """Compile the programs :func:`sample` needs after its prior draws, in a background thread.
+
+    The value and gradient (the optimiser's), the prior's Hessian (the identification step's),
+    the map from draws to posterior quantities and the chain programs of ``config``
+    (:func:`gsf_infer.inference.chains.chain_program`) are traced under :data:`TRACE_LOCK` and
+    compiled outside it (XLA compiles without holding Python's lock), so that with an empty
+    compilation cache they compile on a second core while the first draws from the prior and
+    searches the optima, instead of one after the other on the way to the chains. The first
+    three are traced here, before the caller goes on to the prior draws (whose own
+    compilation holds the lock); the chain segment in the thread, on the state its init
+    program returns, so that the state's placement on the devices is that of the real call.
+    A later call of a program finds it compiled (JAX keeps the executable of the same trace)
+    and runs it; the numbers are those of a call that compiled it itself. Once per model and
+    sampler settings (the ``deviation`` fit of the same model finds them started); anything
+    that fails here fails again, and is reported, where the program is first called.
+
+    Returns
+    -------
+    bool
+        Whether this call started the compilation (False when an earlier call had).
+    """
+    key = ("ahead", config.adapt_mass, config.num_warmup, config.max_tree_depth,
+           config.num_chains, config.num_samples, config.adaptive and config.fix_unidentified)
+    made: list[bool] = []
+    fns.program(key, lambda: made.append(True))
+    if not made:
+        return False
+    try:
+        chains, dim = config.num_chains, fns.dim
+        program = chain_program(fns, config)
+        z0, factor = jnp.zeros(dim), jnp.eye(dim)
+        target = jnp.asarray(float(config.target_accept_prob))
+        start = (jnp.zeros((chains, dim)), jnp.zeros(chains), jnp.zeros((chains, dim)),
+                 jax.random.split(jax.random.key(0), chains), inputs, z0, factor, target)
+        with TRACE_LOCK:
+            lowered = [
+                value_and_grad_of(fns).fn.lower(np.zeros(dim), inputs),
+                program.init.fn.lower(*start),
+                _constrain_program(fns).fn.lower(
+                    jnp.zeros((chains * config.num_samples, dim)), inputs),
+            ]
+            if config.adaptive and config.fix_unidentified:
+                lowered.append(prior_hessian_program(fns).fn.lower(jnp.zeros(dim), inputs))
+    except Exception as err:  # ahead of time only: the first call traces, or fails, itself
+        logging.getLogger(__name__).debug("tracing ahead failed: %r", err)
+        return True
+    threading.Thread(target=_compile, args=(lowered, program, start), name="compile-ahead",
+                     daemon=True).start()
+    return True
+
+
+def _compile(lowered: list[Any], program: Any, start: tuple[Any, ...]) -> None:
+    """Compile :func:`compile_ahead`'s traced programs, then trace and compile the segment."""
+    try:
+        for low in lowered:
+            low.compile()
+        state = program.init(*start)
+        with TRACE_LOCK:
+            segment = program.segment.fn.lower(state, *start[4:])
+        segment.compile()
+    except Exception as err:  # ahead of time only: the first call compiles, or fails, itself
+        logging.getLogger(__name__).debug("compiling ahead failed: %r", err)
 
 
 def _constrain_program(fns: ModelFunctions):
