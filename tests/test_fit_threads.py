@@ -122,3 +122,51 @@ def test_a_failing_deviation_fit_raises_its_error_and_releases_the_gsf_chains():
         if thread.name == "gsf-fit":
             thread.join(timeout=60)
     assert ("gsf", "done") in toy.log
+
+
+def _compiled_programs(fns, inputs, config, caplog) -> set[str]:
+    """The programs a fit's calls after its prior draws compile: value and gradient, chain
+    init and one segment, the map to posterior quantities, the prior's Hessian."""
+    import jax
+    import jax.numpy as jnp
+
+    from gsf_infer.inference.chains import SEGMENT, Chains
+    from gsf_infer.inference.functions import value_and_grad_of
+    from gsf_infer.inference.optimize import prior_hessian_program
+    from gsf_infer.inference.sampling import _constrain_program
+
+    dim, chains = fns.dim, config.num_chains
+    caplog.clear()
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level("WARNING", logger="jax"):
+            value_and_grad_of(fns)(np.full(dim, 0.1), inputs)
+            run = Chains(fns, inputs, np.zeros(dim), np.eye(dim), np.zeros((chains, dim)),
+                         jax.random.key(1), config)
+            run.advance(SEGMENT)
+            _constrain_program(fns)(jnp.zeros((chains * config.num_samples, dim)), inputs)
+            prior_hessian_program(fns)(jnp.zeros(dim), inputs)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    done = [r.getMessage() for r in caplog.records if "Finished XLA compilation" in r.getMessage()]
+    return {m.split(" of ")[1].split(" in ")[0] for m in done}
+
+
+def test_programs_compiled_ahead_are_not_compiled_again(caplog):
+    from gsf_infer.inference.sampling import compile_ahead
+
+    fns, inputs = _functions(0.5)
+    thread = compile_ahead(fns, inputs, CONFIG)
+    assert thread is not None
+    assert compile_ahead(fns, inputs, CONFIG) is None  # once per model and settings
+    thread.join()
+    after = _compiled_programs(fns, inputs, CONFIG, caplog)
+    # negative control: the same calls on the same model, not compiled ahead, compile them
+    fresh, fresh_inputs = _functions(0.5)
+    cold = _compiled_programs(fresh, fresh_inputs, CONFIG, caplog)
+    programs = {"jit(potential)", "jit(constrain)", "jit(prior_potential)"}
+    assert programs <= cold, cold
+    assert not (programs & after), after
+    # the chain programs (jit(_fun) under pmap): both compiled cold, neither after
+    assert sum(name not in programs and "fun" in name for name in cold) >= 1, cold
+    assert not any("fun" in name for name in after), after

@@ -364,7 +364,8 @@ def sample(
     return assemble(fns, inputs, prep, flat, stats, seconds, actions, used.target_accept_prob)
 
 
-def compile_ahead(fns: ModelFunctions, inputs: dict[str, Any], config: SamplerConfig) -> bool:
+def compile_ahead(fns: ModelFunctions, inputs: dict[str, Any], config: SamplerConfig
+                  ) -> threading.Thread | None:
     """Compile the programs :func:`sample` needs after its prior draws, in a background thread.
 
     The value and gradient (the optimiser's), the prior's Hessian (the identification step's),
@@ -383,15 +384,15 @@ def compile_ahead(fns: ModelFunctions, inputs: dict[str, Any], config: SamplerCo
 
     Returns
     -------
-    bool
-        Whether this call started the compilation (False when an earlier call had).
+    threading.Thread or None
+        The thread compiling them; None when an earlier call started it, or tracing failed.
     """
     key = ("ahead", config.adapt_mass, config.num_warmup, config.max_tree_depth,
            config.num_chains, config.num_samples, config.adaptive and config.fix_unidentified)
     made: list[bool] = []
     fns.program(key, lambda: made.append(True))
     if not made:
-        return False
+        return None
     try:
         chains, dim = config.num_chains, fns.dim
         program = chain_program(fns, config)
@@ -410,10 +411,11 @@ def compile_ahead(fns: ModelFunctions, inputs: dict[str, Any], config: SamplerCo
                 lowered.append(prior_hessian_program(fns).fn.lower(jnp.zeros(dim), inputs))
     except Exception as err:  # ahead of time only: the first call traces, or fails, itself
         logging.getLogger(__name__).debug("tracing ahead failed: %r", err)
-        return True
-    threading.Thread(target=_compile, args=(lowered, program, start), name="compile-ahead",
-                     daemon=True).start()
-    return True
+        return None
+    thread = threading.Thread(target=_compile, args=(lowered, program, start),
+                              name="compile-ahead", daemon=True)
+    thread.start()
+    return thread
 
 
 def _compile(lowered: list[Any], program: Any, start: tuple[Any, ...]) -> None:
