@@ -373,10 +373,12 @@ def compile_ahead(fns: ModelFunctions, inputs: dict[str, Any], config: SamplerCo
     (:func:`gsf_infer.inference.chains.chain_program`) are traced under :data:`TRACE_LOCK` and
     compiled outside it (XLA compiles without holding Python's lock), so that with an empty
     compilation cache they compile on a second core while the first draws from the prior and
-    searches the optima, instead of one after the other on the way to the chains. The first
-    three are traced here, before the caller goes on to the prior draws (whose own
-    compilation holds the lock); the chain segment in the thread, on the state its init
-    program returns, so that the state's placement on the devices is that of the real call.
+    searches the optima, instead of one after the other on the way to the chains. All but the
+    chain segment are traced here, before the caller goes on to the prior draws (whose own
+    compilation holds the lock); the segment in the thread, on the state the init program
+    returns, so that the state's placement on the devices is that of the real call. The thread
+    is not a daemon: a process that ends (a fit that failed) waits for its compilation, which
+    takes seconds, rather than stopping it inside XLA.
     A later call of a program finds it compiled (JAX keeps the executable of the same trace)
     and runs it; the numbers are those of a call that compiled it itself. Once per model and
     sampler settings (the ``deviation`` fit of the same model finds them started); anything
@@ -390,7 +392,7 @@ def compile_ahead(fns: ModelFunctions, inputs: dict[str, Any], config: SamplerCo
     key = ("ahead", config.adapt_mass, config.num_warmup, config.max_tree_depth,
            config.num_chains, config.num_samples, config.adaptive and config.fix_unidentified)
     made: list[bool] = []
-    fns.program(key, lambda: made.append(True))
+    fns.program(key, lambda: made.append(True))  # a marker among the programs: once per key
     if not made:
         return None
     try:
@@ -413,7 +415,7 @@ def compile_ahead(fns: ModelFunctions, inputs: dict[str, Any], config: SamplerCo
         logging.getLogger(__name__).debug("tracing ahead failed: %r", err)
         return None
     thread = threading.Thread(target=_compile, args=(lowered, program, start),
-                              name="compile-ahead", daemon=True)
+                              name="compile-ahead")
     thread.start()
     return thread
 
