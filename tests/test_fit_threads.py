@@ -167,6 +167,7 @@ def test_programs_compiled_ahead_are_not_compiled_again(caplog):
     programs = {"jit(potential)", "jit(constrain)", "jit(prior_potential)"}
     assert programs <= cold, cold
     assert not (programs & after), after
-    # the chain programs (jit(_fun) under pmap): both compiled cold, neither after
-    assert sum(name not in programs and "fun" in name for name in cold) >= 1, cold
+    # the chain programs (init and segment, both named jit(_fun) under pmap): compiled cold,
+    # not after
+    assert any("fun" in name for name in cold), cold
     assert not any("fun" in name for name in after), after
