@@ -288,10 +288,23 @@ def reference(case: Case, z: np.ndarray, mask: float) -> dict[str, Any]:
         V["K"] = positive("K", lognormal(*LOGNORMAL["K"]))
         V["nu"] = 1.0
     if case.built.deviations:
-        medians["deviation_z"] = 0.0
-        logp += np.sum(stats.norm.logpdf(zs["deviation_z"]))
-        values = mask * DEVIATION_SD * np.atleast_1d(zs["deviation_z"])
-        dev = dict(zip(case.built.deviations, values, strict=True))
+        # delta_Q and delta_L through the products the records measure: delta = (c + s z)/r - c,
+        # z ~ Normal(c (r - 1)/s, r), with c = 1 + b - a or a - 1 and r = rho/b (groups' means);
+        # eps_F = s z, z ~ Normal(0, 1)
+        names = case.built.deviations
+        a_, b_ = np.mean(V["a"]), np.mean(V["b"])
+        r = np.mean(V["rho"] / V["b"]) if "rho" in V else 1.0
+        c = np.array([{"delta_Q": 1.0 + b_ - a_, "delta_L": a_ - 1.0}.get(n, np.nan)
+                      for n in names])
+        pinned = np.isfinite(c)
+        c = np.where(pinned, c, 0.0)
+        loc = np.where(pinned, c * (r - 1.0) / DEVIATION_SD, 0.0)
+        sd = np.where(pinned, r, 1.0)
+        medians["deviation_z"] = loc
+        dz = np.atleast_1d(zs["deviation_z"])
+        logp += np.sum(stats.norm.logpdf(dz, loc, sd))
+        values = mask * np.where(pinned, (c + DEVIATION_SD * dz) / r - c, DEVIATION_SD * dz)
+        dev = dict(zip(names, values, strict=True))
         V.update(dev)
         zero = 0.0 * V["b"]
         V["delta_over_rho"] = (
@@ -454,8 +467,11 @@ def test_deviation_switch(cases):
     dev = [i for i, n in enumerate(case.fns.names) if n.startswith("deviation_z")]
     moved = z.copy()
     moved[dev] += 0.7
-    # off: moving the deviation coordinates changes only their own N(0, 1) prior
-    prior_change = np.sum(stats.norm.logpdf(moved[dev])) - np.sum(stats.norm.logpdf(z[dev]))
+    # off: moving the deviation coordinates changes only their own prior (the likelihood is
+    # the same, and so is every other site's prior)
+    before, after = reference(case, z, 0.0), reference(case, moved, 0.0)
+    prior_change = after["log_prior"] - before["log_prior"]
+    assert after["log_likelihood"] == before["log_likelihood"]
     off = case.potential(moved, 0.0) - case.potential(z, 0.0)
     assert off == pytest.approx(-prior_change, rel=1e-8, abs=1e-8)
     on = case.potential(moved, 1.0) - case.potential(z, 1.0)
@@ -549,8 +565,8 @@ def test_transform_jacobians_by_the_change_of_variables_identity(cases, name):
     ``log p(x)`` is numpyro's log density of the prior *at the constrained values* (no
     transform involved), and ``dx/dz`` is taken by central differences of the map ``z -> x``
     (the one the model's ``constrain`` applies, checked), so no log-Jacobian formula enters.
-    The deviations are deterministic functions ``delta = scale * deviation_z`` of a sampled
-    standard normal: their density needs no Jacobian, and
+    The deviations are deterministic functions of the sampled coordinates ``deviation_z``
+    (whose own density is on the real line): their density needs no Jacobian, and
     ``test_constrain_matches_reference_and_round_trips`` checks the map.
     """
     case = cases(name)

@@ -27,6 +27,7 @@ from gsf_infer.model.deviations import (
     DEVIATION_SCALE,
     delta_over_rho,
     deviations_for,
+    sample_deviations,
     with_deviations,
 )
 from gsf_infer.model.discrepancy import (
@@ -127,8 +128,9 @@ def build_model(
     """Build the numpyro model for these data and settings.
 
     ``gsf`` and ``deviation`` are one program: the deviation parameters are sampled in both
-    (one standard normal coordinate each) and multiplied by the input ``deviation_mask``, 0 for
-    ``gsf`` (where the coordinates are pure prior, not reported) and 1 for ``deviation``.
+    (one coordinate each, :func:`gsf_infer.model.deviations.sample_deviations`) and multiplied
+    by the input ``deviation_mask``, 0 for ``gsf`` (where the coordinates are pure prior, not
+    reported) and 1 for ``deviation``.
 
     Parameters
     ----------
@@ -185,10 +187,8 @@ def build_model(
         """Run the model; see :class:`BuiltModel`."""
         shared = sample_spectral(data, settings, priors, frozenset(kinds), inputs["consts"])
         if deviations:
-            z = numpyro.sample(
-                "deviation_z", dist.Normal(0.0, 1.0).expand((len(deviations),)).to_event(1)
-            )
-            values = inputs["deviation_mask"] * inputs["deviation_scale"] * z
+            values = sample_deviations(deviations, shared, inputs["deviation_scale"],
+                                       inputs["deviation_mask"])
             for i, name in enumerate(deviations):
                 shared[name] = numpyro.deterministic(name, values[i])
             ratio = numpyro.deterministic("delta_over_rho", delta_over_rho(shared))

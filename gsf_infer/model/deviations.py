@@ -29,6 +29,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
 
 #: The requirements of a test of the invariant, as :func:`missing_requirements` names them.
 REQUIREMENTS: tuple[str, ...] = (
@@ -129,3 +131,55 @@ def delta_over_rho(P: dict[str, Any]) -> jax.Array:
 
 #: Default prior scale of each deviation parameter (``Normal(0, scale)``).
 DEVIATION_SCALE = 0.5
+
+
+def _factors(names: tuple[str, ...], P: Mapping[str, Any]) -> jax.Array:
+    """Per deviation, the exponent ``c`` that the data measure as ``(c + delta) rho/b``.
+
+    ``1 + b - a`` for ``delta_Q`` (``gamma_Q``), ``a - 1`` for ``delta_L`` (``chi_L``), and
+    ``nan`` for ``eps_F`` (which enters as ``log rho + eps_F``, linear already). With several
+    groups the groups' mean stands for the exponents.
+    """
+    a = jnp.mean(jnp.asarray(P["a"], dtype=float))
+    b = jnp.mean(jnp.asarray(P["b"], dtype=float))
+    by_name = {"delta_Q": 1.0 + b - a, "delta_L": a - 1.0}
+    return jnp.stack([jnp.asarray(by_name.get(name, jnp.nan)) for name in names])
+
+
+def _rate(P: Mapping[str, Any]) -> jax.Array:
+    """``rho/b`` (the groups' mean), or 1 where the model has no ``rho``."""
+    if "rho" not in P:
+        return jnp.asarray(1.0)
+    return jnp.mean(jnp.asarray(P["rho"], dtype=float) / jnp.asarray(P["b"], dtype=float))
+
+
+def sample_deviations(
+    names: tuple[str, ...], P: Mapping[str, Any], scale: jax.Array, mask: jax.Array
+) -> jax.Array:
+    r"""Sample the coordinates ``deviation_z`` and return the deviation parameters' values.
+
+    Each deviation has the prior ``Normal(0, s)`` (``s = scale``). ``eps_F`` is ``s z`` with
+    ``z ~ Normal(0, 1)``. ``delta_Q`` and ``delta_L`` enter the data only through
+    ``(c + delta) r``, with ``r = rho/b`` and ``c = 1 + b - a`` (quantization's growth exponent
+    ``gamma_Q``) or ``c = a - 1`` (the loss's ``chi_L``); sampled as ``s z`` they would leave a
+    curved ridge ``(c + s z) r = const`` along the direction in which the loss moves ``rho``.
+    Their coordinate is instead the measured product, scaled,
+
+    .. math:: \delta = \frac{c + s z}{r} - c , \qquad
+              z \mid a, b, \rho \sim \mathcal{N}\!\left(\frac{c (r - 1)}{s},\; r\right),
+
+    the same joint prior (the map is affine in ``z`` with slope ``s/r``, so ``delta | a, b, rho``
+    is ``Normal(0, s)``), on which ``(c + delta) r = c + s z`` is linear: as ``bm`` for ``m``
+    (:func:`gsf_infer.model.sites.sample_spectral`), the ridge becomes a conditional prior.
+    ``mask`` (0 or 1) switches the deviations off (the ``gsf`` model) or on.
+    """
+    c = _factors(names, P)
+    r = _rate(P)
+    pinned = ~jnp.isnan(c)
+    c0 = jnp.where(pinned, c, 0.0)
+    loc = jnp.where(pinned, c0 * (r - 1.0) / scale, 0.0)
+    sd = jnp.where(pinned, r, 1.0)
+    z = numpyro.sample("deviation_z", dist.Normal(loc, sd).to_event(1))
+    values = jnp.where(pinned, (c0 + scale * z) / r - c0, scale * z)
+    return mask * values
+
