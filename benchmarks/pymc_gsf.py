@@ -6,18 +6,21 @@ posterior. This module re-implements, in PyTensor and without calling any JAX co
 continuum --likelihood lognormal --pruning-metric seed``, one group, default priors):
 
 - the same sample sites, priors and unconstrained transforms (``a - 1``, ``b - 1``, ``bm | b``,
-  ``n``, ``k_star``, ``K``: log; ``E``: logit of ``E / (1.1 min loss)``; amplitudes and noise
-  scales: log; the deviation coordinates ``deviation_z``: none), so that the unconstrained
-  coordinates are the same and the two log densities can be compared point by point
+  ``n``, ``k_star``, ``K``: log; the loss's level at the reference point: log, and the
+  fraction ``E_frac`` of it that is floor: logit; amplitudes and noise scales: log; the
+  deviation coordinates ``deviation_z``: none), so that the unconstrained coordinates are the
+  same and the two log densities can be compared point by point
   (:func:`check_logp`);
 - the same expected values: the continuum tier's sums (an exact head ``k <= K0`` plus
   Gauss–Legendre quadrature in ``log k`` on three panels split around the frontier, no
   gradient through the split points) for ``loss``, ``quantization`` and ``pruning``; the
   frontier for ``density``; power laws for ``spectrum`` (eigenvalues and target powers);
 - the same likelihood: normal on the log scale with measurement errors in quadrature;
-- the same deviation parameters: ``deviation_z ~ Normal(0, 1)``, one coordinate per deviation,
-  times ``deviation_scale`` (0.5) in the ``deviation`` model and times 0 in ``gsf`` (there they
-  are pure prior, as in the tool's single program). ``delta_Q`` evaluates the quantization law
+- the same deviation parameters, one coordinate ``deviation_z`` each, times 1 in the
+  ``deviation`` model and times 0 in ``gsf`` (there they are pure prior, as in the tool's single
+  program): ``eps_F = s z`` with ``z ~ Normal(0, 1)``, and ``delta_Q = (c + s z)/r - c`` with
+  ``c = 1 + b - a``, ``r = rho/b`` and ``z ~ Normal(c (r - 1)/s, r)`` (``s = deviation_scale``,
+  0.5; both give the prior ``Normal(0, s)``). ``delta_Q`` evaluates the quantization law
   with ``a - delta_Q`` in place of ``a``; ``eps_F`` makes pruning and density records see time
   as ``t^exp(eps_F)`` (``t`` in units of ``t_ref``); the ``deviation`` model records
   ``delta_Q``, ``eps_F``, ``delta_over_rho = (1 + delta_Q/b) exp(-eps_F) - 1`` and ``delta``.
@@ -40,8 +43,6 @@ SUPPORTED_KINDS = ("loss", "quantization", "pruning", "density", "spectrum")
 SUPPORTED_DEVIATIONS = ("delta_Q", "eps_F")
 #: Prior scale of the deviation parameters (gsf_infer.model.deviations.DEVIATION_SCALE).
 DEVIATION_SCALE = 0.5
-#: Upper bound of E as a multiple of the smallest loss (gsf_infer.model.settings.E_MARGIN).
-E_MARGIN = 1.1
 
 
 def _stop_gradient():
@@ -185,12 +186,19 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
         pm.Deterministic("gamma", pt.switch(slope > 0, slope * rho / b, 0.0))
         pm.Deterministic("rho_over_b", rho / b)
 
-        # deviations: Normal(0, 1) coordinates times the scale, switched off (x 0) in gsf
+        # deviations, switched off (x 0) in gsf: eps_F = s z with z ~ Normal(0, 1); delta_Q =
+        # (c + s z)/r - c with c = 1 + b - a, r = rho/b, z ~ Normal(c (r - 1)/s, r)
         dev = dict.fromkeys(SUPPORTED_DEVIATIONS, 0.0)
         if deviations:
-            dz = pm.Normal("deviation_z", mu=0.0, sigma=1.0, shape=len(deviations))
+            s = deviation_scale
+            c_q, r = 1.0 + b - a, rho / b
+            loc = [c_q * (r - 1.0) / s if name == "delta_Q" else 0.0 for name in deviations]
+            sd = [r if name == "delta_Q" else 1.0 for name in deviations]
+            dz = pm.Normal("deviation_z", mu=pt.stack(loc), sigma=pt.stack(sd),
+                           shape=len(deviations))
             for i, name in enumerate(deviations):
-                dev[name] = mask * deviation_scale * dz[i]
+                value = (c_q + s * dz[i]) / r - c_q if name == "delta_Q" else s * dz[i]
+                dev[name] = mask * value
         if mask and deviations:
             for name in deviations:
                 pm.Deterministic(name, dev[name])
@@ -245,10 +253,11 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
             x = kd.x
             center = data.centers.get(kind, 0.0)
             if kind == "loss":
-                floor = E_MARGIN * float(np.nan_to_num(data.loss_floor, nan=1.0)[0])
-                typical = float(np.median(kd.y) - 0.5 * np.nanmin(data.loss_floor))
-                E = pm.Uniform("E", lower=0.0, upper=floor)
-                loss_scale = pm.LogNormal("loss_scale", mu=np.log(typical), sigma=2.0)
+                # the loss at (t_ref, P_ref) and the fraction of it that is floor
+                loss_level = pm.LogNormal("loss_level", mu=center, sigma=2.0)
+                E_frac = pm.Uniform("E_frac", lower=0.0, upper=1.0)
+                E = pm.Deterministic("E", loss_level * E_frac)
+                loss_scale = pm.Deterministic("loss_scale", loss_level * (1.0 - E_frac))
                 K_i = K * x["params"] ** nu
                 s = loss_sum(x["t"], K_i)
                 s_ref = loss_sum(np.ones(1), pt.stack([K]))[0]
@@ -297,7 +306,7 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
 VALUE_NAMES = {
     "a": "a_minus_1_log__",
     "b": "b_minus_1_log__",
-    "E_frac": "E_interval__",
+    "E_frac": "E_frac_interval__",
     "deviation_z": "deviation_z",
 }
 
