@@ -299,8 +299,8 @@ def section_nutpie(nut: dict, fit: dict | None) -> list[str]:
     lines = ["## b. The same log densities in PyMC, sampled by nutpie", "",
              "`benchmarks/pymc_gsf.py` writes the `gsf` and `deviation` models of the default "
              "settings by hand in PyTensor (same sites, priors, unconstrained coordinates, "
-             "continuum sums and likelihood; the two deviation coordinates are Normal(0, 1) "
-             "times 0.5, times 0 in `gsf`). Parity: the PyMC log density and gradient against "
+             "continuum sums and likelihood; the deviation coordinates as the tool samples "
+             "them, times 0 in `gsf`). Parity: the PyMC log density and gradient against "
              "the tool's potential at draws of the fit above and at prior draws. Then nutpie "
              "(numba backend) samples each model with its default adaptation (`diag`) and "
              "with its low-rank modified mass matrix, each in a fresh process with empty "
