@@ -182,4 +182,3 @@ def sample_deviations(
     z = numpyro.sample("deviation_z", dist.Normal(loc, sd).to_event(1))
     values = jnp.where(pinned, (c0 + scale * z) / r - c0, scale * z)
     return mask * values
-

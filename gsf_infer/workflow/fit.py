@@ -258,8 +258,8 @@ class Sampler:
         inputs = dict(self.built.inputs)
         inputs["deviation_mask"] = jax.numpy.asarray(1.0 if model == "deviation" else 0.0)
         # the deviation model nests gsf: its optimiser starts from gsf's optima, where every
-        # deviation is zero (the gsf fit holds their coordinates at their prior's mode given
-        # a, b, rho, which is where the deviations vanish: sample_deviations)
+        # deviation is zero (at a gsf optimum the deviation coordinates sit at their prior's
+        # mode given a, b, rho, where the deviations vanish: sample_deviations)
         starts = None
         if model == "deviation" and self.optima:
             starts = np.stack([o.z for o in self.optima])
