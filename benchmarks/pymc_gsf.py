@@ -190,14 +190,14 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
         # (c + s z)/r - c with c = 1 + b - a, r = rho/b, z ~ Normal(c (r - 1)/s, r)
         dev = dict.fromkeys(SUPPORTED_DEVIATIONS, 0.0)
         if deviations:
-            s = deviation_scale
+            sc = deviation_scale
             c_q, r = 1.0 + b - a, rho / b
-            loc = [c_q * (r - 1.0) / s if name == "delta_Q" else 0.0 for name in deviations]
+            loc = [c_q * (r - 1.0) / sc if name == "delta_Q" else 0.0 for name in deviations]
             sd = [r if name == "delta_Q" else 1.0 for name in deviations]
             dz = pm.Normal("deviation_z", mu=pt.stack(loc), sigma=pt.stack(sd),
                            shape=len(deviations))
             for i, name in enumerate(deviations):
-                value = (c_q + s * dz[i]) / r - c_q if name == "delta_Q" else s * dz[i]
+                value = (c_q + sc * dz[i]) / r - c_q if name == "delta_Q" else sc * dz[i]
                 dev[name] = mask * value
         if mask and deviations:
             for name in deviations:
