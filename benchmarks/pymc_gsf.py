@@ -193,7 +193,7 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
             sc = deviation_scale
             c_q, r = 1.0 + b - a, rho / b
             loc = [c_q * (r - 1.0) / sc if name == "delta_Q" else 0.0 for name in deviations]
-            sd = [r if name == "delta_Q" else 1.0 for name in deviations]
+            sd = [1.0 + mask * (r - 1.0) if name == "delta_Q" else 1.0 for name in deviations]
             dz = pm.Normal("deviation_z", mu=pt.stack(loc), sigma=pt.stack(sd),
                            shape=len(deviations))
             for i, name in enumerate(deviations):

@@ -289,7 +289,7 @@ def reference(case: Case, z: np.ndarray, mask: float) -> dict[str, Any]:
         V["nu"] = 1.0
     if case.built.deviations:
         # delta_Q and delta_L through the products the records measure: delta = (c + s z)/r - c,
-        # z ~ Normal(c (r - 1)/s, r), with c = 1 + b - a or a - 1 and r = rho/b (groups' means);
+        # z ~ Normal(c (r - 1)/s, r) (scale 1 when off), c = 1 + b - a or a - 1, r = rho/b;
         # eps_F = s z, z ~ Normal(0, 1)
         names = case.built.deviations
         a_, b_ = np.mean(V["a"]), np.mean(V["b"])
@@ -299,7 +299,7 @@ def reference(case: Case, z: np.ndarray, mask: float) -> dict[str, Any]:
         pinned = np.isfinite(c)
         c = np.where(pinned, c, 0.0)
         loc = np.where(pinned, c * (r - 1.0) / DEVIATION_SD, 0.0)
-        sd = np.where(pinned, r, 1.0)
+        sd = np.where(pinned, 1.0 + mask * (r - 1.0), 1.0)  # scale 1 with the deviations off
         medians["deviation_z"] = loc
         dz = np.atleast_1d(zs["deviation_z"])
         logp += np.sum(stats.norm.logpdf(dz, loc, sd))

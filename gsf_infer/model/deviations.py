@@ -171,14 +171,19 @@ def sample_deviations(
     the same joint prior (the map is affine in ``z`` with slope ``s/r``, so ``delta | a, b, rho``
     is ``Normal(0, s)``), on which ``(c + delta) r = c + s z`` is linear: as ``bm`` for ``m``
     (:func:`gsf_infer.model.sites.sample_spectral`), the ridge becomes a conditional prior.
-    ``mask`` (0 or 1) switches the deviations off (the ``gsf`` model) or on.
+    ``mask`` (0 or 1) switches the deviations off (the ``gsf`` model) or on; off, the
+    coordinates are ``Normal(c (r - 1)/s, 1)``, pure prior whose normalisation does not depend
+    on ``a, b, rho`` (so the ``gsf`` optimum is the posterior mode of the other parameters) and
+    whose mode is where the deviations vanish (where the ``deviation`` fit's optimiser starts).
     """
     c = _factors(names, P)
     r = _rate(P)
     pinned = ~jnp.isnan(c)
     c0 = jnp.where(pinned, c, 0.0)
     loc = jnp.where(pinned, c0 * (r - 1.0) / scale, 0.0)
-    sd = jnp.where(pinned, r, 1.0)
+    # with the deviations off (gsf) the scale is 1: a scale depending on rho/b would tilt the
+    # joint optimum of (theta, z) away from the posterior mode of theta by -log(rho/b)
+    sd = jnp.where(pinned, 1.0 + mask * (r - 1.0), 1.0)
     z = numpyro.sample("deviation_z", dist.Normal(loc, sd).to_event(1))
     values = jnp.where(pinned, (c0 + scale * z) / r - c0, scale * z)
     return mask * values
