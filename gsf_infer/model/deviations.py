@@ -136,14 +136,18 @@ DEVIATION_SCALE = 0.5
 def _factors(names: tuple[str, ...], P: Mapping[str, Any]) -> jax.Array:
     """Per deviation, the exponent ``c`` that the data measure as ``(c + delta) rho/b``.
 
-    ``1 + b - a`` for ``delta_Q`` (``gamma_Q``), ``a - 1`` for ``delta_L`` (``chi_L``), and
-    ``nan`` for ``eps_F`` (which enters as ``log rho + eps_F``, linear already). With several
-    groups the groups' mean stands for the exponents.
+    ``1 + b - a`` for ``delta_Q`` (``gamma_Q``), ``a - 1`` for ``delta_L`` (``chi_L``), and 0
+    for ``eps_F`` (which enters as ``log rho + eps_F``, linear already: not in
+    :data:`PRODUCTS`). With several groups the groups' mean stands for the exponents.
     """
     a = jnp.mean(jnp.asarray(P["a"], dtype=float))
     b = jnp.mean(jnp.asarray(P["b"], dtype=float))
     by_name = {"delta_Q": 1.0 + b - a, "delta_L": a - 1.0}
-    return jnp.stack([jnp.asarray(by_name.get(name, jnp.nan)) for name in names])
+    return jnp.stack([jnp.asarray(by_name.get(name, 0.0)) for name in names])
+
+
+#: The deviations that enter the data through a product ``(c + delta) rho/b``.
+PRODUCTS = frozenset({"delta_Q", "delta_L"})
 
 
 def _rate(P: Mapping[str, Any]) -> jax.Array:
@@ -178,12 +182,11 @@ def sample_deviations(
     """
     c = _factors(names, P)
     r = _rate(P)
-    pinned = ~jnp.isnan(c)
-    c0 = jnp.where(pinned, c, 0.0)
-    loc = jnp.where(pinned, c0 * (r - 1.0) / scale, 0.0)
+    pinned = jnp.asarray([name in PRODUCTS for name in names])
+    loc = jnp.where(pinned, c * (r - 1.0) / scale, 0.0)
     # with the deviations off (gsf) the scale is 1: a scale depending on rho/b would tilt the
     # joint optimum of (theta, z) away from the posterior mode of theta by -log(rho/b)
     sd = jnp.where(pinned, 1.0 + mask * (r - 1.0), 1.0)
     z = numpyro.sample("deviation_z", dist.Normal(loc, sd).to_event(1))
-    values = jnp.where(pinned, (c0 + scale * z) / r - c0, scale * z)
+    values = jnp.where(pinned, (c + scale * z) / r - c, scale * z)
     return mask * values
