@@ -330,9 +330,10 @@ def test_elastic_quick_recovers_a_drifting_rho(tmp_path):
     rho = (params["n"] + x / ((np.e + x) * np.log(np.e + x))) / params["m"]
     assert rho.max() / rho.min() - 1 == pytest.approx(row["true_drift"], abs=0.01)
     assert row["true_drift"] >= 0.2
-    # quick chains (2 x 150) give a noisy band: the full run's target is 0.9 (measured 0.92-1
-    # over five seeds, examples/README.md); quick measured 0.86 on seed 0
-    assert row["coverage"] >= 0.75 and row["excludes_constants"] is True
+    # the full run's target is 0.9 (measured 0.92-1 over five seeds, examples/README.md);
+    # --quick fits seed 0 with the full run's chains (0.944 there): a little room for one
+    # grid point more or less on another machine's last bits
+    assert row["coverage"] >= 0.85 and row["excludes_constants"] is True
     assert (out / "drift_0_elastic" / "plots" / "rho_t.png").stat().st_size > 10_000
 
 
