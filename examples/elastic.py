@@ -24,15 +24,14 @@ Usage::
     .venv/bin/python examples/elastic.py [--seeds 5] [--worlds drift,monomial,rf] [--quick]
                                          [--discrepancy spectral] [--out DIR] [--force]
 
-Every ``simulate gsf`` world has 20 loss points per size (the default has 60; the cost of a
-fit grows with the records). ``--quick`` (the test suite): one drifting world, with the full
-run's chains (shorter ones, 2 x (150 + 150), mixed too little for the sampler's rule and
-were rerun adapting a dense metric over 1,000 warm-up iterations, which cost more than the
-longer chains). The full run: ``--seeds`` worlds of each kind in ``--worlds``, 2 chains x
-(300 + 300) per fit (the study's budget on a shared machine; each fit's convergence is
-reported). Every fit samples every direction (``--sample-unidentified``): the weights of
-``rho(t)``'s curve that the records leave to the prior are part of its band, not held at the
-optimum.
+Every ``simulate gsf`` world has 20 loss points per size (the default has 60; the cost of a fit
+grows with the records). ``--quick`` (the test suite): one drifting world, with the full run's
+chains (shorter ones mix too little for the sampler's rule, which then reruns them on a dense
+metric at a higher cost than the longer chains). The full run: ``--seeds`` worlds of each kind
+in ``--worlds``, 2 chains x (300 + 300) per fit (the study's budget on a shared machine; each
+fit's convergence is reported). Every fit samples every direction (``--sample-unidentified``):
+the weights of ``rho(t)``'s curve that the records leave to the prior are part of its band, not
+held at the optimum.
 """
 
 from __future__ import annotations
@@ -50,8 +49,8 @@ import _common  # noqa: E402
 from _common import Run, fmt, main, table  # noqa: E402
 
 #: The study's sampler (the footer of results.md reads these); --quick keeps the full chains.
-_common.QUICK = {"chains": 2, "warmup": 300, "draws": 300}
 _common.FULL = {"chains": 2, "warmup": 300, "draws": 300}
+_common.QUICK = dict(_common.FULL)
 
 #: The drifting world: logcorr with these parameters (time scale tau in units of t).
 DRIFT = {"m": 1.0, "n": 1.0, "tau": 100.0}

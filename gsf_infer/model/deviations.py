@@ -132,6 +132,9 @@ def delta_over_rho(P: dict[str, Any]) -> jax.Array:
 #: Default prior scale of each deviation parameter (``Normal(0, scale)``).
 DEVIATION_SCALE = 0.5
 
+#: The deviations that enter the data through a product ``(c + delta) rho/b``.
+PRODUCTS = frozenset({"delta_Q", "delta_L"})
+
 
 def _factors(names: tuple[str, ...], P: Mapping[str, Any]) -> jax.Array:
     """Per deviation, the exponent ``c`` that the data measure as ``(c + delta) rho/b``.
@@ -145,9 +148,6 @@ def _factors(names: tuple[str, ...], P: Mapping[str, Any]) -> jax.Array:
     by_name = {"delta_Q": 1.0 + b - a, "delta_L": a - 1.0}
     return jnp.stack([jnp.asarray(by_name.get(name, 0.0)) for name in names])
 
-
-#: The deviations that enter the data through a product ``(c + delta) rho/b``.
-PRODUCTS = frozenset({"delta_Q", "delta_L"})
 
 
 def _rate(P: Mapping[str, Any]) -> jax.Array:
