@@ -6,7 +6,7 @@ posterior. This module re-implements, in PyTensor and without calling any JAX co
 continuum --likelihood lognormal --pruning-metric seed``, one group, default priors):
 
 - the same sample sites, priors and unconstrained transforms (``a - 1``, ``b - 1``, ``bm | b``,
-  ``n``, ``k_star``, ``K``: log; the loss's level at the reference point: log, and the
+  ``n``, ``k_star - 1``, ``K - 10``: log; the loss's level at the reference point: log, and the
   fraction ``E_frac`` of it that is floor: logit; amplitudes and noise scales: log; the
   deviation coordinates ``deviation_z``: none), so that the unconstrained coordinates are the
   same and the two log densities can be compared point by point
@@ -176,10 +176,11 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
         bm = pm.LogNormal("bm", mu=pt.log(b) + pm_.args["loc"], sigma=pm_.args["scale"])
         m = pm.Deterministic("m", bm / b)
         n = pm.LogNormal("n", mu=pn.args["loc"], sigma=pn.args["scale"])
-        k_star = pm.LogNormal(
-            "k_star", mu=priors["k_star"].args["loc"], sigma=priors["k_star"].args["scale"]
-        )
-        K = pm.LogNormal("K", mu=priors["K"].args["loc"], sigma=priors["K"].args["scale"])
+        pk, pK = priors["k_star"], priors["K"]
+        ks1 = pm.LogNormal("k_star_minus_bound", mu=pk.args["loc"], sigma=pk.args["scale"])
+        K1 = pm.LogNormal("K_minus_bound", mu=pK.args["loc"], sigma=pK.args["scale"])
+        k_star = pm.Deterministic("k_star", pk.shift + ks1)
+        K = pm.Deterministic("K", pK.shift + K1)
         rho = pm.Deterministic("rho", n / m)
         pm.Deterministic("chi", (a - 1.0) * rho / b)
         slope = 1.0 + b - a
@@ -306,6 +307,8 @@ def build_pymc_model(data, priors=None, model="gsf", deviations=SUPPORTED_DEVIAT
 VALUE_NAMES = {
     "a": "a_minus_1_log__",
     "b": "b_minus_1_log__",
+    "k_star": "k_star_minus_bound_log__",
+    "K": "K_minus_bound_log__",
     "E_frac": "E_frac_interval__",
     "deviation_z": "deviation_z",
 }

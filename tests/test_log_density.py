@@ -55,8 +55,8 @@ LOGNORMAL = {  # site: (loc, scale) of the log
     "a": (np.log(0.5), 0.8),  # of a - 1
     "b": (np.log(0.5), 0.8),  # of b - 1
     "n": (0.0, 0.5),
-    "k_star": (np.log(30.0), 3.0),
-    "K": (np.log(1000.0), 3.0),
+    "k_star": (np.log(29.0), 3.0),  # of k_star - 1
+    "K": (np.log(990.0), 3.0),  # of K - 10
     "s": (0.0, 1.0),
 }
 SIGMA_PRIOR = stats.halfnorm(scale=0.1)
@@ -253,6 +253,13 @@ def reference(case: Case, z: np.ndarray, mask: float) -> dict[str, Any]:
         logp += np.sum(prior.logpdf(value)) + np.sum(zs[name])  # d exp(z)/dz = exp(z)
         return value
 
+    def above(name: str, bound: float, prior) -> np.ndarray:
+        nonlocal logp
+        medians[name] = np.log(prior.median())
+        value = bound + np.exp(zs[name])
+        logp += np.sum(prior.logpdf(value - bound)) + np.sum(zs[name])  # d(bound + e^z)/dz
+        return value
+
     def unit_interval(name: str) -> np.ndarray:
         nonlocal logp
         medians[name] = 0.0
@@ -278,14 +285,14 @@ def reference(case: Case, z: np.ndarray, mask: float) -> dict[str, Any]:
         V["bm"] = positive("bm", stats.lognorm(s=M_LOG_SCALE, scale=V["b"]))
         V["m"] = V["bm"] / V["b"]
         V["n"] = positive("n", lognormal(*LOGNORMAL["n"]))
-        V["k_star"] = positive("k_star", lognormal(*LOGNORMAL["k_star"]))
+        V["k_star"] = above("k_star", 1.0, lognormal(*LOGNORMAL["k_star"]))
         V["rho"] = V["n"] / V["m"]
         V["rho_over_b"] = V["rho"] / V["b"]
         V["chi"] = (V["a"] - 1.0) * V["rho_over_b"]
         slope = 1.0 + V["b"] - V["a"]
         V["gamma"] = np.where(slope > 0, slope * V["rho_over_b"], 0.0)
     if set(kinds) & CAPACITY:
-        V["K"] = positive("K", lognormal(*LOGNORMAL["K"]))
+        V["K"] = above("K", 10.0, lognormal(*LOGNORMAL["K"]))
         V["nu"] = 1.0
     if case.built.deviations:
         # delta_Q and delta_L through the products the records measure: delta = (c + s z)/r - c,

@@ -4,7 +4,8 @@ A prior is a small frozen description (:class:`Prior`) turned into a numpyro dis
 inside the model, so this module imports numpyro lazily. Overrides come as one TOML table per
 parameter::
 
-    [a]                 # a and b: the prior is on a - 1 (b - 1), shifted back by 1
+    [a]                 # a and b: the prior is on a - 1 (b - 1), shifted back by 1;
+                        # k_star on k_star - 1, K on K - 10
     dist = "LogNormal"
     loc = -0.69
     scale = 0.8
@@ -114,17 +115,19 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         0.0,
         "weight decay, units of the frontier eigenvalue at t_ref",
     ),
+    # k_star and K are bounded below (the prior is on k_star - 1 and K - 10, medians 30 and
+    # 1000): below them the frontier at the reference time lies before the first mode
     "k_star": Prior(
         "LogNormal",
-        {"loc": _ln(30.0), "scale": 3.0},
-        0.0,
-        "frontier mode index at the reference time",
+        {"loc": _ln(29.0), "scale": 3.0},
+        1.0,
+        "frontier mode index at the reference time (the prior is on k_star - 1)",
     ),
     "K": Prior(
         "LogNormal",
-        {"loc": _ln(1000.0), "scale": 3.0},
-        0.0,
-        "capacity in modes at the reference size",
+        {"loc": _ln(990.0), "scale": 3.0},
+        10.0,
+        "capacity in modes at the reference size (the prior is on K - 10)",
     ),
     "nu": Prior("Fixed", {"value": 1.0}, 0.0, "capacity exponent, K = kappa P^nu"),
     "sigma": Prior("HalfNormal", {"scale": 0.1}, 0.0, "noise scale on the log scale, per kind"),
