@@ -170,8 +170,9 @@ def test_short_chains_are_extended_and_said_so(loss_and_spectrum, tmp_path):
 
     # loss curves at three sizes and a spectrum (a posterior without the ridge of loss curves
     # alone, which sends short chains up the ladder of reruns instead) and a metric adapted
-    # over a long warm-up: the chains only fall short of the bulk ESS (seeds 1-4 all extend)
-    options = {"chains": 2, "warmup": 500, "draws": 100, "adapt_mass": True, "seed": 1,
+    # over a long warm-up: the chains only fall short of the bulk ESS (seeds 2-4 extend; seed
+    # 1's chains disagree, R-hat 1.054, which more draws of the same chains do not mend)
+    options = {"chains": 2, "warmup": 500, "draws": 100, "adapt_mass": True, "seed": 2,
                "no_check": True}
     fit = gsf.fit(loss_and_spectrum, max_draws=400, **options)
     actions = fit.summary_json["automatic_actions"]["gsf"]
