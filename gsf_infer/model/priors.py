@@ -116,7 +116,8 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "weight decay, units of the frontier eigenvalue at t_ref",
     ),
     # k_star and K are bounded below (the prior is on k_star - 1 and K - 10, medians 30 and
-    # 1000): below them the frontier at the reference time lies before the first mode
+    # 1000): the frontier at the reference time at or beyond the first mode, a model at the
+    # reference size holding at least ten modes
     "k_star": Prior(
         "LogNormal",
         {"loc": _ln(29.0), "scale": 3.0},
